@@ -1,0 +1,349 @@
+#include "kv/rpc/client.h"
+
+#include "kv/rpc/server.h"
+
+#include <boost/asio.hpp>
+
+#include <atomic>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace gasoline::rpc {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+std::string pack(const Json& j) {
+  std::string out;
+  Json::to_msgpack(j, out);
+  return out;
+}
+std::exception_ptr kv_error(const std::string& code, const std::string& message, Json details = Json::object()) {
+  return std::make_exception_ptr(KvError(code, message, std::move(details)));
+}
+}  // namespace
+
+struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  enum class State { kIdle, kConnecting, kHello, kReady };
+
+  ClientOptions options;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::thread thread;
+  tcp::socket socket{io};
+  tcp::resolver resolver{io};
+  asio::steady_timer connect_timer{io};
+  State state = State::kIdle;
+  size_t endpoint_index = 0;
+  std::string redirect;  // a leader address learned from not_leader
+  std::atomic<bool> ready{false};
+  std::atomic<bool> closing{false};
+  uint64_t next_id = 1;
+  uint64_t generation = 0;  // bumps on every new connection so stale callbacks are ignored
+  std::map<uint64_t, Callback> inflight;
+  std::deque<std::pair<uint64_t, std::string>> queued;  // requests waiting for the connection
+  std::string write_pending;
+  std::string write_inflight;
+  bool writing = false;
+  FrameDecoder decoder;
+  std::array<char, 64 * 1024> read_buf{};
+  std::function<void(const Json&)> on_bump;
+  std::function<void()> on_connect;
+  mutable std::mutex endpoint_mu;
+  std::string current_endpoint;
+
+  explicit Impl(ClientOptions o) : options(std::move(o)), decoder(options.max_frame) {}
+
+  std::string next_endpoint() {
+    if (!redirect.empty()) return redirect;
+    if (options.endpoints.empty()) return "";
+    return options.endpoints[endpoint_index % options.endpoints.size()];
+  }
+
+  void fail_all(const std::string& code, const std::string& message) {
+    auto pending = std::move(inflight);
+    inflight.clear();
+    for (auto& [id, cb] : pending) cb(kv_error(code, message), Json());
+    queued.clear();
+  }
+
+  void disconnect(const std::string& why) {
+    ++generation;
+    boost::system::error_code ec;
+    socket.close(ec);
+    connect_timer.cancel();
+    state = State::kIdle;
+    ready = false;
+    writing = false;
+    write_pending.clear();
+    write_inflight.clear();
+    decoder = FrameDecoder(options.max_frame);
+    // Rotate so the next attempt tries another replica.
+    if (redirect.empty()) ++endpoint_index;
+    redirect.clear();
+    fail_all(code::kUnavailable, why);
+  }
+
+  void connect() {
+    if (state != State::kIdle || closing) return;
+    std::string ep = next_endpoint();
+    if (ep.empty()) {
+      fail_all(code::kUnavailable, "no kv endpoints configured");
+      return;
+    }
+    {
+      std::lock_guard lock(endpoint_mu);
+      current_endpoint = ep;
+    }
+    state = State::kConnecting;
+    auto gen = ++generation;
+    auto colon = ep.rfind(':');
+    std::string host = colon == std::string::npos ? ep : ep.substr(0, colon);
+    std::string port = colon == std::string::npos ? "" : ep.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    auto self = shared_from_this();
+    connect_timer.expires_after(options.connect_timeout);
+    connect_timer.async_wait([self, gen, ep](boost::system::error_code ec) {
+      if (ec || gen != self->generation || self->state == State::kReady) return;
+      self->disconnect("connecting to kv at " + ep + " timed out");
+    });
+    resolver.async_resolve(host, port, [self, gen, ep](boost::system::error_code ec, tcp::resolver::results_type r) {
+      if (gen != self->generation) return;
+      if (ec) {
+        self->disconnect("resolving kv address " + ep + ": " + ec.message());
+        return;
+      }
+      asio::async_connect(self->socket, r, [self, gen, ep](boost::system::error_code ec, const tcp::endpoint&) {
+        if (gen != self->generation) return;
+        if (ec) {
+          self->disconnect("connecting to kv at " + ep + ": " + ec.message());
+          return;
+        }
+        boost::system::error_code ignored;
+        self->socket.set_option(tcp::no_delay(true), ignored);
+        self->state = State::kHello;
+        self->write(encode_frame(FrameType::kHello, 0,
+                                 pack(Json{{"version", kProtocolVersion},
+                                           {"token", self->options.token},
+                                           {"client", self->options.name}})));
+        self->read(gen);
+      });
+    });
+  }
+
+  void write(std::string frame) {
+    write_pending += frame;
+    if (!writing) flush();
+  }
+
+  void flush() {
+    if (write_pending.empty()) {
+      writing = false;
+      return;
+    }
+    writing = true;
+    write_inflight.swap(write_pending);
+    write_pending.clear();
+    auto self = shared_from_this();
+    auto gen = generation;
+    asio::async_write(socket, asio::buffer(write_inflight), [self, gen](boost::system::error_code ec, size_t) {
+      if (gen != self->generation) return;
+      self->write_inflight.clear();
+      if (ec) {
+        self->disconnect("writing to kv: " + ec.message());
+        return;
+      }
+      self->flush();
+    });
+  }
+
+  void read(uint64_t gen) {
+    auto self = shared_from_this();
+    socket.async_read_some(asio::buffer(read_buf), [self, gen](boost::system::error_code ec, size_t n) {
+      if (gen != self->generation) return;
+      if (ec) {
+        self->disconnect("kv connection lost: " + ec.message());
+        return;
+      }
+      self->decoder.feed(self->read_buf.data(), n);
+      Frame f;
+      while (gen == self->generation) {
+        auto st = self->decoder.next(f);
+        if (st == FrameDecoder::Status::kNeedMore) break;
+        if (st == FrameDecoder::Status::kError) {
+          self->disconnect("bad frame from kv: " + self->decoder.error());
+          return;
+        }
+        self->on_frame(f);
+      }
+      if (gen == self->generation) self->read(gen);
+    });
+  }
+
+  void on_frame(const Frame& f) {
+    Json body;
+    try {
+      body = Json::from_msgpack(f.body);
+    } catch (const std::exception& e) {
+      disconnect(std::string("kv sent a body that is not MessagePack: ") + e.what());
+      return;
+    }
+    switch (f.type) {
+      case FrameType::kWelcome: {
+        state = State::kReady;
+        ready = true;
+        connect_timer.cancel();
+        for (auto& [id, frame] : queued) write(std::move(frame));
+        queued.clear();
+        if (on_connect) on_connect();
+        return;
+      }
+      case FrameType::kResponse: {
+        auto it = inflight.find(f.id);
+        if (it == inflight.end()) return;  // timed out already
+        auto cb = std::move(it->second);
+        inflight.erase(it);
+        if (body.value("ok", false)) {
+          cb(nullptr, body.contains("result") ? body["result"] : Json::object());
+        } else {
+          Json err = body.contains("error") ? body["error"] : Json::object();
+          std::string code = err.value("code", code::kInternal);
+          if (code == code::kNotLeader && err.contains("leader") && err["leader"].is_string() &&
+              !err["leader"].get<std::string>().empty())
+            redirect = err["leader"].get<std::string>();
+          cb(kv_error(code, err.value("message", "unknown error"), err), Json());
+          if (!redirect.empty() && code == code::kNotLeader) {
+            auto target = redirect;
+            disconnect("redirected to the leader at " + target);
+            redirect = target;
+          }
+        }
+        return;
+      }
+      case FrameType::kBump:
+        if (on_bump) on_bump(body);
+        return;
+      case FrameType::kError: {
+        std::string code = body.value("code", code::kProtocol);
+        std::string message = body.value("message", "the kv closed the connection");
+        auto pending = std::move(inflight);
+        inflight.clear();
+        for (auto& [id, cb] : pending) cb(kv_error(code, message), Json());
+        queued.clear();
+        disconnect(code + ": " + message);
+        return;
+      }
+      default:
+        disconnect("unexpected frame type from kv");
+        return;
+    }
+  }
+
+  void submit(const std::string& op, Json args, Callback cb) {
+    if (closing) {
+      cb(kv_error(code::kUnavailable, "client is closed"), Json());
+      return;
+    }
+    uint64_t id = next_id++;
+    inflight.emplace(id, std::move(cb));
+    std::string frame = encode_frame(FrameType::kRequest, id, pack(Json{{"op", op}, {"args", std::move(args)}}));
+    if (frame.size() > options.max_frame + kLengthSize) {
+      auto it = inflight.find(id);
+      auto c = std::move(it->second);
+      inflight.erase(it);
+      c(kv_error(code::kTooLarge, "request of " + std::to_string(frame.size()) + " bytes exceeds the frame limit"),
+        Json());
+      return;
+    }
+    if (state == State::kReady) {
+      write(std::move(frame));
+    } else {
+      queued.emplace_back(id, std::move(frame));
+      connect();
+    }
+  }
+
+  void cancel(uint64_t id) { inflight.erase(id); }
+};
+
+Client::Client(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {
+  impl_->thread = std::thread([impl = impl_] { impl->io.run(); });
+}
+
+Client::~Client() { close(); }
+
+void Client::close() {
+  if (!impl_ || impl_->closing.exchange(true)) return;
+  auto impl = impl_;
+  asio::post(impl->io, [impl] {
+    impl->disconnect("client closed");
+    impl->work.reset();
+    impl->io.stop();
+  });
+  if (impl->thread.joinable()) {
+    if (impl->thread.get_id() == std::this_thread::get_id()) {
+      impl->thread.detach();
+    } else {
+      impl->thread.join();
+    }
+  }
+}
+
+void Client::call_async(const std::string& op, Json args, Callback cb) {
+  auto impl = impl_;
+  asio::post(impl->io, [impl, op, args = std::move(args), cb = std::move(cb)]() mutable {
+    impl->submit(op, std::move(args), std::move(cb));
+  });
+}
+
+Json Client::call(const std::string& op, Json args, CallOptions options) {
+  auto timeout = options.timeout.count() > 0 ? options.timeout : impl_->options.call_timeout;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto backoff = std::chrono::milliseconds(20);
+  while (true) {
+    auto promise = std::make_shared<std::promise<Json>>();
+    auto future = promise->get_future();
+    call_async(op, args, [promise](std::exception_ptr e, Json result) {
+      if (e) {
+        promise->set_exception(e);
+      } else {
+        promise->set_value(std::move(result));
+      }
+    });
+    if (future.wait_until(deadline) != std::future_status::ready) {
+      // The callback may still fire later; the promise is shared so that is harmless.
+      throw KvError(code::kUnavailable, "'" + op + "' timed out after " + std::to_string(timeout.count()) + " ms");
+    }
+    try {
+      return future.get();
+    } catch (const KvError& e) {
+      bool transient = e.code() == code::kUnavailable || e.code() == code::kNotLeader;
+      if (!options.retry || !transient || std::chrono::steady_clock::now() + backoff >= deadline) throw;
+    }
+    std::this_thread::sleep_for(backoff);  // backoff between attempts of a retried call, not test synchronisation
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+  }
+}
+
+void Client::set_bump_handler(std::function<void(const Json&)> handler) {
+  auto impl = impl_;
+  asio::post(impl->io, [impl, h = std::move(handler)]() mutable { impl->on_bump = std::move(h); });
+}
+
+void Client::set_connect_handler(std::function<void()> handler) {
+  auto impl = impl_;
+  asio::post(impl->io, [impl, h = std::move(handler)]() mutable { impl->on_connect = std::move(h); });
+}
+
+bool Client::connected() const { return impl_->ready; }
+
+std::string Client::endpoint() const {
+  std::lock_guard lock(impl_->endpoint_mu);
+  return impl_->current_endpoint.empty() && !impl_->options.endpoints.empty() ? impl_->options.endpoints.front()
+                                                                              : impl_->current_endpoint;
+}
+
+}  // namespace gasoline::rpc

@@ -1,0 +1,60 @@
+#pragma once
+// The kv client library, linked by gasctl, the sidecar, the operator and the benchmarks. One connection, pipelined
+// requests, an I/O thread of its own. It follows "not leader" redirects and reconnects on demand; whether a call
+// may be retried is the caller's decision (CallOptions::retry), because only idempotent calls are safe to repeat.
+#include "kv/rpc/frame.h"
+#include "kv/rpc/protocol.h"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gasoline::rpc {
+
+struct ClientOptions {
+  std::vector<std::string> endpoints;  // "host:port"; tried in turn
+  std::string token;
+  std::string name = "gasoline-client";
+  size_t max_frame = kDefaultMaxFrame;
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds call_timeout{30000};
+};
+
+struct CallOptions {
+  std::chrono::milliseconds timeout{0};  // 0 = ClientOptions::call_timeout
+  // Retry on unavailable / not_leader with backoff until the timeout. Only for idempotent calls.
+  bool retry = false;
+};
+
+using Callback = std::function<void(std::exception_ptr error, Json result)>;
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Blocks until the response. Throws KvError (server errors keep their code; transport failures are
+  // "unavailable").
+  Json call(const std::string& op, Json args = Json::object(), CallOptions options = {});
+  // Non-blocking; the callback runs on the client's I/O thread and must not block.
+  void call_async(const std::string& op, Json args, Callback cb);
+
+  // Server pushes on this connection (bumps). Runs on the I/O thread.
+  void set_bump_handler(std::function<void(const Json&)> handler);
+  // Runs on the I/O thread after every successful (re)connect; a worker re-subscribes here.
+  void set_connect_handler(std::function<void()> handler);
+
+  bool connected() const;
+  std::string endpoint() const;  // the endpoint in use (or to be tried next)
+  void close();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace gasoline::rpc

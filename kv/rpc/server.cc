@@ -1,0 +1,243 @@
+#include "kv/rpc/server.h"
+
+#include "common/log.h"
+
+namespace gasoline::rpc {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+std::string pack(const Json& j) {
+  std::string out;
+  Json::to_msgpack(j, out);
+  return out;
+}
+
+// Compares tokens in time independent of where they differ (the length is not secret).
+bool same_token(const std::string& expected, const std::string& got) {
+  if (expected.size() != got.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < expected.size(); ++i) diff |= static_cast<unsigned char>(expected[i] ^ got[i]);
+  return diff == 0;
+}
+}  // namespace
+
+void Responder::ok(Json result) const { session_->send(FrameType::kResponse, id_, Json{{"ok", true}, {"result", std::move(result)}}); }
+
+void Responder::error(const std::string& code, const std::string& message, Json extra) const {
+  session_->send(FrameType::kResponse, id_, error_body(code, message, std::move(extra)));
+}
+
+Session::Session(tcp::socket socket, const ServerOptions& options, Handler& handler)
+    : socket_(std::move(socket)),
+      strand_(asio::make_strand(socket_.get_executor())),
+      hello_timer_(socket_.get_executor()),
+      options_(options),
+      handler_(handler),
+      decoder_(options.max_frame) {
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  peer_ = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  socket_.set_option(tcp::no_delay(true), ec);
+}
+
+void Session::start() {
+  auto self = shared_from_this();
+  hello_timer_.expires_after(std::chrono::milliseconds(options_.hello_timeout_ms));
+  hello_timer_.async_wait(asio::bind_executor(strand_, [self](boost::system::error_code ec) {
+    if (!ec && !self->authenticated_) self->fail(code::kUnauthenticated, "no hello frame within the timeout");
+  }));
+  asio::dispatch(strand_, [self] { self->read(); });
+}
+
+void Session::read() {
+  auto self = shared_from_this();
+  socket_.async_read_some(asio::buffer(read_buf_),
+                          asio::bind_executor(strand_, [self](boost::system::error_code ec, size_t n) {
+                            if (ec) {
+                              self->close();
+                              return;
+                            }
+                            self->decoder_.feed(self->read_buf_.data(), n);
+                            Frame f;
+                            while (!self->closed_) {
+                              auto st = self->decoder_.next(f);
+                              if (st == FrameDecoder::Status::kNeedMore) break;
+                              if (st == FrameDecoder::Status::kError) {
+                                bool too_large = self->decoder_.error().find("exceeds") != std::string::npos;
+                                self->fail(too_large ? code::kTooLarge : code::kProtocol, self->decoder_.error());
+                                return;
+                              }
+                              self->on_frame(f);
+                            }
+                            if (!self->closed_ && !self->close_after_write_) self->read();
+                          }));
+}
+
+void Session::on_hello(const Frame& f) {
+  Json hello;
+  try {
+    hello = Json::from_msgpack(f.body);
+  } catch (const std::exception& e) {
+    fail(code::kProtocol, std::string("hello body is not MessagePack: ") + e.what());
+    return;
+  }
+  if (!hello.is_object() || !hello.contains("version") || !hello["version"].is_number_integer()) {
+    fail(code::kProtocol, "hello must be a map with an integer 'version'");
+    return;
+  }
+  if (hello["version"].get<int64_t>() != kProtocolVersion) {
+    fail(code::kProtocol, "protocol version " + hello["version"].dump() + " is not supported; this server speaks " +
+                              std::to_string(kProtocolVersion));
+    return;
+  }
+  std::string token = hello.contains("token") && hello["token"].is_string() ? hello["token"].get<std::string>() : "";
+  if (!options_.token.empty() && !same_token(options_.token, token)) {
+    fail(code::kUnauthenticated, "invalid bearer token");
+    return;
+  }
+  client_name_ = hello.contains("client") && hello["client"].is_string() ? hello["client"].get<std::string>() : "";
+  authenticated_ = true;
+  hello_timer_.cancel();
+  send(FrameType::kWelcome, f.id, Json{{"version", kProtocolVersion}, {"server", options_.server_name}});
+}
+
+void Session::on_frame(Frame& f) {
+  if (!authenticated_) {
+    if (f.type != FrameType::kHello) {
+      fail(code::kUnauthenticated, "the first frame must be a hello");
+      return;
+    }
+    on_hello(f);
+    return;
+  }
+  if (f.type != FrameType::kRequest) {
+    fail(code::kProtocol, "unexpected frame type " + std::to_string(static_cast<int>(f.type)) + " from a client");
+    return;
+  }
+  Request req{shared_from_this(), f.id, "", Json()};
+  Responder responder(req.session, f.id);
+  try {
+    Json body = Json::from_msgpack(f.body);
+    if (!body.is_object() || !body.contains("op") || !body["op"].is_string()) {
+      error_counted(code::kBadRequest);
+      responder.error(code::kBadRequest, "request must be a map with a string 'op'");
+      return;
+    }
+    req.op = body["op"].get<std::string>();
+    req.args = body.contains("args") ? body["args"] : Json::object();
+    if (!req.args.is_object()) {
+      error_counted(code::kBadRequest);
+      responder.error(code::kBadRequest, "'args' must be a map");
+      return;
+    }
+  } catch (const std::exception& e) {
+    // The framing is intact, so only this request fails; the connection stays usable.
+    error_counted(code::kProtocol);
+    responder.error(code::kProtocol, std::string("request body is not valid MessagePack: ") + e.what());
+    return;
+  }
+  handler_(std::move(req), responder);
+}
+
+void Session::error_counted(const std::string& c) {
+  if (options_.on_error) options_.on_error(c);
+}
+
+void Session::send(FrameType type, uint64_t id, const Json& body) {
+  if (closed_) return;
+  if (type == FrameType::kResponse && body.contains("ok") && !body["ok"].get<bool>())
+    error_counted(body["error"].value("code", "unknown"));
+  std::string frame = encode_frame(type, id, pack(body));
+  std::lock_guard lock(write_mu_);
+  pending_ += frame;
+  if (!writing_) write_locked();
+}
+
+void Session::write_locked() {
+  if (pending_.empty()) {
+    writing_ = false;
+    if (close_after_write_) asio::post(strand_, [self = shared_from_this()] { self->close(); });
+    return;
+  }
+  writing_ = true;
+  inflight_.swap(pending_);
+  pending_.clear();
+  auto self = shared_from_this();
+  asio::async_write(socket_, asio::buffer(inflight_),
+                    asio::bind_executor(strand_, [self](boost::system::error_code ec, size_t) {
+                      std::lock_guard lock(self->write_mu_);
+                      self->inflight_.clear();
+                      if (ec) {
+                        self->writing_ = false;
+                        asio::post(self->strand_, [self] { self->close(); });
+                        return;
+                      }
+                      self->write_locked();
+                    }));
+}
+
+void Session::fail(const std::string& c, const std::string& message) {
+  if (closed_) return;
+  log::warn("closing connection", {{"peer", peer_}, {"code", c}, {"reason", message}});
+  error_counted(c);
+  std::string frame = encode_frame(FrameType::kError, 0, pack(Json{{"code", c}, {"message", message}}));
+  std::lock_guard lock(write_mu_);
+  close_after_write_ = true;
+  pending_ += frame;
+  if (!writing_) write_locked();
+}
+
+void Session::close() {
+  if (closed_.exchange(true)) return;
+  asio::post(strand_, [self = shared_from_this()] {
+    boost::system::error_code ec;
+    self->hello_timer_.cancel();
+    self->socket_.shutdown(tcp::socket::shutdown_both, ec);
+    self->socket_.close(ec);
+    if (self->options_.on_close) self->options_.on_close(*self);
+  });
+}
+
+Server::Server(asio::io_context& io, const tcp::endpoint& endpoint, ServerOptions options, Handler handler)
+    : io_(io), acceptor_(io), options_(std::move(options)), handler_(std::move(handler)) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+void Server::start() { accept(); }
+
+void Server::stop() {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+}
+
+uint16_t Server::port() const { return acceptor_.local_endpoint().port(); }
+
+void Server::accept() {
+  acceptor_.async_accept(asio::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) std::make_shared<Session>(std::move(socket), options_, handler_)->start();
+    accept();
+  });
+}
+
+tcp::endpoint parse_endpoint(asio::io_context& io, const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= address.size())
+    throw std::invalid_argument("address '" + address + "' must be host:port");
+  std::string host = address.substr(0, colon);
+  std::string port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  tcp::resolver resolver(io);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(host, port, ec);
+  if (ec || results.empty())
+    throw std::invalid_argument("cannot resolve '" + address + "': " + (ec ? ec.message() : "no addresses"));
+  return results.begin()->endpoint();
+}
+
+}  // namespace gasoline::rpc

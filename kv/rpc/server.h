@@ -1,0 +1,108 @@
+#pragma once
+// The kv's RPC server: Boost.Asio, one Session per connection, pipelined requests answered in any order. The
+// handler gets each request with a Responder and may answer later from any thread (a pull waits for its lease
+// batch to commit without holding an I/O thread).
+#include "kv/rpc/frame.h"
+#include "kv/rpc/protocol.h"
+
+#include <boost/asio.hpp>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+namespace gasoline::rpc {
+
+class Session;
+
+class Responder {
+ public:
+  Responder(std::shared_ptr<Session> session, uint64_t id) : session_(std::move(session)), id_(id) {}
+  void ok(Json result = Json::object()) const;
+  void error(const std::string& code, const std::string& message, Json extra = Json::object()) const;
+
+ private:
+  std::shared_ptr<Session> session_;
+  uint64_t id_;
+};
+
+struct Request {
+  std::shared_ptr<Session> session;
+  uint64_t id = 0;
+  std::string op;
+  Json args;
+};
+
+using Handler = std::function<void(Request, Responder)>;
+
+struct ServerOptions {
+  std::string token;  // bearer token every hello must carry; empty disables authentication (tests, dev)
+  size_t max_frame = kDefaultMaxFrame;
+  int64_t hello_timeout_ms = 10000;
+  std::string server_name = "gasoline-kv";
+  std::function<void(const std::string& code)> on_error;  // counts errors for /metrics
+  std::function<void(Session&)> on_close;                 // lets the service drop bump subscriptions
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(boost::asio::ip::tcp::socket socket, const ServerOptions& options, Handler& handler);
+  void start();
+  // Thread-safe. Frames are written in the order pushed.
+  void send(FrameType type, uint64_t id, const Json& body);
+  // Sends an error frame, then closes the connection. Thread-safe.
+  void fail(const std::string& code, const std::string& message);
+  void close();
+  bool closed() const { return closed_; }
+  const std::string& peer() const { return peer_; }
+  const std::string& client_name() const { return client_name_; }
+
+ private:
+  void read();
+  void on_frame(Frame& f);
+  void on_hello(const Frame& f);
+  void write_locked();
+  void error_counted(const std::string& code);
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  boost::asio::steady_timer hello_timer_;
+  const ServerOptions& options_;
+  Handler& handler_;
+  FrameDecoder decoder_;
+  std::array<char, 64 * 1024> read_buf_{};
+  std::string peer_;
+  std::string client_name_;
+  bool authenticated_ = false;
+  std::atomic<bool> closed_{false};
+
+  std::mutex write_mu_;
+  std::string pending_;   // frames waiting for the current write to finish
+  std::string inflight_;  // bytes being written
+  bool writing_ = false;
+  bool close_after_write_ = false;
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, ServerOptions options,
+         Handler handler);
+  void start();
+  void stop();
+  uint16_t port() const;
+
+ private:
+  void accept();
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  ServerOptions options_;
+  Handler handler_;
+};
+
+// Parses "host:port" (IPv4, [IPv6] or a name resolved once). Throws std::invalid_argument with the reason.
+boost::asio::ip::tcp::endpoint parse_endpoint(boost::asio::io_context& io, const std::string& address);
+
+}  // namespace gasoline::rpc

@@ -1,0 +1,136 @@
+#pragma once
+// Commands of the kv state machine (DESIGN.md §4). A log entry carries the leader's timestamp and a group of
+// commands; applying it is a deterministic function of (state, entry, index).
+#include "kv/store/model.h"
+
+#include <variant>
+
+namespace gasoline::store {
+
+struct Ping {
+  std::string pool;
+  std::string worker_id;
+  std::string pod;
+  std::string version;
+  std::vector<std::string> workflows;
+  double cpu = 0;
+  uint32_t free_slots = 0;
+};
+// The leader coalesces the pings it receives into one command per tick.
+struct PingBatch {
+  std::vector<Ping> pings;
+};
+struct Drain {
+  std::string pool;
+  std::string worker_id;
+};
+struct Leave {
+  std::string pool;
+  std::string worker_id;
+};
+
+struct DispatchSpec {
+  std::string id;  // chosen by the client or the proposer, so a retried dispatch is recognised
+  std::string pool;
+  std::string name;
+  Json tags = Json::object();
+  Json input;
+  std::string idempotency_key;  // optional: a second dispatch with the same key returns the first workflow
+  std::string parent_id;
+  bool notify_parent = false;  // deliver a "child.completed" signal to the parent when this one ends
+  uint32_t max_attempts = 0;   // 0 = server default
+  int64_t run_at = 0;          // 0 = now
+};
+struct Dispatch {
+  DispatchSpec spec;
+};
+
+struct SignalSpec {
+  std::string workflow_id;
+  std::string name;
+  Json body;
+  std::string signal_id;  // optional: a retried signal with the same id is delivered once
+};
+struct SendSignal {
+  SignalSpec spec;
+};
+
+struct Cancel {
+  std::string workflow_id;
+  std::string reason;
+};
+
+struct LeaseItem {
+  std::string workflow_id;
+  int64_t wake_ts = 0;  // the wake entry the proposer saw; the lease is a compare-and-set on it
+};
+struct LeaseBatch {
+  std::string pool;
+  std::string worker_id;
+  std::vector<LeaseItem> items;
+};
+
+enum class StepKind : uint8_t { kComplete, kSleep, kWait, kRetry, kFail, kContinue };
+std::string_view to_string(StepKind);
+std::optional<StepKind> parse_step_kind(std::string_view);
+
+struct StepResult {
+  StepKind kind = StepKind::kComplete;
+  Json output;                       // complete
+  std::optional<Json> state;         // sleep, wait, continue, retry (optional there)
+  int64_t until = 0;                 // sleep (required), wait (optional deadline; 0 = none)
+  std::vector<std::string> signals;  // wait
+  std::string error;                 // retry, fail
+  int64_t backoff_base_ms = 0;       // retry; 0 = server default
+  int64_t backoff_max_ms = 0;        // retry; 0 = server default
+};
+
+struct CommitStep {
+  std::string workflow_id;
+  std::string worker_id;
+  uint64_t token = 0;
+  StepResult step;
+  uint64_t consumed_signal_seq = 0;  // the highest signal seq the task saw; those signals are consumed
+  std::vector<DispatchSpec> children;
+  std::vector<SignalSpec> signals;
+};
+
+// Releases the leases of a worker whose last ping is older than lost_after_ms, re-checked at apply time.
+struct Reclaim {
+  std::string pool;
+  std::string worker_id;
+  int64_t lost_after_ms = 0;
+};
+
+using Command = std::variant<PingBatch, Drain, Leave, Dispatch, SendSignal, Cancel, LeaseBatch, CommitStep, Reclaim>;
+std::string_view command_name(const Command&);
+
+struct Entry {
+  int64_t ts = 0;
+  std::vector<Command> commands;
+};
+
+Json to_json(const Command&);
+Command command_from_json(const Json&);  // throws std::invalid_argument / nlohmann exceptions on bad input
+std::string encode_entry(const Entry&);
+Entry decode_entry(std::string_view bytes);
+
+Json to_json(const DispatchSpec&);
+DispatchSpec dispatch_from_json(const Json&);
+Json to_json(const SignalSpec&);
+SignalSpec signal_spec_from_json(const Json&);
+Json to_json(const StepResult&);
+StepResult step_from_json(const Json&);
+
+// Outcome of one command. A failed compare-and-set is a result (kConflict), never an apply error.
+enum class Code : uint8_t { kOk, kInvalid, kNotFound, kConflict, kFailedPrecondition };
+std::string_view to_string(Code);
+
+struct Result {
+  Code code = Code::kOk;
+  std::string message;
+  Json body = Json::object();
+  bool ok() const { return code == Code::kOk; }
+};
+
+}  // namespace gasoline::store

@@ -1,0 +1,225 @@
+#include "kv/store/state_machine.h"
+
+#include "kv/store/keys.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <stdexcept>
+
+namespace gasoline::store {
+namespace {
+
+class DbReader : public Reader {
+ public:
+  explicit DbReader(rocksdb::DB* db) : db_(db) {}
+
+  std::optional<std::string> get(std::string_view key) const override {
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) throw std::runtime_error("rocksdb get: " + s.ToString());
+    return value;
+  }
+
+  void scan(std::string_view prefix, const ScanFn& fn) const override {
+    auto end = keys::prefix_end(prefix);
+    rocksdb::Slice upper(end);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+      if (!fn(std::string_view(it->key().data(), it->key().size()),
+              std::string_view(it->value().data(), it->value().size())))
+        break;
+    }
+    if (!it->status().ok()) throw std::runtime_error("rocksdb scan: " + it->status().ToString());
+  }
+
+ private:
+  rocksdb::DB* db_;
+};
+
+}  // namespace
+
+StateMachine::StateMachine(Options options) : options_(std::move(options)) {}
+StateMachine::~StateMachine() = default;
+
+std::unique_ptr<StateMachine> StateMachine::open(const Options& options) {
+  std::unique_ptr<StateMachine> sm(new StateMachine(options));
+  rocksdb::Options ro;
+  ro.create_if_missing = true;
+  ro.IncreaseParallelism(2);
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(ro, options.path, &raw);
+  if (!s.ok()) throw std::runtime_error("open state DB at '" + options.path + "': " + s.ToString());
+  sm->db_.reset(raw);
+  DbReader reader(raw);
+  if (auto v = reader.get(keys::applied_index())) sm->applied_ = keys::get_u64(*v);
+  if (auto v = reader.get(keys::last_ts())) sm->last_ts_ = keys::get_ts(*v);
+  sm->load_mirrors();
+  return sm;
+}
+
+uint64_t StateMachine::applied_index() const { return applied_; }
+int64_t StateMachine::last_ts() const { return last_ts_; }
+
+std::optional<Applied> StateMachine::apply(const Entry& entry, uint64_t index) {
+  if (index <= applied_) return std::nullopt;
+  DbReader reader(db_.get());
+  Applied out = apply_entry(reader, entry, index, options_.config);
+  rocksdb::WriteBatch batch;
+  for (const auto& [k, v] : out.mutations) {
+    if (v) {
+      batch.Put(k, *v);
+    } else {
+      batch.Delete(k);
+    }
+  }
+  std::string idx;
+  keys::put_u64(idx, index);
+  batch.Put(keys::applied_index(), idx);
+  int64_t ts = std::max(entry.ts, last_ts_);
+  std::string tsb;
+  keys::put_ts(tsb, ts);
+  batch.Put(keys::last_ts(), tsb);
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  auto s = db_->Write(wo, &batch);
+  if (!s.ok()) throw std::runtime_error("write entry " + std::to_string(index) + ": " + s.ToString());
+  applied_ = index;
+  last_ts_ = ts;
+  mirror(out.mutations);
+  return out;
+}
+
+void StateMachine::mirror(const Mutations& m) {
+  std::unique_lock lock(mirror_mu_);
+  for (const auto& [k, v] : m) {
+    if (k.empty()) continue;
+    if (k[0] == keys::kWake) {
+      keys::WakeKey wk;
+      if (!keys::parse_wake(k, wk)) continue;
+      auto& pool = wakes_[std::string(wk.pool)];
+      if (v) {
+        pool[{wk.ts, std::string(wk.workflow_id)}] = *v;
+      } else {
+        pool.erase({wk.ts, std::string(wk.workflow_id)});
+      }
+    } else if (k[0] == keys::kWorker) {
+      std::string_view pool, id;
+      if (!keys::parse_worker(k, pool, id)) continue;
+      auto& ws = workers_[std::string(pool)];
+      if (v) {
+        ws[std::string(id)] = worker_from_json(decode(*v));
+      } else {
+        ws.erase(std::string(id));
+      }
+    }
+  }
+}
+
+void StateMachine::load_mirrors() {
+  DbReader reader(db_.get());
+  Mutations all;
+  for (char family : {keys::kWake, keys::kWorker}) {
+    reader.scan(std::string(1, family), [&](std::string_view k, std::string_view v) {
+      all.emplace(std::string(k), std::string(v));
+      return true;
+    });
+  }
+  std::unique_lock lock(mirror_mu_);
+  wakes_.clear();
+  workers_.clear();
+  lock.unlock();
+  mirror(all);
+}
+
+std::optional<Workflow> StateMachine::workflow(std::string_view id) const {
+  DbReader reader(db_.get());
+  auto raw = reader.get(keys::workflow(id));
+  if (!raw) return std::nullopt;
+  return workflow_from_json(decode(*raw));
+}
+
+std::vector<Workflow> StateMachine::list(std::string_view pool, std::optional<Status> status, size_t limit,
+                                         std::string_view after_id) const {
+  DbReader reader(db_.get());
+  std::vector<Workflow> out;
+  auto prefix = status ? keys::by_status_prefix(pool, static_cast<uint8_t>(*status)) : keys::by_status_prefix(pool);
+  reader.scan(prefix, [&](std::string_view key, std::string_view) {
+    auto id = key.substr(keys::by_status_prefix(pool).size() + 1);
+    if (!after_id.empty() && status && id <= after_id) return true;
+    if (auto w = workflow(id)) out.push_back(std::move(*w));
+    return out.size() < limit;
+  });
+  return out;
+}
+
+std::vector<Signal> StateMachine::signals(std::string_view workflow_id, uint64_t after_seq, size_t limit) const {
+  DbReader reader(db_.get());
+  std::vector<Signal> out;
+  reader.scan(keys::signal_prefix(workflow_id), [&](std::string_view, std::string_view value) {
+    auto s = signal_from_json(decode(value));
+    if (s.seq > after_seq) out.push_back(std::move(s));
+    return out.size() < limit;
+  });
+  return out;
+}
+
+std::vector<Worker> StateMachine::workers(std::string_view pool) const {
+  std::shared_lock lock(mirror_mu_);
+  std::vector<Worker> out;
+  for (const auto& [p, ws] : workers_) {
+    if (!pool.empty() && p != pool) continue;
+    for (const auto& [id, w] : ws) out.push_back(w);
+  }
+  return out;
+}
+
+std::vector<std::string> StateMachine::pools() const {
+  std::shared_lock lock(mirror_mu_);
+  std::set<std::string> names;
+  for (const auto& [p, ws] : workers_)
+    if (!ws.empty()) names.insert(p);
+  for (const auto& [p, es] : wakes_)
+    if (!es.empty()) names.insert(p);
+  return {names.begin(), names.end()};
+}
+
+std::vector<DueEntry> StateMachine::due(std::string_view pool, int64_t now, size_t limit) const {
+  std::shared_lock lock(mirror_mu_);
+  std::vector<DueEntry> out;
+  auto it = wakes_.find(std::string(pool));
+  if (it == wakes_.end()) return out;
+  for (const auto& [key, name] : it->second) {
+    if (key.first > now || out.size() >= limit) break;
+    out.push_back(DueEntry{key.first, key.second, name});
+  }
+  return out;
+}
+
+bool StateMachine::has_wake(std::string_view pool, int64_t ts, std::string_view workflow_id) const {
+  std::shared_lock lock(mirror_mu_);
+  auto it = wakes_.find(std::string(pool));
+  return it != wakes_.end() && it->second.count({ts, std::string(workflow_id)}) > 0;
+}
+
+std::vector<std::pair<std::string, DueEntry>> StateMachine::future_wakes(int64_t now) const {
+  std::shared_lock lock(mirror_mu_);
+  std::vector<std::pair<std::string, DueEntry>> out;
+  for (const auto& [pool, es] : wakes_) {
+    for (auto it = es.upper_bound({now, std::string(1, '\xff')}); it != es.end(); ++it)
+      out.emplace_back(pool, DueEntry{it->first.first, it->first.second, it->second});
+  }
+  return out;
+}
+
+size_t StateMachine::wake_count(std::string_view pool) const {
+  std::shared_lock lock(mirror_mu_);
+  auto it = wakes_.find(std::string(pool));
+  return it == wakes_.end() ? 0 : it->second.size();
+}
+
+}  // namespace gasoline::store

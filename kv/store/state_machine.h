@@ -1,0 +1,79 @@
+#pragma once
+// The shell around apply(): RocksDB persistence plus two in-memory mirrors the leader reads on every pull (the
+// wake index and the worker table). Mirrors are derived from the mutations, so they can never disagree with the
+// DB; they are rebuilt on open.
+#include "kv/store/apply.h"
+
+#include <memory>
+#include <set>
+#include <shared_mutex>
+#include <unordered_map>
+
+namespace rocksdb {
+class DB;
+}
+
+namespace gasoline::store {
+
+struct DueEntry {
+  int64_t ts = 0;
+  std::string workflow_id;
+  std::string name;
+};
+
+struct Options {
+  std::string path;
+  bool sync = true;  // fsync every applied entry (group commit amortises it)
+  Config config;
+};
+
+class StateMachine {
+ public:
+  // Opens or creates the DB. Throws std::runtime_error naming the path and RocksDB's reason.
+  static std::unique_ptr<StateMachine> open(const Options& options);
+  ~StateMachine();
+  StateMachine(const StateMachine&) = delete;
+  StateMachine& operator=(const StateMachine&) = delete;
+
+  uint64_t applied_index() const;
+  int64_t last_ts() const;
+
+  // Applies the entry with this index. Entries at or below applied_index() were applied before (a replay after a
+  // restart) and are skipped: returns nullopt. Throws std::runtime_error if the write fails.
+  std::optional<Applied> apply(const Entry& entry, uint64_t index);
+
+  std::optional<Workflow> workflow(std::string_view id) const;
+  // Workflows of a pool (optionally of one status), ordered by status then id, after `after_id` (exclusive).
+  std::vector<Workflow> list(std::string_view pool, std::optional<Status> status, size_t limit,
+                             std::string_view after_id = {}) const;
+  std::vector<Signal> signals(std::string_view workflow_id, uint64_t after_seq, size_t limit) const;
+
+  std::vector<Worker> workers(std::string_view pool) const;  // empty pool = every pool
+  std::vector<std::string> pools() const;                    // pools that have workers or wake entries
+  // Wake entries of a pool due at `now`, earliest first.
+  std::vector<DueEntry> due(std::string_view pool, int64_t now, size_t limit) const;
+  bool has_wake(std::string_view pool, int64_t ts, std::string_view workflow_id) const;
+  // Every wake entry later than `now`, for the leader's timer when it takes over.
+  std::vector<std::pair<std::string, DueEntry>> future_wakes(int64_t now) const;
+  size_t wake_count(std::string_view pool) const;
+
+  rocksdb::DB* db() { return db_.get(); }
+
+ private:
+  explicit StateMachine(Options options);
+  void load_mirrors();
+  void mirror(const Mutations& m);
+
+  Options options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  uint64_t applied_ = 0;
+  int64_t last_ts_ = 0;
+
+  mutable std::shared_mutex mirror_mu_;
+  // pool → (ts, workflow id) → name
+  std::unordered_map<std::string, std::map<std::pair<int64_t, std::string>, std::string>> wakes_;
+  // pool → worker id → worker
+  std::unordered_map<std::string, std::map<std::string, Worker>> workers_;
+};
+
+}  // namespace gasoline::store

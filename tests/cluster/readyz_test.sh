@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The apiserver answers /readyz with "ok" through kubectl and the generated kubeconfig.
+source "$(dirname "$0")/lib.sh"
+out="$(kubectl get --raw /readyz)" || fail "kubectl get --raw /readyz failed"
+[ "$out" = ok ] || fail "/readyz answered '${out}', want 'ok'"
+info "/readyz: ${out}"
+ver="$(kubectl get --raw /version | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p')"
+[ -n "$ver" ] && [ "$ver" != "v0.0.0-master+\$Format:%H\$" ] || fail "apiserver reports no version (got '${ver}')"
+info "apiserver version: ${ver}"
