@@ -1,0 +1,222 @@
+// gasctl: the command-line client of gasoline-kv.
+#include "kv/rpc/client.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+using namespace gasoline;
+using rpc::Json;
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+Json parse_json_arg(const std::string& what, const std::string& text) {
+  if (text.empty()) return Json();
+  try {
+    return Json::parse(text);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(what + " is not valid JSON: " + e.what());
+  }
+}
+
+std::string age(int64_t ms) {
+  if (ms < 0) return "-";
+  if (ms < 10000) return std::to_string(ms) + "ms";
+  if (ms < 600000) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms / 60000) + "m";
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (widths.size() <= i) widths.push_back(0);
+      widths[i] = std::max(widths[i], r[i].size());
+    }
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      std::cout << std::left << std::setw(static_cast<int>(i + 1 < r.size() ? widths[i] + 2 : 0)) << r[i];
+    }
+    std::cout << "\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gasctl: inspect and drive a gasoline-kv cluster"};
+  app.require_subcommand(1);
+  std::string kv = env_or("GASOLINE_KV", "127.0.0.1:7400");
+  std::string token_file = env_or("GASOLINE_TOKEN_FILE", "");
+  std::string output = "table";
+  int timeout_ms = 10000;
+  app.add_option("--kv", kv, "kv address(es), comma-separated (env GASOLINE_KV)")->capture_default_str();
+  app.add_option("--token-file", token_file, "File with the bearer token (env GASOLINE_TOKEN_FILE)");
+  app.add_option("-o,--output", output, "table or json")->capture_default_str();
+  app.add_option("--timeout-ms", timeout_ms, "Per-call timeout")->capture_default_str();
+
+  std::string pool, name, input, id, key, body, status, reason, workflow;
+  std::vector<std::string> tags;
+  int64_t delay_ms = 0;
+  size_t limit = 50;
+
+  auto* dispatch = app.add_subcommand("dispatch", "Start a workflow");
+  dispatch->add_option("--pool", pool, "Worker pool")->required();
+  dispatch->add_option("--name", name, "Workflow name")->required();
+  dispatch->add_option("--input", input, "Input as JSON");
+  dispatch->add_option("--id", id, "Workflow id (default: generated)");
+  dispatch->add_option("--key", key, "Idempotency key: a second dispatch with it returns the first workflow");
+  dispatch->add_option("--tag", tags, "Tag key=value (repeatable)");
+  dispatch->add_option("--delay-ms", delay_ms, "Start after this delay");
+
+  auto* signal = app.add_subcommand("signal", "Send a signal to a workflow");
+  signal->add_option("workflow", workflow, "Workflow id")->required();
+  signal->add_option("--name", name, "Signal name")->required();
+  signal->add_option("--body", body, "Body as JSON");
+
+  auto* get = app.add_subcommand("get", "Show one workflow");
+  get->add_option("workflow", workflow, "Workflow id")->required();
+
+  auto* list = app.add_subcommand("list", "List workflows of a pool");
+  list->add_option("--pool", pool, "Worker pool")->required();
+  list->add_option("--status", status, "pending, running, sleeping, waiting, complete, failed or cancelled");
+  list->add_option("--limit", limit, "At most this many")->capture_default_str();
+
+  auto* cancel = app.add_subcommand("cancel", "Cancel a workflow");
+  cancel->add_option("workflow", workflow, "Workflow id")->required();
+  cancel->add_option("--reason", reason, "Why (stored as the workflow's error)");
+
+  auto* workers = app.add_subcommand("workers", "Show each pool's ranking and every worker's share");
+  workers->add_option("--pool", pool, "Only this pool");
+
+  auto* status_cmd = app.add_subcommand("status", "Show the kv's role, applied index and pools");
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    rpc::ClientOptions options;
+    options.endpoints = split(kv, ',');
+    options.name = "gasctl";
+    options.call_timeout = std::chrono::milliseconds(timeout_ms);
+    if (!token_file.empty()) {
+      std::ifstream in(token_file);
+      if (!in) throw std::runtime_error("cannot read token file '" + token_file + "'");
+      std::getline(in, options.token);
+    }
+    rpc::Client client(options);
+    rpc::CallOptions retry{std::chrono::milliseconds(timeout_ms), true};
+    Json result;
+
+    if (*dispatch) {
+      Json args{{"pool", pool}, {"name", name}, {"input", parse_json_arg("--input", input)}};
+      // A generated id makes the retried call idempotent across a lost response.
+      if (!id.empty()) args["id"] = id;
+      if (!key.empty()) args["idempotency_key"] = key;
+      Json t = Json::object();
+      for (const auto& kvp : tags) {
+        auto eq = kvp.find('=');
+        if (eq == std::string::npos) throw std::invalid_argument("--tag '" + kvp + "' must be key=value");
+        t[kvp.substr(0, eq)] = kvp.substr(eq + 1);
+      }
+      args["tags"] = t;
+      if (delay_ms > 0) {
+        args["run_at"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count() +
+                         delay_ms;
+      }
+      result = client.call("dispatch", args, id.empty() && key.empty() ? rpc::CallOptions{} : retry);
+      if (output == "json") {
+        std::cout << result.dump(2) << "\n";
+      } else {
+        std::cout << result.value("id", "") << (result.value("existing", false) ? " (existing)" : "") << "\n";
+      }
+    } else if (*signal) {
+      result = client.call("signal", Json{{"workflow_id", workflow}, {"name", name}, {"body", parse_json_arg("--body", body)}});
+      if (output == "json") {
+        std::cout << result.dump(2) << "\n";
+      } else {
+        std::cout << "signal " << name << " delivered to " << workflow << " (seq " << result.value("seq", 0) << ")\n";
+      }
+    } else if (*get) {
+      result = client.call("get", Json{{"workflow_id", workflow}}, retry);
+      std::cout << result.dump(2) << "\n";
+    } else if (*list) {
+      Json args{{"pool", pool}, {"limit", limit}};
+      if (!status.empty()) args["status"] = status;
+      result = client.call("list", args, retry);
+      if (output == "json") {
+        std::cout << result.dump(2) << "\n";
+      } else {
+        std::vector<std::vector<std::string>> rows{{"ID", "NAME", "STATUS", "ATTEMPT", "STEPS", "LEASED BY", "ERROR"}};
+        for (const auto& w : result["workflows"])
+          rows.push_back({w.value("id", ""), w.value("name", ""), w.value("status", ""),
+                          std::to_string(w.value("attempt", 0)), std::to_string(w.value("steps", 0)),
+                          w.value("lease_worker", ""), w.value("error", "")});
+        print_table(rows);
+      }
+    } else if (*cancel) {
+      result = client.call("cancel", Json{{"workflow_id", workflow}, {"reason", reason}}, retry);
+      if (output == "json") {
+        std::cout << result.dump(2) << "\n";
+      } else {
+        std::cout << workflow << (result.value("already", false) ? " was already " + result.value("status", "") : " cancelled")
+                  << "\n";
+      }
+    } else if (*workers) {
+      Json args = Json::object();
+      if (!pool.empty()) args["pool"] = pool;
+      result = client.call("workers", args, retry);
+      if (output == "json") {
+        std::cout << result.dump(2) << "\n";
+      } else {
+        std::cout << "strategy: " << result.value("strategy", "") << "\n";
+        for (const auto& p : result["pools"]) {
+          std::cout << "\npool " << p.value("pool", "") << ": " << p.value("active", 0) << " active\n";
+          std::vector<std::vector<std::string>> rows{
+              {"RANK", "WORKER", "POD", "STATE", "LAST PING", "CPU", "FREE", "EXPECTED", "SHARE", "LEASES"}};
+          for (const auto& w : p["workers"]) {
+            char cpu[16], exp[16], share[16];
+            std::snprintf(cpu, sizeof cpu, "%.0f%%", w.value("cpu", 0.0) * 100);
+            std::snprintf(exp, sizeof exp, "%.1f%%", w.value("expected_share", 0.0) * 100);
+            std::snprintf(share, sizeof share, "%.1f%%", w.value("share", 0.0) * 100);
+            int rank = w.value("rank", -1);
+            rows.push_back({rank >= 0 ? std::to_string(rank) : "-", w.value("id", ""), w.value("pod", ""),
+                            w.value("state", ""), age(w.value("last_ping_age_ms", int64_t{-1})), cpu,
+                            std::to_string(w.value("free_slots", 0)), exp, share,
+                            std::to_string(w.value("leases_granted", 0))});
+          }
+          print_table(rows);
+        }
+      }
+    } else if (*status_cmd) {
+      result = client.call("status", Json::object(), retry);
+      std::cout << result.dump(2) << "\n";
+    }
+    return 0;
+  } catch (const rpc::KvError& e) {
+    std::cerr << "gasctl: " << e.what() << "\n";
+    return e.code() == rpc::code::kNotFound ? 3 : 2;
+  } catch (const std::exception& e) {
+    std::cerr << "gasctl: " << e.what() << "\n";
+    return 2;
+  }
+}

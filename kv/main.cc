@@ -1,0 +1,159 @@
+// gasoline-kv: the replicated state service (single replica until kv/raft lands).
+#include "common/log.h"
+#include "kv/assign/shedding.h"
+#include "kv/assign/strategy.h"
+#include "kv/rpc/server.h"
+#include "kv/service/local_log.h"
+#include "kv/service/service.h"
+#include "kv/store/state_machine.h"
+
+#include <CLI/CLI.hpp>
+#include <prometheus/exposer.h>
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+using namespace gasoline;
+
+namespace {
+std::string read_token(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read token file '" + path + "'");
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
+  if (token.empty()) throw std::runtime_error("token file '" + path + "' is empty");
+  return token;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a peer closing its socket must not kill the process
+  CLI::App app{"gasoline-kv: the Gasoline state service. It stores worker pings, workflows, wake-ups, signals and "
+               "fenced leases in RocksDB, and assigns due workflows to workers (smart pulling)."};
+  std::string listen = "127.0.0.1:7400";
+  std::string data_dir;
+  std::string token_file;
+  bool allow_unauthenticated = false;
+  std::string metrics_listen = "127.0.0.1:9400";
+  std::string strategy_name = "rendezvous";
+  kv::ServiceConfig config;
+  double shed_start = 50, shed_end = 80;
+  uint32_t shed_min = 100;
+  bool no_fsync = false;
+  int io_threads = 2;
+  std::string log_level = "info";
+  std::string port_file;
+  size_t max_frame = rpc::kDefaultMaxFrame;
+  store::Config store_config;
+
+  app.add_option("--listen", listen, "Address for clients and workers (host:port)")->capture_default_str();
+  app.add_option("--data-dir", data_dir, "Directory of this replica's RocksDB")->required();
+  app.add_option("--token-file", token_file, "File holding the bearer token clients must present");
+  app.add_flag("--allow-unauthenticated", allow_unauthenticated,
+               "Accept clients without a token (development only; --token-file is required otherwise)");
+  app.add_option("--metrics-listen", metrics_listen, "Address of the Prometheus /metrics endpoint ('' disables)")
+      ->capture_default_str();
+  app.add_option("--strategy", strategy_name, "Assignment strategy: rendezvous, modulo-next or all")
+      ->capture_default_str();
+  app.add_option("--ping-interval-ms", config.ping_interval_ms, "Expected worker ping interval; active window = 3x")
+      ->capture_default_str();
+  app.add_option("--lost-after-ms", config.lost_after_ms, "Reclaim the leases of a worker silent this long")
+      ->capture_default_str();
+  app.add_option("--backup-grace-ms", config.backup_grace_ms, "How overdue work must be before the backup takes it")
+      ->capture_default_str();
+  app.add_option("--scan-cap", config.scan_cap, "Wake entries one pull scans at most")->capture_default_str();
+  app.add_option("--max-pull", config.max_pull, "Tasks one pull returns at most")->capture_default_str();
+  app.add_option("--shed-start", shed_start, "CPU % where load shedding starts (default curve)")->capture_default_str();
+  app.add_option("--shed-end", shed_end, "CPU % where shedding reaches its floor")->capture_default_str();
+  app.add_option("--shed-min-ratio", shed_min, "Per-mille of work still pulled at or above the end knee")
+      ->capture_default_str();
+  app.add_option("--max-attempts", store_config.default_max_attempts, "Default attempts before a retried step fails")
+      ->capture_default_str();
+  app.add_option("--retry-base-ms", store_config.retry_base_ms, "Default retry backoff base")->capture_default_str();
+  app.add_option("--retry-max-ms", store_config.retry_max_ms, "Default retry backoff cap")->capture_default_str();
+  app.add_flag("--no-fsync", no_fsync, "Do not fsync applied entries (benchmarks of the CPU path only)");
+  app.add_option("--io-threads", io_threads, "RPC I/O threads")->capture_default_str();
+  app.add_option("--max-frame", max_frame, "Largest accepted frame in bytes")->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  app.add_option("--port-file", port_file, "Write the bound client port here once listening (for tests)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto level = log::parse_level(log_level);
+  log::init("kv", level.value_or(log::Level::kInfo));
+  try {
+    auto strategy = assign::parse_strategy(strategy_name);
+    if (!strategy) throw std::invalid_argument("unknown --strategy '" + strategy_name + "'");
+    config.strategy = *strategy;
+    config.shed = assign::ShedCurve{shed_start / 100.0, shed_end / 100.0, shed_min};
+    if (auto e = assign::validate(config.shed)) throw std::invalid_argument("shedding curve: " + *e);
+    if (config.ping_interval_ms <= 0 || config.lost_after_ms <= 0)
+      throw std::invalid_argument("--ping-interval-ms and --lost-after-ms must be positive");
+    if (config.lost_after_ms < config.active_window_ms())
+      log::warn("--lost-after-ms is shorter than the active window (3 pings); workers may be reclaimed while "
+                "still ranked");
+    std::string token;
+    if (!token_file.empty()) {
+      token = read_token(token_file);
+    } else if (!allow_unauthenticated) {
+      throw std::invalid_argument("--token-file is required (or --allow-unauthenticated for development)");
+    }
+
+    auto sm = store::StateMachine::open(store::Options{data_dir, !no_fsync, store_config});
+    log::info("state loaded", {{"data_dir", data_dir}, {"applied_index", sm->applied_index()}});
+
+    boost::asio::io_context io;
+    kv::Metrics metrics;
+    kv::Service service(*sm, io, config, metrics);
+    kv::LocalLog log(
+        *sm, listen, [&](const store::Entry& e, const store::Applied& a) { service.on_applied(e, a); });
+    service.attach(&log);
+
+    rpc::ServerOptions server_options;
+    server_options.token = token;
+    server_options.max_frame = max_frame;
+    server_options.on_error = [&](const std::string& code) { metrics.rpc_error(code); };
+    server_options.on_close = [&](rpc::Session& s) { service.on_session_closed(s); };
+    rpc::Server server(io, rpc::parse_endpoint(io, listen), server_options,
+                       [&](rpc::Request req, rpc::Responder r) { service.handle(std::move(req), r); });
+
+    std::unique_ptr<prometheus::Exposer> exposer;
+    if (!metrics_listen.empty()) {
+      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
+      exposer->RegisterCollectable(metrics.registry());
+    }
+
+    server.start();
+    service.start();
+    if (!port_file.empty()) {
+      std::ofstream(port_file + ".tmp") << server.port() << "\n";
+      std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+    }
+    log::info("gasoline-kv listening", {{"listen", listen},
+                                        {"port", server.port()},
+                                        {"metrics", metrics_listen},
+                                        {"strategy", strategy_name},
+                                        {"fsync", !no_fsync},
+                                        {"auth", token.empty() ? "disabled" : "token"}});
+
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code, int sig) {
+      log::info("shutting down", {{"signal", sig}});
+      server.stop();
+      service.stop();
+      io.stop();
+    });
+    std::vector<std::thread> threads;
+    for (int i = 1; i < io_threads; ++i) threads.emplace_back([&] { io.run(); });
+    io.run();
+    for (auto& t : threads) t.join();
+    log.stop();
+    log::info("stopped", {{"applied_index", sm->applied_index()}});
+    return 0;
+  } catch (const std::exception& e) {
+    log::error("gasoline-kv failed", {{"error", e.what()}});
+    return 1;
+  }
+}

@@ -1,0 +1,62 @@
+#include "kv/service/metrics.h"
+
+namespace gasoline::kv {
+using namespace prometheus;
+
+Metrics::Metrics()
+    : registry_(std::make_shared<Registry>()),
+      pulls_(BuildCounter().Name("gasoline_kv_pulls_total").Help("Pull requests served").Register(*registry_)),
+      granted_(BuildCounter()
+                   .Name("gasoline_kv_leases_granted_total")
+                   .Help("Workflow leases granted to workers")
+                   .Register(*registry_)),
+      conflicts_(BuildCounter()
+                     .Name("gasoline_kv_lease_conflicts_total")
+                     .Help("Lease compare-and-sets that lost (already leased or changed since the scan)")
+                     .Register(*registry_)),
+      shed_(BuildCounter()
+                .Name("gasoline_kv_shed_workflows_total")
+                .Help("Due workflows a busy worker skipped because of its CPU shedding curve")
+                .Register(*registry_)),
+      reclaimed_(BuildCounter()
+                     .Name("gasoline_kv_reclaimed_leases_total")
+                     .Help("Leases taken back from lost workers")
+                     .Register(*registry_)),
+      rpc_errors_(BuildCounter()
+                      .Name("gasoline_kv_rpc_errors_total")
+                      .Help("RPC errors returned or connections closed, by code")
+                      .Register(*registry_)),
+      bumps_(BuildCounter()
+                 .Name("gasoline_kv_bumps_sent_total")
+                 .Help("Bump frames pushed to worker streams")
+                 .Register(*registry_)),
+      commands_(BuildCounter()
+                    .Name("gasoline_kv_commands_total")
+                    .Help("Commands applied, by type and result")
+                    .Register(*registry_)),
+      active_(BuildGauge()
+                  .Name("gasoline_kv_active_workers")
+                  .Help("Workers in the ranking of a pool (active and pinged within the window)")
+                  .Register(*registry_)),
+      applied_(BuildGauge().Name("gasoline_kv_applied_index").Help("Last applied log index").Register(*registry_)),
+      wake_lag_(BuildHistogram()
+                    .Name("gasoline_kv_wake_lag_seconds")
+                    .Help("Time from a workflow's wake-up to the pull that leased it")
+                    .Register(*registry_)),
+      entry_size_(BuildHistogram()
+                      .Name("gasoline_kv_group_commit_commands")
+                      .Help("Commands per log entry (group commit)")
+                      .Register(*registry_)) {}
+
+void Metrics::wake_lag(const std::string& pool, double seconds) {
+  static const Histogram::BucketBoundaries kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                    0.25,  0.5,    1,     2.5,  5,     10,   30};
+  wake_lag_.Add({{"pool", pool}}, kBuckets).Observe(seconds);
+}
+
+void Metrics::committed(size_t commands) {
+  static const Histogram::BucketBoundaries kBuckets{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+  entry_size_.Add({}, kBuckets).Observe(static_cast<double>(commands));
+}
+
+}  // namespace gasoline::kv

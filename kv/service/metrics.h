@@ -1,0 +1,51 @@
+#pragma once
+// The kv's Prometheus metrics. Names follow Prometheus conventions: gasoline_kv_ prefix, _total for counters,
+// base units (seconds). Labels are bounded: pool and error code, never a workflow or worker id.
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+namespace gasoline::kv {
+
+class Metrics {
+ public:
+  Metrics();
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  void pull(const std::string& pool) { pulls_.Add({{"pool", pool}}).Increment(); }
+  void leases_granted(const std::string& pool, double n) { granted_.Add({{"pool", pool}}).Increment(n); }
+  void lease_conflicts(const std::string& pool, double n) { conflicts_.Add({{"pool", pool}}).Increment(n); }
+  void shed(const std::string& pool, double n) { shed_.Add({{"pool", pool}}).Increment(n); }
+  void reclaimed(const std::string& pool, double n) { reclaimed_.Add({{"pool", pool}}).Increment(n); }
+  void rpc_error(const std::string& code) { rpc_errors_.Add({{"code", code}}).Increment(); }
+  void bumps(double n) { bumps_.Add({}).Increment(n); }
+  void active_workers(const std::string& pool, double n) { active_.Add({{"pool", pool}}).Set(n); }
+  void wake_lag(const std::string& pool, double seconds);
+  void committed(size_t commands);
+  void command(const std::string& type, const std::string& result) {
+    commands_.Add({{"type", type}, {"result", result}}).Increment();
+  }
+  void applied_index(double index) { applied_.Add({}).Set(index); }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& pulls_;
+  prometheus::Family<prometheus::Counter>& granted_;
+  prometheus::Family<prometheus::Counter>& conflicts_;
+  prometheus::Family<prometheus::Counter>& shed_;
+  prometheus::Family<prometheus::Counter>& reclaimed_;
+  prometheus::Family<prometheus::Counter>& rpc_errors_;
+  prometheus::Family<prometheus::Counter>& bumps_;
+  prometheus::Family<prometheus::Counter>& commands_;
+  prometheus::Family<prometheus::Gauge>& active_;
+  prometheus::Family<prometheus::Gauge>& applied_;
+  prometheus::Family<prometheus::Histogram>& wake_lag_;
+  prometheus::Family<prometheus::Histogram>& entry_size_;
+};
+
+}  // namespace gasoline::kv

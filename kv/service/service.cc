@@ -1,0 +1,556 @@
+#include "kv/service/service.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "kv/assign/ranking.h"
+
+#include <random>
+
+namespace gasoline::kv {
+namespace asio = boost::asio;
+using rpc::Json;
+
+namespace {
+
+std::string rpc_code(store::Code c) {
+  switch (c) {
+    case store::Code::kOk: return "ok";
+    case store::Code::kInvalid: return rpc::code::kBadRequest;
+    case store::Code::kNotFound: return rpc::code::kNotFound;
+    case store::Code::kConflict: return rpc::code::kConflict;
+    case store::Code::kFailedPrecondition: return rpc::code::kFailedPrecondition;
+  }
+  return rpc::code::kInternal;
+}
+
+// 128 random bits as 26 base32 characters: ids that sort nowhere in particular.
+std::string random_id(std::string_view prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^ (static_cast<uint64_t>(mono_ms()) << 20)};
+  static constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+  uint64_t a = rng(), b = rng();
+  std::string out(prefix);
+  for (int i = 0; i < 13; ++i) out.push_back(kAlphabet[(a >> (i * 5)) & 31]);
+  for (int i = 0; i < 13; ++i) out.push_back(kAlphabet[(b >> (i * 5)) & 31]);
+  return out;
+}
+
+std::string str_arg(const Json& args, const char* key, bool required = true) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) {
+    if (required) throw std::invalid_argument(std::string("missing '") + key + "'");
+    return "";
+  }
+  if (!it->is_string()) throw std::invalid_argument(std::string("'") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+template <typename T>
+T num_arg(const Json& args, const char* key, T fallback) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return fallback;
+  if (!it->is_number()) throw std::invalid_argument(std::string("'") + key + "' must be a number");
+  return it->get<T>();
+}
+
+Json task_json(const store::Workflow& w, const std::vector<store::Signal>& signals, uint64_t token,
+               const std::string& wake_reason, int64_t wake_ts) {
+  Json sigs = Json::array();
+  for (const auto& s : signals) sigs.push_back(Json{{"seq", s.seq}, {"name", s.name}, {"body", s.body}, {"ts", s.ts}});
+  return Json{{"workflow_id", w.id}, {"pool", w.pool},       {"name", w.name},
+              {"tags", w.tags},      {"input", w.input},     {"state", w.state},
+              {"attempt", w.attempt}, {"wake_reason", wake_reason}, {"wake_ts", wake_ts},
+              {"signals", sigs},     {"token", token},       {"parent_id", w.parent_id},
+              {"created_ts", w.created_ts}, {"steps", w.steps}};
+}
+
+Json workflow_json(const store::Workflow& w) {
+  Json j = store::to_json(w);
+  j["status"] = store::to_string(w.status);
+  j.erase("last_commit_worker");
+  j.erase("last_commit_token");
+  return j;
+}
+
+}  // namespace
+
+Service::Service(store::StateMachine& sm, asio::io_context& io, ServiceConfig config, Metrics& metrics)
+    : sm_(sm), io_(io), config_(config), metrics_(metrics), ping_timer_(io), reclaim_timer_(io) {}
+
+Service::~Service() { stop(); }
+
+void Service::start() {
+  started_ms_ = wall_ms();
+  timers_ = std::make_unique<TimerQueue>(
+      [this] {
+        batch_members_.clear();
+        batch_bumps_.clear();
+      },
+      [this] { send_bumps(); });
+  // Take over the timer for every wake entry already stored (after a restart or on becoming leader).
+  int64_t t = now();
+  for (const auto& pool : sm_.pools()) {
+    for (const auto& e : sm_.due(pool, t, SIZE_MAX)) {
+      store::Wake w{pool, e.workflow_id, e.name, e.ts, "restart"};
+      timers_->schedule(t, [this, w] { bump(w, false); });
+    }
+  }
+  for (const auto& [pool, e] : sm_.future_wakes(t)) {
+    store::Wake w{pool, e.workflow_id, e.name, e.ts, "timer"};
+    timers_->schedule(e.ts, [this, w] { bump(w, false); });
+  }
+  reclaim_tick();
+}
+
+void Service::stop() {
+  if (stopped_.exchange(true)) return;
+  if (timers_) timers_->stop();
+  boost::system::error_code ec;
+  ping_timer_.cancel();
+  reclaim_timer_.cancel();
+}
+
+int64_t Service::now() const { return std::max(wall_ms(), sm_.last_ts()); }
+
+void Service::handle(rpc::Request req, rpc::Responder r) {
+  const auto& op = req.op;
+  const auto& args = req.args;
+  try {
+    if (op == "status") return status(r);
+    if (!log_ || !log_->is_leader()) {
+      r.error(rpc::code::kNotLeader, "this replica is not the leader", Json{{"leader", log_ ? log_->leader_address() : ""}});
+      return;
+    }
+    if (op == "ping") return ping(args, r);
+    if (op == "subscribe") return subscribe(req, r);
+    if (op == "drain" || op == "leave") return drain_or_leave(op, args, r);
+    if (op == "dispatch") return dispatch(args, r);
+    if (op == "signal") return signal(args, r);
+    if (op == "cancel") return cancel(args, r);
+    if (op == "get") return get(args, r);
+    if (op == "list") return list(args, r);
+    if (op == "workers") return workers(args, r);
+    if (op == "pull") return pull(args, r);
+    if (op == "commit") return commit(args, r);
+    r.error(rpc::code::kBadRequest, "unknown op '" + op + "'");
+  } catch (const std::invalid_argument& e) {
+    r.error(rpc::code::kBadRequest, std::string(op) + ": " + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    r.error(rpc::code::kBadRequest, std::string(op) + ": " + e.what());
+  } catch (const std::exception& e) {
+    log::error("request failed", {{"op", op}, {"error", e.what()}});
+    r.error(rpc::code::kInternal, std::string(op) + ": " + e.what());
+  }
+}
+
+void Service::propose_and_reply(store::Command c, rpc::Responder r) {
+  std::string type(store::command_name(c));
+  log_->propose(std::move(c), [this, r, type](const store::Result& res) {
+    metrics_.command(type, std::string(store::to_string(res.code)));
+    if (res.ok()) {
+      r.ok(res.body);
+    } else {
+      r.error(rpc_code(res.code), res.message);
+    }
+  });
+}
+
+// --- membership ------------------------------------------------------------------------------------------
+
+void Service::ping(const Json& args, rpc::Responder r) {
+  store::Ping p;
+  p.pool = str_arg(args, "pool");
+  p.worker_id = str_arg(args, "worker");
+  if (auto e = store::validate_name("pool", p.pool)) throw std::invalid_argument(*e);
+  if (auto e = store::validate_name("worker id", p.worker_id)) throw std::invalid_argument(*e);
+  p.pod = str_arg(args, "pod", false);
+  p.version = str_arg(args, "version", false);
+  if (args.contains("workflows")) p.workflows = args.at("workflows").get<std::vector<std::string>>();
+  p.cpu = num_arg<double>(args, "cpu", 0.0);
+  p.free_slots = num_arg<uint32_t>(args, "free_slots", 0);
+  bool schedule = false;
+  {
+    std::lock_guard lock(ping_mu_);
+    pending_pings_[{p.pool, p.worker_id}] = std::move(p);
+    ping_waiters_.push_back(r);
+    if (!ping_flush_scheduled_) ping_flush_scheduled_ = schedule = true;
+  }
+  if (schedule) {
+    asio::post(io_, [this] {
+      ping_timer_.expires_after(std::chrono::milliseconds(config_.ping_flush_ms));
+      ping_timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) flush_pings();
+      });
+    });
+  }
+}
+
+void Service::flush_pings() {
+  store::PingBatch batch;
+  std::vector<rpc::Responder> waiters;
+  {
+    std::lock_guard lock(ping_mu_);
+    for (auto& [key, p] : pending_pings_) batch.pings.push_back(std::move(p));
+    pending_pings_.clear();
+    waiters.swap(ping_waiters_);
+    ping_flush_scheduled_ = false;
+  }
+  if (batch.pings.empty()) return;
+  Json reply{{"ping_interval_ms", config_.ping_interval_ms}, {"lost_after_ms", config_.lost_after_ms}};
+  log_->propose(std::move(batch), [this, waiters = std::move(waiters), reply](const store::Result& res) {
+    metrics_.command("ping", std::string(store::to_string(res.code)));
+    for (const auto& w : waiters) {
+      if (res.ok()) {
+        w.ok(reply);
+      } else {
+        w.error(rpc_code(res.code), res.message);
+      }
+    }
+  });
+}
+
+void Service::subscribe(const rpc::Request& req, rpc::Responder r) {
+  auto worker = str_arg(req.args, "worker");
+  if (auto e = store::validate_name("worker id", worker)) throw std::invalid_argument(*e);
+  {
+    std::lock_guard lock(hub_mu_);
+    streams_[worker] = req.session;
+  }
+  r.ok(Json{{"worker", worker}});
+}
+
+void Service::on_session_closed(rpc::Session& session) {
+  std::lock_guard lock(hub_mu_);
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    auto s = it->second.lock();
+    if (!s || s.get() == &session) {
+      it = streams_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Service::drain_or_leave(const std::string& op, const Json& args, rpc::Responder r) {
+  auto pool = str_arg(args, "pool");
+  auto worker = str_arg(args, "worker");
+  if (op == "drain") {
+    propose_and_reply(store::Drain{pool, worker}, r);
+  } else {
+    propose_and_reply(store::Leave{pool, worker}, r);
+  }
+}
+
+void Service::reclaim_tick() {
+  if (stopped_) return;
+  int64_t t = now();
+  // A new leader (or a restarted replica) gives every worker one full lost_after to ping it first.
+  if (t - started_ms_ >= config_.lost_after_ms) {
+    std::map<std::string, size_t> active_by_pool;
+    for (const auto& w : sm_.workers("")) {
+      if (w.state == store::WorkerState::kActive && w.last_ping_ts >= t - config_.active_window_ms())
+        ++active_by_pool[w.pool];
+      else
+        active_by_pool.try_emplace(w.pool, 0);
+      if (w.last_ping_ts >= t - config_.lost_after_ms) continue;
+      {
+        std::lock_guard lock(reclaim_mu_);
+        if (!reclaiming_.insert(w.id).second) continue;
+      }
+      log_->propose(store::Reclaim{w.pool, w.id, config_.lost_after_ms}, [this, w](const store::Result& res) {
+        {
+          std::lock_guard lock(reclaim_mu_);
+          reclaiming_.erase(w.id);
+        }
+        metrics_.command("reclaim", std::string(store::to_string(res.code)));
+        if (!res.ok() || res.body.value("alive", false)) return;
+        auto n = res.body["released"].size();
+        metrics_.reclaimed(w.pool, static_cast<double>(n));
+        log::warn("worker lost: leases reclaimed",
+                  {{"pool", w.pool}, {"worker", w.id}, {"pod", w.pod}, {"released", n},
+                   {"silent_ms", wall_ms() - w.last_ping_ts}});
+      });
+    }
+    for (const auto& [pool, n] : active_by_pool) metrics_.active_workers(pool, static_cast<double>(n));
+  }
+  reclaim_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(50, config_.ping_interval_ms / 2)));
+  reclaim_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) reclaim_tick();
+  });
+}
+
+// --- workflows -------------------------------------------------------------------------------------------
+
+void Service::dispatch(const Json& args, rpc::Responder r) {
+  auto spec = store::dispatch_from_json(args);
+  if (spec.id.empty()) spec.id = random_id("wf_");
+  spec.parent_id.clear();  // children are dispatched by a parent's commit, never from outside
+  spec.notify_parent = false;
+  propose_and_reply(store::Dispatch{std::move(spec)}, r);
+}
+
+void Service::signal(const Json& args, rpc::Responder r) {
+  auto spec = store::signal_spec_from_json(args);
+  propose_and_reply(store::SendSignal{std::move(spec)}, r);
+}
+
+void Service::cancel(const Json& args, rpc::Responder r) {
+  propose_and_reply(store::Cancel{str_arg(args, "workflow_id"), str_arg(args, "reason", false)}, r);
+}
+
+void Service::get(const Json& args, rpc::Responder r) {
+  auto id = str_arg(args, "workflow_id");
+  auto w = sm_.workflow(id);
+  if (!w) {
+    r.error(rpc::code::kNotFound, "workflow '" + id + "' not found");
+    return;
+  }
+  Json j = workflow_json(*w);
+  Json sigs = Json::array();
+  for (const auto& s : sm_.signals(id, w->consumed_signal_seq, 100))
+    sigs.push_back(Json{{"seq", s.seq}, {"name", s.name}, {"body", s.body}, {"ts", s.ts}});
+  j["pending_signals"] = std::move(sigs);
+  r.ok(j);
+}
+
+void Service::list(const Json& args, rpc::Responder r) {
+  auto pool = str_arg(args, "pool");
+  std::optional<store::Status> status;
+  auto s = str_arg(args, "status", false);
+  if (!s.empty()) {
+    status = store::parse_status(s);
+    if (!status) throw std::invalid_argument("unknown status '" + s + "'");
+  }
+  auto limit = std::min<size_t>(num_arg<size_t>(args, "limit", 100), 10000);
+  Json out = Json::array();
+  for (const auto& w : sm_.list(pool, status, limit, str_arg(args, "after", false))) out.push_back(workflow_json(w));
+  r.ok(Json{{"workflows", std::move(out)}});
+}
+
+std::vector<std::string> Service::active_ids(const std::vector<store::Worker>& all, std::string_view name,
+                                             int64_t t) const {
+  std::vector<std::string> ids;
+  for (const auto& w : all) {
+    if (w.state != store::WorkerState::kActive || w.last_ping_ts < t - config_.active_window_ms()) continue;
+    if (!name.empty() && !w.serves(name)) continue;
+    ids.push_back(w.id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+void Service::workers(const Json& args, rpc::Responder r) {
+  auto pool = str_arg(args, "pool", false);
+  int64_t t = now();
+  auto all = sm_.workers(pool);
+  std::map<std::string, std::vector<store::Worker>> by_pool;
+  for (auto& w : all) by_pool[w.pool].push_back(std::move(w));
+  std::unordered_map<std::string, uint64_t> granted;
+  uint64_t total = 0;
+  {
+    std::lock_guard lock(share_mu_);
+    granted = granted_by_worker_;
+  }
+  Json pools = Json::array();
+  for (auto& [p, ws] : by_pool) {
+    auto ranking = active_ids(ws, "", t);
+    uint64_t pool_total = 0;
+    for (const auto& w : ws) pool_total += granted.count(w.id) ? granted[w.id] : 0;
+    total += pool_total;
+    Json list = Json::array();
+    std::sort(ws.begin(), ws.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    for (const auto& w : ws) {
+      auto it = std::find(ranking.begin(), ranking.end(), w.id);
+      int rank = it == ranking.end() ? -1 : static_cast<int>(it - ranking.begin());
+      uint64_t g = granted.count(w.id) ? granted[w.id] : 0;
+      list.push_back(Json{{"id", w.id},
+                          {"pod", w.pod},
+                          {"version", w.version},
+                          {"state", store::to_string(w.state)},
+                          {"rank", rank},
+                          {"active", rank >= 0},
+                          {"last_ping_age_ms", t - w.last_ping_ts},
+                          {"cpu", w.cpu},
+                          {"free_slots", w.free_slots},
+                          {"workflows", w.workflows},
+                          {"expected_share", rank >= 0 ? 1.0 / static_cast<double>(ranking.size()) : 0.0},
+                          {"leases_granted", g},
+                          {"share", pool_total ? static_cast<double>(g) / static_cast<double>(pool_total) : 0.0}});
+    }
+    pools.push_back(Json{{"pool", p}, {"active", ranking.size()}, {"workers", std::move(list)}});
+  }
+  r.ok(Json{{"strategy", assign::to_string(config_.strategy)}, {"pools", std::move(pools)}});
+}
+
+void Service::status(rpc::Responder r) {
+  Json pools = Json::array();
+  int64_t t = now();
+  for (const auto& p : sm_.pools()) {
+    auto ws = sm_.workers(p);
+    pools.push_back(Json{{"pool", p}, {"active_workers", active_ids(ws, "", t).size()}, {"workers", ws.size()},
+                         {"wake_entries", sm_.wake_count(p)}, {"due", sm_.due(p, t, 100000).size()}});
+  }
+  r.ok(Json{{"role", log_ && log_->is_leader() ? "leader" : "follower"},
+            {"leader", log_ ? log_->leader_address() : ""},
+            {"applied_index", sm_.applied_index()},
+            {"last_ts", sm_.last_ts()},
+            {"strategy", assign::to_string(config_.strategy)},
+            {"pools", std::move(pools)}});
+}
+
+// --- pull and commit -------------------------------------------------------------------------------------
+
+void Service::pull(const Json& args, rpc::Responder r) {
+  auto pool = str_arg(args, "pool");
+  auto worker = str_arg(args, "worker");
+  size_t max = std::min(num_arg<size_t>(args, "max", 1), config_.max_pull);
+  double cpu = num_arg<double>(args, "cpu", 0.0);
+  assign::ShedCurve curve = config_.shed;
+  if (args.contains("shed") && args["shed"].is_object()) {
+    const auto& s = args["shed"];
+    curve.start_knee = s.value("start", curve.start_knee);
+    curve.end_knee = s.value("end", curve.end_knee);
+    curve.min_ratio = s.value("min_ratio", curve.min_ratio);
+    if (auto e = assign::validate(curve)) throw std::invalid_argument("shed curve: " + *e);
+  }
+  metrics_.pull(pool);
+  int64_t t = now();
+  auto all = sm_.workers(pool);
+  auto self = std::find_if(all.begin(), all.end(), [&](const auto& w) { return w.id == worker; });
+  if (self == all.end()) {
+    r.error(rpc::code::kFailedPrecondition,
+            "worker '" + worker + "' is not a member of pool '" + pool + "': ping before pulling");
+    return;
+  }
+  if (self->state != store::WorkerState::kActive || max == 0) {
+    r.ok(Json{{"tasks", Json::array()}, {"shed", 0}, {"more", false}});
+    return;
+  }
+  uint32_t ratio = assign::pull_ratio(curve, cpu);
+  std::map<std::string, assign::Ranking> rankings;  // by workflow name
+  store::LeaseBatch batch{pool, worker, {}};
+  size_t shed = 0;
+  bool more = false;
+  for (const auto& e : sm_.due(pool, t, config_.scan_cap)) {
+    if (!self->serves(e.name)) continue;
+    auto it = rankings.find(e.name);
+    if (it == rankings.end()) it = rankings.emplace(e.name, assign::make_ranking(active_ids(all, e.name, t), worker)).first;
+    auto role = assign::role_of(config_.strategy, it->second, e.workflow_id, e.ts);
+    if (!assign::should_take(role, t - e.ts, config_.backup_grace_ms)) continue;
+    if (!assign::keep(ratio, e.workflow_id, e.ts)) {
+      ++shed;
+      continue;
+    }
+    if (batch.items.size() >= max) {
+      more = true;
+      break;
+    }
+    batch.items.push_back(store::LeaseItem{e.workflow_id, e.ts});
+  }
+  if (shed) metrics_.shed(pool, static_cast<double>(shed));
+  if (batch.items.empty()) {
+    r.ok(Json{{"tasks", Json::array()}, {"shed", shed}, {"more", false}});
+    return;
+  }
+  log_->propose(std::move(batch), [this, r, pool, worker, shed, more](const store::Result& res) {
+    metrics_.command("lease", std::string(store::to_string(res.code)));
+    if (!res.ok()) {
+      r.error(rpc_code(res.code), res.message);
+      return;
+    }
+    // Reading the records and signals happens off the log thread.
+    asio::post(io_, [this, r, pool, worker, shed, more, body = res.body] {
+      int64_t granted_at = wall_ms();
+      Json tasks = Json::array();
+      for (const auto& g : body["granted"]) {
+        auto id = g["id"].get<std::string>();
+        auto w = sm_.workflow(id);
+        if (!w) continue;
+        auto wake_ts = g["wake_ts"].get<int64_t>();
+        metrics_.wake_lag(pool, std::max<int64_t>(0, granted_at - wake_ts) / 1000.0);
+        auto sigs = sm_.signals(id, w->consumed_signal_seq, 1000);
+        tasks.push_back(task_json(*w, sigs, g["token"].get<uint64_t>(), g["wake_reason"].get<std::string>(), wake_ts));
+      }
+      size_t conflicts = body.value("conflicts", 0);
+      metrics_.leases_granted(pool, static_cast<double>(tasks.size()));
+      if (conflicts) metrics_.lease_conflicts(pool, static_cast<double>(conflicts));
+      {
+        std::lock_guard lock(share_mu_);
+        granted_by_worker_[worker] += tasks.size();
+      }
+      Json reply{{"tasks", std::move(tasks)}, {"shed", shed}, {"conflicts", conflicts}, {"more", more}};
+      if (body.contains("rejected")) reply["rejected"] = body["rejected"];
+      r.ok(std::move(reply));
+    });
+  });
+}
+
+void Service::commit(const Json& args, rpc::Responder r) {
+  store::CommitStep c;
+  c.workflow_id = str_arg(args, "workflow_id");
+  c.worker_id = str_arg(args, "worker");
+  c.token = num_arg<uint64_t>(args, "token", 0);
+  if (!args.contains("step")) throw std::invalid_argument("missing 'step'");
+  c.step = store::step_from_json(args["step"]);
+  c.consumed_signal_seq = num_arg<uint64_t>(args, "consumed_signal_seq", 0);
+  if (args.contains("children")) {
+    for (const auto& d : args["children"]) {
+      auto spec = store::dispatch_from_json(d);
+      if (spec.id.empty()) spec.id = random_id("wf_");
+      c.children.push_back(std::move(spec));
+    }
+  }
+  if (args.contains("signals"))
+    for (const auto& s : args["signals"]) c.signals.push_back(store::signal_spec_from_json(s));
+  propose_and_reply(std::move(c), r);
+}
+
+// --- bumps -----------------------------------------------------------------------------------------------
+
+void Service::on_applied(const store::Entry& entry, const store::Applied& applied) {
+  metrics_.applied_index(static_cast<double>(sm_.applied_index()));
+  metrics_.committed(entry.commands.size());
+  if (!timers_) return;
+  for (const auto& w : applied.wakes) {
+    timers_->schedule(std::max(w.ts, entry.ts), [this, w] { bump(w, false); });
+  }
+}
+
+void Service::bump(const store::Wake& w, bool backup) {
+  if (!sm_.has_wake(w.pool, w.ts, w.workflow_id)) return;  // leased, moved or cancelled meanwhile
+  auto key = std::make_pair(w.pool, w.name);
+  auto it = batch_members_.find(key);
+  if (it == batch_members_.end()) it = batch_members_.emplace(key, active_ids(sm_.workers(w.pool), w.name, now())).first;
+  const auto& members = it->second;
+  if (members.empty()) return;
+  if (config_.strategy == assign::Strategy::kAll) {
+    if (!backup)
+      for (const auto& m : members) ++batch_bumps_[m][w.pool];
+    return;
+  }
+  auto c = assign::pick(config_.strategy, members, w.workflow_id, w.ts);
+  if (!backup) {
+    if (c.primary >= 0) ++batch_bumps_[members[c.primary]][w.pool];
+    if (c.backup >= 0) timers_->schedule(w.ts + config_.backup_grace_ms, [this, w] { bump(w, true); });
+  } else if (c.backup >= 0) {
+    ++batch_bumps_[members[c.backup]][w.pool];
+  }
+}
+
+void Service::send_bumps() {
+  if (batch_bumps_.empty()) return;
+  size_t sent = 0;
+  std::lock_guard lock(hub_mu_);
+  for (const auto& [worker, pools] : batch_bumps_) {
+    auto it = streams_.find(worker);
+    if (it == streams_.end()) continue;
+    auto session = it->second.lock();
+    if (!session || session->closed()) continue;
+    for (const auto& [pool, n] : pools) {
+      session->send(rpc::FrameType::kBump, 0, Json{{"pool", pool}, {"due", n}});
+      ++sent;
+    }
+  }
+  if (sent) metrics_.bumps(static_cast<double>(sent));
+}
+
+}  // namespace gasoline::kv

@@ -1,0 +1,110 @@
+#pragma once
+// The kv service on the leader: turns RPC requests into commands, runs the pull algorithm (DESIGN.md §4 "Pull"),
+// batches pings, reclaims lost workers' leases, and pushes bumps to the primary (then the backup) of every
+// workflow that becomes due, from a timer over the wake index.
+#include "kv/assign/shedding.h"
+#include "kv/assign/strategy.h"
+#include "kv/rpc/server.h"
+#include "kv/service/log.h"
+#include "kv/service/metrics.h"
+#include "kv/service/timer_queue.h"
+#include "kv/store/state_machine.h"
+
+#include <boost/asio.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+namespace gasoline::kv {
+
+struct ServiceConfig {
+  assign::Strategy strategy = assign::Strategy::kRendezvous;
+  int64_t ping_interval_ms = 500;   // a worker is active while its last ping is within 3 intervals
+  int64_t lost_after_ms = 2000;     // leases of a worker silent this long are reclaimed
+  int64_t backup_grace_ms = 1000;   // how overdue an entry must be before the backup takes it
+  size_t scan_cap = 4096;           // wake entries one pull looks at
+  size_t max_pull = 256;            // tasks one pull returns at most
+  int64_t ping_flush_ms = 20;       // pings received within this window share one log entry
+  assign::ShedCurve shed;           // used when a pull does not send its own curve
+  int64_t active_window_ms() const { return 3 * ping_interval_ms; }
+};
+
+class Service {
+ public:
+  Service(store::StateMachine& sm, boost::asio::io_context& io, ServiceConfig config, Metrics& metrics);
+  ~Service();
+
+  // The log is created after the service because its apply callback calls back into the service.
+  void attach(Log* log) { log_ = log; }
+  void start();
+  void stop();
+
+  void handle(rpc::Request request, rpc::Responder responder);
+  // Called by the log after every applied entry (on the log's thread).
+  void on_applied(const store::Entry& entry, const store::Applied& applied);
+  void on_session_closed(rpc::Session& session);
+
+  const ServiceConfig& config() const { return config_; }
+
+ private:
+  struct BadRequest : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+
+  void ping(const rpc::Json& args, rpc::Responder r);
+  void subscribe(const rpc::Request& req, rpc::Responder r);
+  void drain_or_leave(const std::string& op, const rpc::Json& args, rpc::Responder r);
+  void dispatch(const rpc::Json& args, rpc::Responder r);
+  void signal(const rpc::Json& args, rpc::Responder r);
+  void cancel(const rpc::Json& args, rpc::Responder r);
+  void get(const rpc::Json& args, rpc::Responder r);
+  void list(const rpc::Json& args, rpc::Responder r);
+  void workers(const rpc::Json& args, rpc::Responder r);
+  void status(rpc::Responder r);
+  void pull(const rpc::Json& args, rpc::Responder r);
+  void commit(const rpc::Json& args, rpc::Responder r);
+
+  // Proposes and answers with the command's result (or the mapped error).
+  void propose_and_reply(store::Command c, rpc::Responder r);
+  int64_t now() const;
+  std::vector<std::string> active_ids(const std::vector<store::Worker>& all, std::string_view name, int64_t now) const;
+
+  void flush_pings();
+  void reclaim_tick();
+  void bump(const store::Wake& w, bool backup);
+  void send_bumps();
+
+  store::StateMachine& sm_;
+  boost::asio::io_context& io_;
+  ServiceConfig config_;
+  Metrics& metrics_;
+  Log* log_ = nullptr;
+  int64_t started_ms_ = 0;
+
+  std::mutex ping_mu_;
+  std::map<std::pair<std::string, std::string>, store::Ping> pending_pings_;
+  std::vector<rpc::Responder> ping_waiters_;
+  bool ping_flush_scheduled_ = false;
+  boost::asio::steady_timer ping_timer_;
+
+  boost::asio::steady_timer reclaim_timer_;
+  std::mutex reclaim_mu_;
+  std::set<std::string> reclaiming_;
+
+  std::mutex hub_mu_;
+  std::unordered_map<std::string, std::weak_ptr<rpc::Session>> streams_;  // worker id → bump stream
+
+  // Bump batching state, touched only on the timer thread.
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> batch_members_;  // (pool, name) → ids
+  std::map<std::string, std::map<std::string, size_t>> batch_bumps_;                       // worker → pool → n
+  std::unique_ptr<TimerQueue> timers_;
+
+  std::mutex share_mu_;
+  std::unordered_map<std::string, uint64_t> granted_by_worker_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace gasoline::kv
