@@ -467,7 +467,9 @@ void Service::pull(const Json& args, rpc::Responder r) {
         if (!w) continue;
         auto wake_ts = g["wake_ts"].get<int64_t>();
         metrics_.wake_lag(pool, std::max<int64_t>(0, granted_at - wake_ts) / 1000.0);
-        auto sigs = sm_.signals(id, w->consumed_signal_seq, 1000);
+        // Most tasks have no pending signal; skip the iterator then.
+        std::vector<store::Signal> sigs;
+        if (w->next_signal_seq - 1 > w->consumed_signal_seq) sigs = sm_.signals(id, w->consumed_signal_seq, 1000);
         tasks.push_back(task_json(*w, sigs, g["token"].get<uint64_t>(), g["wake_reason"].get<std::string>(), wake_ts));
       }
       size_t conflicts = body.value("conflicts", 0);

@@ -15,4 +15,14 @@ struct PullOptions {
 };
 int run_pull(const PullOptions& options);
 
+struct SimOptions {
+  std::string kv = "127.0.0.1:7400";
+  std::string token_file;
+  std::string pool = "demo";
+  int workers = 4;
+  size_t workflows = 600;
+  int64_t duration_s = 20;
+};
+int run_sim(const SimOptions& options);
+
 }  // namespace gasoline::bench

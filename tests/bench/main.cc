@@ -23,6 +23,15 @@ int main(int argc, char** argv) {
   pull_cmd->add_option("--max-pull", pull.max_pull, "Tasks per pull")->capture_default_str();
   pull_cmd->add_option("--strategies", pull.strategies, "Strategies to compare")->capture_default_str();
   pull_cmd->add_flag("--quick", quick, "Small sizes: finishes within 30 s");
+
+  gasoline::bench::SimOptions sim;
+  auto* sim_cmd = app.add_subcommand("sim", "Simulated workers against a running kv, with live progress (hack/run.sh)");
+  sim_cmd->add_option("--kv", sim.kv, "kv address")->capture_default_str();
+  sim_cmd->add_option("--token-file", sim.token_file, "Bearer token file");
+  sim_cmd->add_option("--pool", sim.pool, "Pool")->capture_default_str();
+  sim_cmd->add_option("--workers", sim.workers, "Simulated workers")->capture_default_str();
+  sim_cmd->add_option("--workflows", sim.workflows, "Workflows to dispatch")->capture_default_str();
+  sim_cmd->add_option("--duration", sim.duration_s, "Seconds; dispatch runs over the first half")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -35,6 +44,7 @@ int main(int argc, char** argv) {
       }
       return gasoline::bench::run_pull(pull);
     }
+    if (*sim_cmd) return gasoline::bench::run_sim(sim);
   } catch (const std::exception& e) {
     std::cerr << "gasoline-bench: " << e.what() << "\n";
     return 1;
