@@ -426,26 +426,43 @@ void Service::pull(const Json& args, rpc::Responder r) {
     return;
   }
   uint32_t ratio = assign::pull_ratio(curve, cpu);
+  {
+    std::lock_guard lock(pull_seen_mu_);
+    pull_seen_[worker] = PullSeen{t, ratio};
+  }
+  // The primary of an entry the caller backs up takes it itself unless it is silent or shedding that entry.
+  auto primary_handles = [&](const std::string& primary, const std::string& id, int64_t ts) {
+    std::lock_guard lock(pull_seen_mu_);
+    auto it = pull_seen_.find(primary);
+    if (it == pull_seen_.end() || it->second.ts < t - config_.backup_grace_ms) return false;
+    return assign::keep(it->second.ratio, id, ts);
+  };
   std::map<std::string, assign::Ranking> rankings;  // by workflow name
   store::LeaseBatch batch{pool, worker, {}};
   size_t shed = 0;
   bool more = false;
-  for (const auto& e : sm_.due(pool, t, config_.scan_cap)) {
-    if (!self->serves(e.name)) continue;
-    auto it = rankings.find(e.name);
-    if (it == rankings.end()) it = rankings.emplace(e.name, assign::make_ranking(active_ids(all, e.name, t), worker)).first;
-    auto role = assign::role_of(config_.strategy, it->second, e.workflow_id, e.ts);
-    if (!assign::should_take(role, t - e.ts, config_.backup_grace_ms)) continue;
-    if (!assign::keep(ratio, e.workflow_id, e.ts)) {
+  sm_.for_each_due(pool, t, config_.scan_cap, [&](int64_t ts, const std::string& id, const std::string& name) {
+    if (!self->serves(name)) return true;
+    auto it = rankings.find(name);
+    if (it == rankings.end()) it = rankings.emplace(name, assign::make_ranking(active_ids(all, name, t), worker)).first;
+    const auto& ranking = it->second;
+    auto role = assign::role_of(config_.strategy, ranking, id, ts);
+    if (!assign::should_take(role, t - ts, config_.backup_grace_ms)) return true;
+    if (role == assign::Role::kBackup) {
+      auto c = assign::pick(config_.strategy, ranking.members, id, ts);
+      if (c.primary >= 0 && primary_handles(ranking.members[c.primary], id, ts)) return true;
+    }
+    if (!assign::keep(ratio, id, ts)) {
       ++shed;
-      continue;
+      return true;
     }
     if (batch.items.size() >= max) {
       more = true;
-      break;
+      return false;
     }
-    batch.items.push_back(store::LeaseItem{e.workflow_id, e.ts});
-  }
+    batch.items.push_back(store::LeaseItem{id, ts});
+    return true;
+  });
   if (shed) metrics_.shed(pool, static_cast<double>(shed));
   if (batch.items.empty()) {
     r.ok(Json{{"tasks", Json::array()}, {"shed", shed}, {"more", false}});

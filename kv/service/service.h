@@ -102,6 +102,15 @@ class Service {
   std::map<std::string, std::map<std::string, size_t>> batch_bumps_;                       // worker → pool → n
   std::unique_ptr<TimerQueue> timers_;
 
+  // What the leader last saw of each worker's pulls: a backup leaves an overdue entry to a primary that is
+  // alive (pulled within the grace) and not shedding it, so a backlog doesn't turn into lease conflicts.
+  struct PullSeen {
+    int64_t ts = 0;
+    uint32_t ratio = 1000;
+  };
+  std::mutex pull_seen_mu_;
+  std::unordered_map<std::string, PullSeen> pull_seen_;
+
   std::mutex share_mu_;
   std::unordered_map<std::string, uint64_t> granted_by_worker_;
   std::atomic<bool> stopped_{false};

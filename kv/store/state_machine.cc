@@ -200,6 +200,19 @@ std::vector<DueEntry> StateMachine::due(std::string_view pool, int64_t now, size
   return out;
 }
 
+void StateMachine::for_each_due(
+    std::string_view pool, int64_t now, size_t limit,
+    const std::function<bool(int64_t, const std::string&, const std::string&)>& fn) const {
+  std::shared_lock lock(mirror_mu_);
+  auto it = wakes_.find(std::string(pool));
+  if (it == wakes_.end()) return;
+  size_t seen = 0;
+  for (const auto& [key, name] : it->second) {
+    if (key.first > now || seen++ >= limit) break;
+    if (!fn(key.first, key.second, name)) break;
+  }
+}
+
 bool StateMachine::has_wake(std::string_view pool, int64_t ts, std::string_view workflow_id) const {
   std::shared_lock lock(mirror_mu_);
   auto it = wakes_.find(std::string(pool));

@@ -4,6 +4,7 @@
 // DB; they are rebuilt on open.
 #include "kv/store/apply.h"
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <shared_mutex>
@@ -52,6 +53,11 @@ class StateMachine {
   std::vector<std::string> pools() const;                    // pools that have workers or wake entries
   // Wake entries of a pool due at `now`, earliest first.
   std::vector<DueEntry> due(std::string_view pool, int64_t now, size_t limit) const;
+  // Visits due entries earliest first without copying them, until `fn` returns false or `limit` were visited.
+  // Runs under the mirror's read lock: keep `fn` short and never call back into the state machine from it.
+  void for_each_due(std::string_view pool, int64_t now, size_t limit,
+                    const std::function<bool(int64_t ts, const std::string& workflow_id, const std::string& name)>& fn)
+      const;
   bool has_wake(std::string_view pool, int64_t ts, std::string_view workflow_id) const;
   // Every wake entry later than `now`, for the leader's timer when it takes over.
   std::vector<std::pair<std::string, DueEntry>> future_wakes(int64_t now) const;
