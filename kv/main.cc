@@ -2,6 +2,7 @@
 #include "common/log.h"
 #include "kv/assign/shedding.h"
 #include "kv/assign/strategy.h"
+#include "kv/raft/raft_log.h"
 #include "kv/rpc/server.h"
 #include "kv/service/local_log.h"
 #include "kv/service/service.h"
@@ -11,6 +12,7 @@
 #include <prometheus/exposer.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -48,6 +50,10 @@ int main(int argc, char** argv) {
   std::string port_file;
   size_t max_frame = rpc::kDefaultMaxFrame;
   store::Config store_config;
+  uint64_t raft_id = 0;
+  std::vector<std::string> peer_specs;
+  std::string raft_bind;
+  raft::RaftOptions raft_options;
 
   app.add_option("--listen", listen, "Address for clients and workers (host:port)")->capture_default_str();
   app.add_option("--data-dir", data_dir, "Directory of this replica's RocksDB")->required();
@@ -78,6 +84,18 @@ int main(int argc, char** argv) {
   app.add_option("--io-threads", io_threads, "RPC I/O threads")->capture_default_str();
   app.add_option("--max-frame", max_frame, "Largest accepted frame in bytes")->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  app.add_option("--raft-id", raft_id, "This replica's Raft id (StatefulSet ordinal + 1); needs --peer");
+  app.add_option("--peer", peer_specs,
+                 "A replica of the cluster, this one included: ID=RAFT_HOST:PORT,CLIENT_HOST:PORT (repeat; host "
+                 "names are resolved on every connect). Without --peer the kv runs a single replica.");
+  app.add_option("--raft-bind", raft_bind, "Where the Raft transport listens (default: this peer's Raft address)");
+  app.add_option("--election-timeout-ms", raft_options.election_timeout_ms, "Raft election timeout")
+      ->capture_default_str();
+  app.add_option("--heartbeat-ms", raft_options.heartbeat_timeout_ms, "Raft heartbeat interval")->capture_default_str();
+  app.add_option("--snapshot-threshold", raft_options.snapshot_threshold, "Raft entries between snapshots")
+      ->capture_default_str();
+  app.add_option("--snapshot-trailing", raft_options.snapshot_trailing, "Raft entries kept behind a snapshot")
+      ->capture_default_str();
   app.add_option("--port-file", port_file, "Write the bound client port here once listening (for tests)");
   CLI11_PARSE(app, argc, argv);
 
@@ -101,15 +119,33 @@ int main(int argc, char** argv) {
       throw std::invalid_argument("--token-file is required (or --allow-unauthenticated for development)");
     }
 
-    auto sm = store::StateMachine::open(store::Options{data_dir, !no_fsync, store_config});
+    std::filesystem::create_directories(data_dir);
+    bool replicated = !peer_specs.empty();
+    for (const auto& spec : peer_specs) raft_options.peers.push_back(raft::parse_peer(spec));
+    if (replicated && raft_id == 0) throw std::invalid_argument("--peer needs --raft-id");
+    // Replicated, the Raft log is the write-ahead log (fsynced by libraft), so RocksDB need not fsync: after a
+    // crash, whatever RocksDB lost is replayed from the log or reinstalled from a snapshot.
+    auto sm = store::StateMachine::open(store::Options{data_dir + "/state", !no_fsync && !replicated, store_config});
     log::info("state loaded", {{"data_dir", data_dir}, {"applied_index", sm->applied_index()}});
 
     boost::asio::io_context io;
     kv::Metrics metrics;
     kv::Service service(*sm, io, config, metrics);
-    kv::LocalLog log(
-        *sm, listen, [&](const store::Entry& e, const store::Applied& a) { service.on_applied(e, a); });
-    service.attach(&log);
+    auto on_applied = [&](const store::Entry& e, const store::Applied& a) { service.on_applied(e, a); };
+    std::unique_ptr<kv::LocalLog> local;
+    std::unique_ptr<raft::RaftLog> replicated_log;
+    if (replicated) {
+      raft_options.id = raft_id;
+      raft_options.dir = data_dir + "/raft";
+      raft_options.bind_address = raft_bind;
+      replicated_log = std::make_unique<raft::RaftLog>(
+          *sm, raft_options, on_applied, [&](bool leader) { service.on_leadership(leader); });
+      service.attach(replicated_log.get(), replicated_log.get());
+      replicated_log->start();
+    } else {
+      local = std::make_unique<kv::LocalLog>(*sm, listen, on_applied);
+      service.attach(local.get());
+    }
 
     rpc::ServerOptions server_options;
     server_options.token = token;
@@ -135,6 +171,7 @@ int main(int argc, char** argv) {
                                         {"port", server.port()},
                                         {"metrics", metrics_listen},
                                         {"strategy", strategy_name},
+                                        {"replicas", replicated ? raft_options.peers.size() : 1},
                                         {"fsync", !no_fsync},
                                         {"auth", token.empty() ? "disabled" : "token"}});
 
@@ -149,7 +186,8 @@ int main(int argc, char** argv) {
     for (int i = 1; i < io_threads; ++i) threads.emplace_back([&] { io.run(); });
     io.run();
     for (auto& t : threads) t.join();
-    log.stop();
+    if (replicated_log) replicated_log->stop();
+    if (local) local->stop();
     log::info("stopped", {{"applied_index", sm->applied_index()}});
     return 0;
   } catch (const std::exception& e) {

@@ -68,10 +68,12 @@ int main(int argc, char** argv) {
   std::string token_file = env_or("GASOLINE_TOKEN_FILE", "");
   std::string output = "table";
   int timeout_ms = 10000;
+  bool stale = false;
   app.add_option("--kv", kv, "kv address(es), comma-separated (env GASOLINE_KV)")->capture_default_str();
   app.add_option("--token-file", token_file, "File with the bearer token (env GASOLINE_TOKEN_FILE)");
   app.add_option("-o,--output", output, "table or json")->capture_default_str();
   app.add_option("--timeout-ms", timeout_ms, "Per-call timeout")->capture_default_str();
+  app.add_flag("--stale", stale, "Read from the replica you reach, without a linearizable barrier on the leader");
 
   std::string pool, name, input, id, key, body, status, reason, workflow;
   std::vector<std::string> tags;
@@ -157,10 +159,10 @@ int main(int argc, char** argv) {
         std::cout << "signal " << name << " delivered to " << workflow << " (seq " << result.value("seq", 0) << ")\n";
       }
     } else if (*get) {
-      result = client.call("get", Json{{"workflow_id", workflow}}, retry);
+      result = client.call("get", Json{{"workflow_id", workflow}, {"stale", stale}}, retry);
       std::cout << result.dump(2) << "\n";
     } else if (*list) {
-      Json args{{"pool", pool}, {"limit", limit}};
+      Json args{{"pool", pool}, {"limit", limit}, {"stale", stale}};
       if (!status.empty()) args["status"] = status;
       result = client.call("list", args, retry);
       if (output == "json") {
@@ -182,7 +184,7 @@ int main(int argc, char** argv) {
                   << "\n";
       }
     } else if (*workers) {
-      Json args = Json::object();
+      Json args{{"stale", stale}};
       if (!pool.empty()) args["pool"] = pool;
       result = client.call("workers", args, retry);
       if (output == "json") {

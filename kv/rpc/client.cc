@@ -186,7 +186,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void on_frame(const Frame& f) {
     Json body;
     try {
-      body = Json::from_msgpack(f.body);
+      body = decode_body(f.body);
     } catch (const std::exception& e) {
       disconnect(std::string("kv sent a body that is not MessagePack: ") + e.what());
       return;
@@ -320,8 +320,11 @@ Json Client::call(const std::string& op, Json args, CallOptions options) {
     try {
       return future.get();
     } catch (const KvError& e) {
-      bool transient = e.code() == code::kUnavailable || e.code() == code::kNotLeader;
-      if (!options.retry || !transient || std::chrono::steady_clock::now() + backoff >= deadline) throw;
+      // not_leader means the request was not executed, so following the redirect is always safe; other
+      // transport failures are ambiguous and retried only when the caller says the call is idempotent.
+      bool redirect = e.code() == code::kNotLeader;
+      bool transient = e.code() == code::kUnavailable;
+      if (!(redirect || (options.retry && transient)) || std::chrono::steady_clock::now() + backoff >= deadline) throw;
     }
     std::this_thread::sleep_for(backoff);  // backoff between attempts of a retried call, not test synchronisation
     backoff = std::min(backoff * 2, std::chrono::milliseconds(500));

@@ -24,7 +24,8 @@ struct ClientOptions {
 
 struct CallOptions {
   std::chrono::milliseconds timeout{0};  // 0 = ClientOptions::call_timeout
-  // Retry on unavailable / not_leader with backoff until the timeout. Only for idempotent calls.
+  // Retry on "unavailable" with backoff until the timeout. Only for idempotent calls. ("not_leader" is always
+  // followed: the request was not executed.)
   bool retry = false;
 };
 

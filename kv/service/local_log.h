@@ -20,6 +20,7 @@ class LocalLog : public Log {
   ~LocalLog() override;
 
   void propose(store::Command command, Done done) override;
+  void barrier(Done done) override;
   bool is_leader() const override { return true; }
   std::string leader_address() const override { return address_; }
   void stop();

@@ -3,6 +3,8 @@
 // Raft adapter (kv/raft) implements the same interface for 3 or 5 replicas.
 #include "kv/store/apply.h"
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <string>
 
@@ -16,9 +18,22 @@ class Log {
   // Thread-safe. `done` runs exactly once, on the log's thread, after the command applied (or failed to be
   // proposed: then its code is kFailedPrecondition with a message saying why). Keep it short.
   virtual void propose(store::Command command, Done done) = 0;
+  // Completes once every command committed before it has been applied here: a linearizable read point.
+  virtual void barrier(Done done) = 0;
   virtual bool is_leader() const = 0;
   // host:port of the current leader, empty when unknown.
   virtual std::string leader_address() const = 0;
+};
+
+// Membership administration of a replicated log (gasctl cluster ...). Absent for a single replica.
+class ClusterAdmin {
+ public:
+  virtual ~ClusterAdmin() = default;
+  virtual nlohmann::json cluster_status() const = 0;
+  virtual void add_member(uint64_t id, const std::string& raft_address, const std::string& client_address,
+                          Done done) = 0;
+  virtual void remove_member(uint64_t id, Done done) = 0;
+  virtual void transfer_leadership(uint64_t id, Done done) = 0;
 };
 
 }  // namespace gasoline::kv

@@ -19,6 +19,8 @@ std::string rpc_code(store::Code c) {
     case store::Code::kNotFound: return rpc::code::kNotFound;
     case store::Code::kConflict: return rpc::code::kConflict;
     case store::Code::kFailedPrecondition: return rpc::code::kFailedPrecondition;
+    case store::Code::kNotLeader: return rpc::code::kNotLeader;
+    case store::Code::kUnavailable: return rpc::code::kUnavailable;
   }
   return rpc::code::kInternal;
 }
@@ -86,18 +88,7 @@ void Service::start() {
         batch_bumps_.clear();
       },
       [this] { send_bumps(); });
-  // Take over the timer for every wake entry already stored (after a restart or on becoming leader).
-  int64_t t = now();
-  for (const auto& pool : sm_.pools()) {
-    for (const auto& e : sm_.due(pool, t, SIZE_MAX)) {
-      store::Wake w{pool, e.workflow_id, e.name, e.ts, "restart"};
-      timers_->schedule(t, [this, w] { bump(w, false); });
-    }
-  }
-  for (const auto& [pool, e] : sm_.future_wakes(t)) {
-    store::Wake w{pool, e.workflow_id, e.name, e.ts, "timer"};
-    timers_->schedule(e.ts, [this, w] { bump(w, false); });
-  }
+  if (log_ && log_->is_leader()) schedule_stored_wakes();
   reclaim_tick();
 }
 
@@ -116,6 +107,10 @@ void Service::handle(rpc::Request req, rpc::Responder r) {
   const auto& args = req.args;
   try {
     if (op == "status") return status(r);
+    if (op.rfind("cluster.", 0) == 0) return cluster(op, args, r);
+    if (op == "get") return read(args, r, [this, args, r] { get(args, r); });
+    if (op == "list") return read(args, r, [this, args, r] { list(args, r); });
+    if (op == "workers") return read(args, r, [this, args, r] { workers(args, r); });
     if (!log_ || !log_->is_leader()) {
       r.error(rpc::code::kNotLeader, "this replica is not the leader", Json{{"leader", log_ ? log_->leader_address() : ""}});
       return;
@@ -126,9 +121,6 @@ void Service::handle(rpc::Request req, rpc::Responder r) {
     if (op == "dispatch") return dispatch(args, r);
     if (op == "signal") return signal(args, r);
     if (op == "cancel") return cancel(args, r);
-    if (op == "get") return get(args, r);
-    if (op == "list") return list(args, r);
-    if (op == "workers") return workers(args, r);
     if (op == "pull") return pull(args, r);
     if (op == "commit") return commit(args, r);
     r.error(rpc::code::kBadRequest, "unknown op '" + op + "'");
@@ -142,6 +134,12 @@ void Service::handle(rpc::Request req, rpc::Responder r) {
   }
 }
 
+void Service::reply_error(const rpc::Responder& r, const store::Result& res) const {
+  Json extra = Json::object();
+  if (res.code == store::Code::kNotLeader) extra["leader"] = log_ ? log_->leader_address() : "";
+  r.error(rpc_code(res.code), res.message, extra);
+}
+
 void Service::propose_and_reply(store::Command c, rpc::Responder r) {
   std::string type(store::command_name(c));
   log_->propose(std::move(c), [this, r, type](const store::Result& res) {
@@ -149,9 +147,92 @@ void Service::propose_and_reply(store::Command c, rpc::Responder r) {
     if (res.ok()) {
       r.ok(res.body);
     } else {
-      r.error(rpc_code(res.code), res.message);
+      reply_error(r, res);
     }
   });
+}
+
+void Service::read(const Json& args, rpc::Responder r, std::function<void()> fn) {
+  if (args.value("stale", false)) {
+    fn();
+    return;
+  }
+  if (!log_->is_leader()) {
+    r.error(rpc::code::kNotLeader, "this replica is not the leader (pass stale=true to read it anyway)",
+            Json{{"leader", log_->leader_address()}});
+    return;
+  }
+  // Linearizable: everything committed before the read is applied here first.
+  log_->barrier([this, r, fn = std::move(fn)](const store::Result& res) {
+    if (!res.ok()) {
+      reply_error(r, res);
+      return;
+    }
+    asio::post(io_, [r, fn] {
+      try {
+        fn();
+      } catch (const std::invalid_argument& e) {
+        r.error(rpc::code::kBadRequest, e.what());
+      } catch (const nlohmann::json::exception& e) {
+        r.error(rpc::code::kBadRequest, e.what());
+      } catch (const std::exception& e) {
+        r.error(rpc::code::kInternal, e.what());
+      }
+    });
+  });
+}
+
+void Service::on_leadership(bool leader) {
+  if (stopped_) return;
+  if (leader) {
+    // A new leader gives every worker a full lost_after to find it before reclaiming anything, and takes over
+    // the timers of every stored wake entry.
+    started_ms_ = wall_ms();
+    schedule_stored_wakes();
+  } else if (timers_) {
+    timers_->clear();
+  }
+}
+
+void Service::schedule_stored_wakes() {
+  if (!timers_) return;
+  int64_t t = now();
+  for (const auto& pool : sm_.pools()) {
+    for (const auto& e : sm_.due(pool, t, SIZE_MAX)) {
+      store::Wake w{pool, e.workflow_id, e.name, e.ts, "restart"};
+      timers_->schedule(t, [this, w] { bump(w, false); });
+    }
+  }
+  for (const auto& [pool, e] : sm_.future_wakes(t)) {
+    store::Wake w{pool, e.workflow_id, e.name, e.ts, "timer"};
+    timers_->schedule(e.ts, [this, w] { bump(w, false); });
+  }
+}
+
+void Service::cluster(const std::string& op, const Json& args, rpc::Responder r) {
+  if (!admin_) {
+    r.error(rpc::code::kFailedPrecondition, "this kv runs a single replica (start it with --peer to replicate)");
+    return;
+  }
+  auto done = [this, r](const store::Result& res) {
+    if (res.ok()) {
+      r.ok(admin_->cluster_status());
+    } else {
+      reply_error(r, res);
+    }
+  };
+  if (op == "cluster.status") {
+    r.ok(admin_->cluster_status());
+  } else if (op == "cluster.add") {
+    admin_->add_member(num_arg<uint64_t>(args, "id", 0), str_arg(args, "raft_address"), str_arg(args, "client_address"),
+                       done);
+  } else if (op == "cluster.remove") {
+    admin_->remove_member(num_arg<uint64_t>(args, "id", 0), done);
+  } else if (op == "cluster.transfer") {
+    admin_->transfer_leadership(num_arg<uint64_t>(args, "id", 0), done);
+  } else {
+    r.error(rpc::code::kBadRequest, "unknown op '" + op + "'");
+  }
 }
 
 // --- membership ------------------------------------------------------------------------------------------
@@ -202,7 +283,7 @@ void Service::flush_pings() {
       if (res.ok()) {
         w.ok(reply);
       } else {
-        w.error(rpc_code(res.code), res.message);
+        reply_error(w, res);
       }
     }
   });
@@ -394,6 +475,7 @@ void Service::status(rpc::Responder r) {
             {"applied_index", sm_.applied_index()},
             {"last_ts", sm_.last_ts()},
             {"strategy", assign::to_string(config_.strategy)},
+            {"raft", admin_ ? admin_->cluster_status() : Json(nullptr)},
             {"pools", std::move(pools)}});
 }
 
@@ -471,7 +553,7 @@ void Service::pull(const Json& args, rpc::Responder r) {
   log_->propose(std::move(batch), [this, r, pool, worker, shed, more](const store::Result& res) {
     metrics_.command("lease", std::string(store::to_string(res.code)));
     if (!res.ok()) {
-      r.error(rpc_code(res.code), res.message);
+      reply_error(r, res);
       return;
     }
     // Reading the records and signals happens off the log thread.

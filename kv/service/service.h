@@ -38,7 +38,12 @@ class Service {
   ~Service();
 
   // The log is created after the service because its apply callback calls back into the service.
-  void attach(Log* log) { log_ = log; }
+  void attach(Log* log, ClusterAdmin* admin = nullptr) {
+    log_ = log;
+    admin_ = admin;
+  }
+  // The log tells the service when this replica gains or loses leadership (from the log's thread).
+  void on_leadership(bool leader);
   void start();
   void stop();
 
@@ -67,6 +72,11 @@ class Service {
   void pull(const rpc::Json& args, rpc::Responder r);
   void commit(const rpc::Json& args, rpc::Responder r);
 
+  void cluster(const std::string& op, const rpc::Json& args, rpc::Responder r);
+  // Runs a read: linearizable through a log barrier on the leader, or local when the caller passes stale=true.
+  void read(const rpc::Json& args, rpc::Responder r, std::function<void()> fn);
+  void reply_error(const rpc::Responder& r, const store::Result& res) const;
+  void schedule_stored_wakes();
   // Proposes and answers with the command's result (or the mapped error).
   void propose_and_reply(store::Command c, rpc::Responder r);
   int64_t now() const;
@@ -82,6 +92,7 @@ class Service {
   ServiceConfig config_;
   Metrics& metrics_;
   Log* log_ = nullptr;
+  ClusterAdmin* admin_ = nullptr;
   int64_t started_ms_ = 0;
 
   std::mutex ping_mu_;

@@ -31,6 +31,11 @@ void TimerQueue::schedule(int64_t at, Job job) {
   if (earliest) cv_.notify_one();
 }
 
+void TimerQueue::clear() {
+  std::lock_guard lock(mu_);
+  jobs_.clear();
+}
+
 size_t TimerQueue::size() const {
   std::lock_guard lock(mu_);
   return jobs_.size();

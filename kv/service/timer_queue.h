@@ -21,6 +21,7 @@ class TimerQueue {
   ~TimerQueue();
   void schedule(int64_t at_wall_ms, Job job);
   void stop();
+  void clear();  // drops every scheduled job (this replica stopped leading)
   size_t size() const;
 
  private:

@@ -59,6 +59,8 @@ std::string_view to_string(Code c) {
     case Code::kNotFound: return "not_found";
     case Code::kConflict: return "conflict";
     case Code::kFailedPrecondition: return "failed_precondition";
+    case Code::kNotLeader: return "not_leader";
+    case Code::kUnavailable: return "unavailable";
   }
   return "unknown";
 }

@@ -122,8 +122,10 @@ SignalSpec signal_spec_from_json(const Json&);
 Json to_json(const StepResult&);
 StepResult step_from_json(const Json&);
 
-// Outcome of one command. A failed compare-and-set is a result (kConflict), never an apply error.
-enum class Code : uint8_t { kOk, kInvalid, kNotFound, kConflict, kFailedPrecondition };
+// Outcome of one command. A failed compare-and-set is a result (kConflict), never an apply error. The last two
+// never come from apply: the log uses them when a command could not be applied here (kNotLeader) or its outcome
+// is unknown because leadership was lost before the commit was confirmed (kUnavailable; retry idempotently).
+enum class Code : uint8_t { kOk, kInvalid, kNotFound, kConflict, kFailedPrecondition, kNotLeader, kUnavailable };
 std::string_view to_string(Code);
 
 struct Result {

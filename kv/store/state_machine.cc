@@ -94,6 +94,23 @@ std::optional<Applied> StateMachine::apply(const Entry& entry, uint64_t index) {
   return out;
 }
 
+void StateMachine::replace_all(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  rocksdb::WriteBatch batch;
+  // Every key starts with a lowercase family letter, so this range covers the whole state.
+  batch.DeleteRange(rocksdb::Slice("\x00", 1), rocksdb::Slice("\xff\xff", 2));
+  for (const auto& [k, v] : pairs) batch.Put(k, v);
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  auto s = db_->Write(wo, &batch);
+  if (!s.ok()) throw std::runtime_error("install snapshot: " + s.ToString());
+  DbReader reader(db_.get());
+  applied_ = 0;
+  last_ts_ = 0;
+  if (auto v = reader.get(keys::applied_index())) applied_ = keys::get_u64(*v);
+  if (auto v = reader.get(keys::last_ts())) last_ts_ = keys::get_ts(*v);
+  load_mirrors();
+}
+
 void StateMachine::mirror(const Mutations& m) {
   std::unique_lock lock(mirror_mu_);
   for (const auto& [k, v] : m) {
@@ -147,10 +164,18 @@ std::vector<Workflow> StateMachine::list(std::string_view pool, std::optional<St
                                          std::string_view after_id) const {
   DbReader reader(db_.get());
   std::vector<Workflow> out;
+  if (limit == 0) return out;
+  // The cursor is an id; without a status filter the order is (status, id), so resume after the cursor's status.
+  uint8_t after_status = status ? static_cast<uint8_t>(*status) : 0;
+  if (!after_id.empty() && !status) {
+    if (auto w = workflow(after_id); w && w->pool == pool) after_status = static_cast<uint8_t>(w->status);
+  }
   auto prefix = status ? keys::by_status_prefix(pool, static_cast<uint8_t>(*status)) : keys::by_status_prefix(pool);
+  auto base_size = keys::by_status_prefix(pool).size();
   reader.scan(prefix, [&](std::string_view key, std::string_view) {
-    auto id = key.substr(keys::by_status_prefix(pool).size() + 1);
-    if (!after_id.empty() && status && id <= after_id) return true;
+    auto st = static_cast<uint8_t>(key[base_size]);
+    auto id = key.substr(base_size + 1);
+    if (!after_id.empty() && (st < after_status || (st == after_status && id <= after_id))) return true;
     if (auto w = workflow(id)) out.push_back(std::move(*w));
     return out.size() < limit;
   });
@@ -160,6 +185,7 @@ std::vector<Workflow> StateMachine::list(std::string_view pool, std::optional<St
 std::vector<Signal> StateMachine::signals(std::string_view workflow_id, uint64_t after_seq, size_t limit) const {
   DbReader reader(db_.get());
   std::vector<Signal> out;
+  if (limit == 0) return out;
   reader.scan(keys::signal_prefix(workflow_id), [&](std::string_view, std::string_view value) {
     auto s = signal_from_json(decode(value));
     if (s.seq > after_seq) out.push_back(std::move(s));

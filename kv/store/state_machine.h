@@ -63,6 +63,10 @@ class StateMachine {
   std::vector<std::pair<std::string, DueEntry>> future_wakes(int64_t now) const;
   size_t wake_count(std::string_view pool) const;
 
+  // Replaces the whole state with `pairs` (a Raft snapshot being installed) in one WriteBatch, then reloads the
+  // applied index, the last timestamp and the mirrors from it.
+  void replace_all(const std::vector<std::pair<std::string, std::string>>& pairs);
+
   rocksdb::DB* db() { return db_.get(); }
 
  private:

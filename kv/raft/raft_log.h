@@ -1,0 +1,132 @@
+#pragma once
+// The replicated log: libraft 0.15 on a libuv loop thread of its own, with RocksDB (store::StateMachine) as the
+// FSM. Requests from the Asio threads are handed over through a queue and uv_async_send, and everything raft_*
+// runs on the loop thread (libraft takes no locks). Every pitfall of reference/libraft.md is handled here:
+//   - commands are framed [u32 len][payload][zero pad] to a multiple of 8 bytes (unaligned entries can't restart);
+//   - peers are DNS names, resolved on every connect by our own transport (kv/raft/transport.h);
+//   - snapshots are async (fsm v3), serialised from a RocksDB snapshot iterator, with a size cap;
+//   - apply never fails (business failures are results) and skips indexes already applied (replay);
+//   - SIGPIPE is ignored by the binary.
+#include "kv/raft/libraft.h"
+#include "kv/service/log.h"
+#include "kv/store/state_machine.h"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace gasoline::raft {
+
+struct Peer {
+  raft_id id = 0;              // stable: the StatefulSet ordinal + 1
+  std::string raft_address;    // host:port of the Raft transport (a DNS name is fine)
+  std::string client_address;  // host:port clients are redirected to when this peer leads
+};
+// Parses "ID=RAFT_HOST:PORT,CLIENT_HOST:PORT". Throws std::invalid_argument.
+Peer parse_peer(const std::string& spec);
+
+struct RaftOptions {
+  raft_id id = 0;
+  std::vector<Peer> peers;   // the static bootstrap configuration, this replica included
+  std::string dir;           // libraft's log and snapshots
+  std::string bind_address;  // where the Raft transport listens; default: this peer's raft address
+  unsigned election_timeout_ms = 1000;
+  unsigned heartbeat_timeout_ms = 100;
+  unsigned snapshot_threshold = 16384;  // entries between snapshots
+  unsigned snapshot_trailing = 4096;    // entries kept behind a snapshot for slow followers
+  size_t snapshot_cap_bytes = 256u << 20;
+  bool pre_vote = true;
+};
+
+// The address libraft stores for a peer: "raft_addr/client_addr", so every replica learns every other replica's
+// client address from the replicated configuration itself.
+std::string config_address(const Peer& p);
+
+// Frames a payload to a multiple of 8 bytes and back (pure; tested).
+std::string frame_entry(const std::string& payload);
+bool unframe_entry(const void* data, size_t len, std::string_view& payload);
+
+class RaftLog : public kv::Log, public kv::ClusterAdmin {
+ public:
+  using Applied = std::function<void(const store::Entry&, const store::Applied&)>;
+  using LeaderChange = std::function<void(bool is_leader)>;
+  using Committed = std::function<void(size_t commands)>;
+
+  RaftLog(store::StateMachine& sm, RaftOptions options, Applied on_applied, LeaderChange on_leader_change,
+          Committed on_committed = {});
+  ~RaftLog() override;
+
+  // Starts the loop thread, bootstraps on first start and joins the cluster. Throws with libraft's message.
+  void start();
+  void stop();
+
+  void propose(store::Command command, kv::Done done) override;
+  void barrier(kv::Done done) override;
+  bool is_leader() const override { return leader_; }
+  std::string leader_address() const override;
+
+  // Membership: add joins as a spare, catches up, then becomes a voter. One change at a time (libraft).
+  void add_member(uint64_t id, const std::string& raft_address, const std::string& client_address,
+                  kv::Done done) override;
+  void remove_member(uint64_t id, kv::Done done) override;
+  void transfer_leadership(uint64_t id, kv::Done done) override;
+  nlohmann::json cluster_status() const override;
+
+ private:
+  struct Pending {
+    store::Command command;
+    kv::Done done;
+  };
+
+  void run();
+  void on_async();
+  void publish_state();
+  void submit(std::deque<Pending>& batch);
+  void post(std::function<void()> fn);  // runs fn on the loop thread
+
+  static int fsm_apply(raft_fsm* fsm, const raft_buffer* buf, void** result);
+  static int fsm_snapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n);
+  static int fsm_snapshot_async(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n);
+  static int fsm_snapshot_finalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n);
+  static int fsm_restore(raft_fsm* fsm, raft_buffer* buf);
+
+  store::StateMachine& sm_;
+  RaftOptions options_;
+  Applied on_applied_;
+  LeaderChange on_leader_change_;
+  Committed on_committed_;
+
+  uv_loop_t loop_{};
+  uv_async_t async_{};
+  uv_timer_t tick_{};
+  raft_uv_transport transport_{};
+  raft_io io_{};
+  raft_fsm fsm_{};
+  struct raft raft_ {};
+  std::thread thread_;
+  std::string self_address_;
+
+  std::mutex mu_;
+  std::deque<Pending> queue_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  bool started_ = false;
+
+  // Results of entries this replica proposed, by index, from apply until the apply callback.
+  std::map<raft_index, std::vector<store::Result>> results_;
+  int64_t last_proposed_ts_ = 0;
+  const void* snapshot_ = nullptr;  // the RocksDB snapshot an async snapshot is serialising
+
+  std::atomic<bool> leader_{false};
+  mutable std::mutex state_mu_;
+  raft_id leader_id_ = 0;
+  std::string leader_client_address_;
+  nlohmann::json state_ = nlohmann::json::object();
+};
+
+}  // namespace gasoline::raft
