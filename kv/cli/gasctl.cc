@@ -111,6 +111,20 @@ int main(int argc, char** argv) {
 
   auto* status_cmd = app.add_subcommand("status", "Show the kv's role, applied index and pools");
 
+  auto* cluster_cmd = app.add_subcommand("cluster", "Replication: every replica's state, and membership changes");
+  cluster_cmd->require_subcommand(1);
+  auto* cluster_status = cluster_cmd->add_subcommand("status", "Leader, term and applied index of every replica in --kv");
+  uint64_t member_id = 0;
+  std::string raft_address, client_address;
+  auto* cluster_add = cluster_cmd->add_subcommand("add", "Add a replica (joins as a spare, catches up, becomes a voter)");
+  cluster_add->add_option("--id", member_id, "Raft id of the new replica")->required();
+  cluster_add->add_option("--raft", raft_address, "Its Raft address host:port")->required();
+  cluster_add->add_option("--client", client_address, "Its client address host:port")->required();
+  auto* cluster_remove = cluster_cmd->add_subcommand("remove", "Remove a replica from the configuration");
+  cluster_remove->add_option("--id", member_id, "Raft id")->required();
+  auto* cluster_transfer = cluster_cmd->add_subcommand("transfer", "Hand leadership to another replica");
+  cluster_transfer->add_option("--id", member_id, "Raft id (0 = any)")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -209,6 +223,42 @@ int main(int argc, char** argv) {
           print_table(rows);
         }
       }
+    } else if (*cluster_status) {
+      // Ask every replica itself: a follower's view is part of the answer.
+      std::vector<std::vector<std::string>> rows{{"ENDPOINT", "ID", "STATE", "TERM", "LEADER", "RAFT APPLIED", "KV APPLIED"}};
+      Json all = Json::array();
+      for (const auto& ep : options.endpoints) {
+        rpc::ClientOptions one = options;
+        one.endpoints = {ep};
+        one.call_timeout = std::chrono::milliseconds(std::min(timeout_ms, 2000));
+        try {
+          rpc::Client c(one);
+          auto st = c.call("status", Json::object());
+          all.push_back(st);
+          const Json& r = st.contains("raft") && st["raft"].is_object() ? st["raft"] : Json::object();
+          rows.push_back({ep, std::to_string(r.value("id", 0)), r.value("state", st.value("role", "")),
+                          std::to_string(r.value("term", 0)), r.value("leader", st.value("leader", "")),
+                          std::to_string(r.value("raft_applied_index", 0)),
+                          std::to_string(st.value("applied_index", 0))});
+        } catch (const std::exception& e) {
+          all.push_back(Json{{"endpoint", ep}, {"error", e.what()}});
+          rows.push_back({ep, "-", "unreachable", "-", "-", "-", "-"});
+        }
+      }
+      if (output == "json") {
+        std::cout << all.dump(2) << "\n";
+      } else {
+        print_table(rows);
+      }
+    } else if (*cluster_add || *cluster_remove || *cluster_transfer) {
+      std::string op = *cluster_add ? "cluster.add" : *cluster_remove ? "cluster.remove" : "cluster.transfer";
+      Json args{{"id", member_id}};
+      if (*cluster_add) {
+        args["raft_address"] = raft_address;
+        args["client_address"] = client_address;
+      }
+      result = client.call(op, args);
+      std::cout << result.dump(2) << "\n";
     } else if (*status_cmd) {
       result = client.call("status", Json::object(), retry);
       std::cout << result.dump(2) << "\n";
