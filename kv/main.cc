@@ -88,6 +88,9 @@ int main(int argc, char** argv) {
   app.add_option("--peer", peer_specs,
                  "A replica of the cluster, this one included: ID=RAFT_HOST:PORT,CLIENT_HOST:PORT (repeat; host "
                  "names are resolved on every connect). Without --peer the kv runs a single replica.");
+  app.add_flag("--join", raft_options.join,
+               "This replica is being added to a running cluster (gasctl cluster add): don't bootstrap, wait for "
+               "the leader. --peer must still name this replica");
   app.add_option("--raft-bind", raft_bind, "Where the Raft transport listens (default: this peer's Raft address)");
   app.add_option("--election-timeout-ms", raft_options.election_timeout_ms, "Raft election timeout")
       ->capture_default_str();

@@ -203,7 +203,7 @@ void RaftLog::start() {
     for (const auto& p : options_.peers) addrs.push_back(config_address(p));
     for (size_t i = 0; i < options_.peers.size(); ++i)
       raft_configuration_add(&conf, options_.peers[i].id, addrs[i].c_str(), RAFT_VOTER);
-    rv = raft_bootstrap(&raft_, &conf);
+    rv = options_.join ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&raft_, &conf);
     raft_configuration_close(&conf);
     if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
       started.set_value(std::string("raft bootstrap: ") + raft_errmsg(&raft_));

@@ -41,6 +41,9 @@ struct RaftOptions {
   unsigned snapshot_trailing = 4096;    // entries kept behind a snapshot for slow followers
   size_t snapshot_cap_bytes = 256u << 20;
   bool pre_vote = true;
+  // A replica added later (gasctl cluster add) must not bootstrap: its own idea of the configuration at index 1
+  // would differ from the cluster's with the same index and term. It starts empty and waits for the leader.
+  bool join = false;
 };
 
 // The address libraft stores for a peer: "raft_addr/client_addr", so every replica learns every other replica's

@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace gasoline::rpc {
 
@@ -37,6 +38,52 @@ class KvError : public std::runtime_error {
   std::string code_;
   Json details_;
 };
+
+// The deepest nesting of maps and arrays a frame body may have. nlohmann's MessagePack reader recurses once per
+// level, so without a bound one small frame of nested one-element arrays (0x91 0x91 ...) overflows the stack of an
+// I/O thread and kills the process. Inputs, states and outputs of workflows are far shallower than this.
+inline constexpr size_t kMaxBodyDepth = 256;
+
+namespace detail {
+// The DOM builder of Json::from_msgpack, stopping the parse once it would go deeper than the limit.
+class DepthLimitedSax : public nlohmann::detail::json_sax_dom_parser<Json> {
+ public:
+  DepthLimitedSax(Json& root, size_t max_depth) : json_sax_dom_parser(root, true), max_depth_(max_depth) {}
+  bool start_object(std::size_t n) { return enter() && json_sax_dom_parser::start_object(n); }
+  bool start_array(std::size_t n) { return enter() && json_sax_dom_parser::start_array(n); }
+  bool end_object() {
+    --depth_;
+    return json_sax_dom_parser::end_object();
+  }
+  bool end_array() {
+    --depth_;
+    return json_sax_dom_parser::end_array();
+  }
+  bool too_deep() const { return too_deep_; }
+
+ private:
+  bool enter() {
+    if (++depth_ <= max_depth_) return true;
+    too_deep_ = true;
+    return false;
+  }
+  size_t max_depth_;
+  size_t depth_ = 0;
+  bool too_deep_ = false;
+};
+}  // namespace detail
+
+// Json::from_msgpack with a nesting limit: the one parser of untrusted frame bodies. Throws nlohmann's
+// parse_error / out_of_range on malformed bytes and std::invalid_argument on too deep nesting.
+inline Json decode_body(std::string_view bytes, size_t max_depth = kMaxBodyDepth) {
+  Json out;
+  detail::DepthLimitedSax sax(out, max_depth);
+  bool ok = Json::sax_parse(bytes.begin(), bytes.end(), &sax, Json::input_format_t::msgpack, true);
+  if (sax.too_deep())
+    throw std::invalid_argument("MessagePack nested deeper than " + std::to_string(max_depth) + " levels");
+  if (!ok) throw std::invalid_argument("malformed MessagePack");
+  return out;
+}
 
 inline Json error_body(const std::string& code, const std::string& message, Json extra = Json::object()) {
   Json e{{"code", code}, {"message", message}};

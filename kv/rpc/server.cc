@@ -77,7 +77,7 @@ void Session::read() {
 void Session::on_hello(const Frame& f) {
   Json hello;
   try {
-    hello = Json::from_msgpack(f.body);
+    hello = decode_body(f.body);
   } catch (const std::exception& e) {
     fail(code::kProtocol, std::string("hello body is not MessagePack: ") + e.what());
     return;
@@ -118,7 +118,7 @@ void Session::on_frame(Frame& f) {
   Request req{shared_from_this(), f.id, "", Json()};
   Responder responder(req.session, f.id);
   try {
-    Json body = Json::from_msgpack(f.body);
+    Json body = decode_body(f.body);
     if (!body.is_object() || !body.contains("op") || !body["op"].is_string()) {
       error_counted(code::kBadRequest);
       responder.error(code::kBadRequest, "request must be a map with a string 'op'");

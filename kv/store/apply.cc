@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace gasoline::store {
 
@@ -15,14 +16,15 @@ int64_t retry_backoff_ms(int64_t base_ms, int64_t max_ms, uint32_t attempt, std:
   base_ms = std::max<int64_t>(base_ms, 1);
   max_ms = std::max(max_ms, base_ms);
   int64_t delay = base_ms;
-  for (uint32_t i = 0; i < attempt && delay < max_ms; ++i) delay *= 2;
+  for (uint32_t i = 0; i < attempt && delay < max_ms; ++i) delay = delay > max_ms / 2 ? max_ms : delay * 2;
   delay = std::min(delay, max_ms);
   std::string seed(workflow_id);
   for (int s = 0; s < 32; s += 8) seed.push_back(static_cast<char>((attempt >> s) & 0xff));
   for (int s = 0; s < 64; s += 8) seed.push_back(static_cast<char>((index >> s) & 0xff));
   uint64_t h = XXH64(seed.data(), seed.size(), 0x6261636b6f6666ULL /* "backoff" */);
   int64_t span = std::max<int64_t>(1, base_ms / 2);
-  return delay + static_cast<int64_t>(h % static_cast<uint64_t>(span));
+  int64_t jitter = static_cast<int64_t>(h % static_cast<uint64_t>(span));
+  return delay > std::numeric_limits<int64_t>::max() - jitter ? std::numeric_limits<int64_t>::max() : delay + jitter;
 }
 
 namespace {
@@ -318,8 +320,15 @@ class Applier {
     }
     if (auto e = validate_step(c.step)) return fail(Code::kInvalid, *e);
     for (const auto& child : c.children) {
+      // Everything dispatch() could refuse is checked here, so the children are created with the step or not at all.
       if (auto e = validate_name("child workflow id", child.id)) return fail(Code::kInvalid, *e);
       if (auto e = validate_name("child workflow name", child.name)) return fail(Code::kInvalid, *e);
+      const std::string& pool = child.pool.empty() ? w->pool : child.pool;
+      if (auto e = validate_name("child pool", pool)) return fail(Code::kInvalid, *e);
+      if (!child.tags.is_object()) return fail(Code::kInvalid, "child tags must be a map");
+      if (!child.idempotency_key.empty() && txn_.get(keys::idempotency(pool, child.idempotency_key))) continue;
+      if (auto existing = load(child.id); existing && (existing->pool != pool || existing->name != child.name))
+        return fail(Code::kInvalid, "child workflow id '" + child.id + "' is already used by another workflow");
     }
 
     auto old = w->status;
@@ -375,7 +384,9 @@ class Applier {
           w->status = Status::kSleeping;
           int64_t base = s.backoff_base_ms > 0 ? s.backoff_base_ms : config_.retry_base_ms;
           int64_t max = s.backoff_max_ms > 0 ? s.backoff_max_ms : config_.retry_max_ms;
-          set_wake(*w, ts_ + retry_backoff_ms(base, max, w->attempt - 1, w->id, index_), "retry");
+          int64_t backoff = retry_backoff_ms(base, max, w->attempt - 1, w->id, index_);
+          int64_t limit = std::numeric_limits<int64_t>::max();
+          set_wake(*w, backoff > limit - ts_ ? limit : ts_ + backoff, "retry");
         }
         break;
       }
