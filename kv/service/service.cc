@@ -54,17 +54,6 @@ T num_arg(const Json& args, const char* key, T fallback) {
   return it->get<T>();
 }
 
-Json task_json(const store::Workflow& w, const std::vector<store::Signal>& signals, uint64_t token,
-               const std::string& wake_reason, int64_t wake_ts) {
-  Json sigs = Json::array();
-  for (const auto& s : signals) sigs.push_back(Json{{"seq", s.seq}, {"name", s.name}, {"body", s.body}, {"ts", s.ts}});
-  return Json{{"workflow_id", w.id}, {"pool", w.pool},       {"name", w.name},
-              {"tags", w.tags},      {"input", w.input},     {"state", w.state},
-              {"attempt", w.attempt}, {"wake_reason", wake_reason}, {"wake_ts", wake_ts},
-              {"signals", sigs},     {"token", token},       {"parent_id", w.parent_id},
-              {"created_ts", w.created_ts}, {"steps", w.steps}};
-}
-
 Json workflow_json(const store::Workflow& w) {
   Json j = store::to_json(w);
   j["status"] = store::to_string(w.status);
@@ -562,14 +551,20 @@ void Service::pull(const Json& args, rpc::Responder r) {
       Json tasks = Json::array();
       for (const auto& g : body["granted"]) {
         auto id = g["id"].get<std::string>();
-        auto w = sm_.workflow(id);
-        if (!w) continue;
         auto wake_ts = g["wake_ts"].get<int64_t>();
         metrics_.wake_lag(pool, std::max<int64_t>(0, granted_at - wake_ts) / 1000.0);
+        Json sigs = Json::array();
         // Most tasks have no pending signal; skip the iterator then.
-        std::vector<store::Signal> sigs;
-        if (w->next_signal_seq - 1 > w->consumed_signal_seq) sigs = sm_.signals(id, w->consumed_signal_seq, 1000);
-        tasks.push_back(task_json(*w, sigs, g["token"].get<uint64_t>(), g["wake_reason"].get<std::string>(), wake_ts));
+        if (g.value("signals_pending", false))
+          for (const auto& sg : sm_.signals(id, g.value("consumed_signal_seq", uint64_t{0}), 1000))
+            sigs.push_back(Json{{"seq", sg.seq}, {"name", sg.name}, {"body", sg.body}, {"ts", sg.ts}});
+        Json task = g;
+        task.erase("id");
+        task.erase("signals_pending");
+        task.erase("consumed_signal_seq");
+        task["workflow_id"] = id;
+        task["signals"] = std::move(sigs);
+        tasks.push_back(std::move(task));
       }
       size_t conflicts = body.value("conflicts", 0);
       metrics_.leases_granted(pool, static_cast<double>(tasks.size()));

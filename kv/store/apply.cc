@@ -96,8 +96,9 @@ class Applier {
     }
   }
 
-  // Releases every lease a worker holds. Returns the workflow ids.
-  std::vector<std::string> release_all(std::string_view worker_id, const std::string& reason) {
+  // Releases every lease a worker holds in a pool. Returns the workflow ids. The owner index is keyed by worker id
+  // alone, and worker ids are only unique within a pool (a worker is (pool, id)), so other pools' leases stay.
+  std::vector<std::string> release_all(std::string_view pool, std::string_view worker_id, const std::string& reason) {
     std::vector<std::string> ids;
     auto prefix = keys::owner_prefix(worker_id);
     txn_.scan(prefix, [&](std::string_view key, std::string_view) {
@@ -111,6 +112,7 @@ class Applier {
         txn_.del(keys::owner(worker_id, id));  // a stale index entry; the record is the truth
         continue;
       }
+      if (w->pool != pool) continue;
       release(*w, reason);
       released.push_back(id);
     }
@@ -205,7 +207,7 @@ class Applier {
   }
 
   Result on(const Leave& l) {
-    auto released = release_all(l.worker_id, "handover");
+    auto released = release_all(l.pool, l.worker_id, "handover");
     txn_.del(keys::worker(l.pool, l.worker_id));
     return ok(Json{{"released", released}});
   }
@@ -279,7 +281,22 @@ class Applier {
         continue;
       }
       auto old = w->status;
-      Json task{{"id", w->id}, {"token", token}, {"wake_ts", w->wake_ts}, {"wake_reason", w->wake_reason}};
+      // The grant carries what a task needs, so the leader answers the pull without reading the record again.
+      Json task{{"id", w->id},
+                {"token", token},
+                {"wake_ts", w->wake_ts},
+                {"wake_reason", w->wake_reason},
+                {"name", w->name},
+                {"pool", w->pool},
+                {"tags", w->tags},
+                {"input", w->input},
+                {"state", w->state},
+                {"attempt", w->attempt},
+                {"parent_id", w->parent_id},
+                {"created_ts", w->created_ts},
+                {"steps", w->steps},
+                {"consumed_signal_seq", w->consumed_signal_seq},
+                {"signals_pending", w->next_signal_seq - 1 > w->consumed_signal_seq}};
       clear_wake(*w);
       w->lease_worker = b.worker_id;
       w->lease_token = token;
@@ -420,7 +437,7 @@ class Applier {
   Result on(const Reclaim& r) {
     auto w = load_worker(r.pool, r.worker_id);
     if (w && w->last_ping_ts >= ts_ - r.lost_after_ms) return ok(Json{{"alive", true}, {"released", Json::array()}});
-    auto released = release_all(r.worker_id, "reclaim");
+    auto released = release_all(r.pool, r.worker_id, "reclaim");
     txn_.del(keys::worker(r.pool, r.worker_id));  // GC: a lost worker's record does not leak
     return ok(Json{{"alive", false}, {"released", released}});
   }
