@@ -38,6 +38,9 @@ FrameDecoder::Status FrameDecoder::next(Frame& out) {
     error_ = "frame of " + std::to_string(len) + " bytes exceeds the limit of " + std::to_string(max_frame_);
     return Status::kError;
   }
+  // The length alone can be refused early, but the type byte must have arrived before it is judged: with exactly
+  // the 4 length bytes buffered, p[4] is std::string's terminating NUL, read as "unknown frame type 0".
+  if (avail < kLengthSize + 1) return Status::kNeedMore;
   uint8_t type = static_cast<uint8_t>(p[4]);
   if (!valid_frame_type(type)) {
     error_ = "unknown frame type " + std::to_string(type);

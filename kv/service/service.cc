@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "kv/assign/ranking.h"
+#include "kv/store/json_field.h"
 
 #include <random>
 
@@ -48,10 +49,7 @@ std::string str_arg(const Json& args, const char* key, bool required = true) {
 
 template <typename T>
 T num_arg(const Json& args, const char* key, T fallback) {
-  auto it = args.find(key);
-  if (it == args.end() || it->is_null()) return fallback;
-  if (!it->is_number()) throw std::invalid_argument(std::string("'") + key + "' must be a number");
-  return it->get<T>();
+  return store::json_field<T>(args, key, fallback);
 }
 
 Json workflow_json(const store::Workflow& w) {
@@ -478,9 +476,9 @@ void Service::pull(const Json& args, rpc::Responder r) {
   assign::ShedCurve curve = config_.shed;
   if (args.contains("shed") && args["shed"].is_object()) {
     const auto& s = args["shed"];
-    curve.start_knee = s.value("start", curve.start_knee);
-    curve.end_knee = s.value("end", curve.end_knee);
-    curve.min_ratio = s.value("min_ratio", curve.min_ratio);
+    curve.start_knee = store::json_field<double>(s, "start", curve.start_knee);
+    curve.end_knee = store::json_field<double>(s, "end", curve.end_knee);
+    curve.min_ratio = store::json_field<uint32_t>(s, "min_ratio", curve.min_ratio);
     if (auto e = assign::validate(curve)) throw std::invalid_argument("shed curve: " + *e);
   }
   metrics_.pull(pool);

@@ -1,5 +1,7 @@
 #include "kv/store/command.h"
 
+#include "kv/store/json_field.h"
+
 #include <stdexcept>
 
 namespace gasoline::store {
@@ -7,9 +9,7 @@ namespace {
 
 template <typename T>
 T opt(const Json& j, const char* key, T fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  return it->get<T>();
+  return json_field<T>(j, key, std::move(fallback));
 }
 
 Json opt_json(const Json& j, const char* key) {
@@ -23,6 +23,8 @@ template <class... Ts>
 struct overloaded : Ts... {
   using Ts::operator()...;
 };
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;  // clang 14 (the fuzz build) needs the guide
 
 Json ping_json(const Ping& p) {
   return Json{{"pool", p.pool}, {"worker", p.worker_id}, {"pod", p.pod},          {"version", p.version},
@@ -207,7 +209,7 @@ Command command_from_json(const Json& j) {
   if (t == "cancel") return Cancel{opt<std::string>(j, "id", ""), opt<std::string>(j, "reason", "")};
   if (t == "lease") {
     LeaseBatch b{opt<std::string>(j, "pool", ""), opt<std::string>(j, "worker", ""), {}};
-    for (const auto& i : j.at("items")) b.items.push_back(LeaseItem{i.at(0).get<std::string>(), i.at(1).get<int64_t>()});
+    for (const auto& i : j.at("items")) b.items.push_back(LeaseItem{json_as<std::string>(i.at(0), "items"), json_as<int64_t>(i.at(1), "items")});
     return b;
   }
   if (t == "commit") {
@@ -238,7 +240,7 @@ std::string encode_entry(const Entry& e) {
 Entry decode_entry(std::string_view bytes) {
   Json j = decode(bytes);
   Entry e;
-  e.ts = j.at("ts").get<int64_t>();
+  e.ts = json_as<int64_t>(j.at("ts"), "ts");
   for (const auto& c : j.at("cmds")) e.commands.push_back(command_from_json(c));
   return e;
 }

@@ -1,5 +1,7 @@
 #include "kv/store/model.h"
 
+#include "kv/store/json_field.h"
+
 #include <algorithm>
 
 namespace gasoline::store {
@@ -16,9 +18,7 @@ constexpr std::string_view kStatusNames[] = {"pending", "running", "sleeping", "
 
 template <typename T>
 T get_or(const Json& j, const char* key, T fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  return it->get<T>();
+  return json_field<T>(j, key, std::move(fallback));
 }
 
 Json get_json(const Json& j, const char* key) {
