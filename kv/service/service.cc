@@ -499,12 +499,19 @@ void Service::pull(const Json& args, rpc::Responder r) {
     std::lock_guard lock(pull_seen_mu_);
     pull_seen_[worker] = PullSeen{t, ratio};
   }
+  // Shedding rotates every second (an epoch mixed into the shed key), so under sustained load the same
+  // workflows are not the ones skipped on every pull; and a backup decides with a key of its own, so what a busy
+  // primary sheds is not shed again by an equally busy backup.
+  const int64_t epoch = t / 1000;
+  auto shed_key = [&](int64_t ts, bool backup) {
+    return ts ^ static_cast<int64_t>((static_cast<uint64_t>(epoch) * 0x9E3779B97F4A7C15ULL) ^ (backup ? 0x5bd1e995ULL : 0));
+  };
   // The primary of an entry the caller backs up takes it itself unless it is silent or shedding that entry.
   auto primary_handles = [&](const std::string& primary, const std::string& id, int64_t ts) {
     std::lock_guard lock(pull_seen_mu_);
     auto it = pull_seen_.find(primary);
     if (it == pull_seen_.end() || it->second.ts < t - config_.backup_grace_ms) return false;
-    return assign::keep(it->second.ratio, id, ts);
+    return assign::keep(it->second.ratio, id, shed_key(ts, false));
   };
   std::map<std::string, assign::Ranking> rankings;  // by workflow name
   store::LeaseBatch batch{pool, worker, {}};
@@ -521,7 +528,7 @@ void Service::pull(const Json& args, rpc::Responder r) {
       auto c = assign::pick(config_.strategy, ranking.members, id, ts);
       if (c.primary >= 0 && primary_handles(ranking.members[c.primary], id, ts)) return true;
     }
-    if (!assign::keep(ratio, id, ts)) {
+    if (!assign::keep(ratio, id, shed_key(ts, role == assign::Role::kBackup))) {
       ++shed;
       return true;
     }
