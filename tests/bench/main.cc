@@ -1,6 +1,8 @@
 // gasoline-bench: benchmarks that print one JSON object per scenario line. Alternatives run side by side in one
 // invocation because this machine is noisy; compare ratios, not absolute numbers.
 #include "tests/bench/bench.h"
+#include "tests/bench/raft_bench.h"
+#include "tests/bench/fleet_bench.h"
 
 #include <CLI/CLI.hpp>
 
@@ -32,6 +34,21 @@ int main(int argc, char** argv) {
   sim_cmd->add_option("--workers", sim.workers, "Simulated workers")->capture_default_str();
   sim_cmd->add_option("--workflows", sim.workflows, "Workflows to dispatch")->capture_default_str();
   sim_cmd->add_option("--duration", sim.duration_s, "Seconds; dispatch runs over the first half")->capture_default_str();
+  gasoline::bench::FleetOptions fleet;
+  auto* fleet_cmd = gasoline::bench::add_fleet_command(app, fleet);
+  gasoline::bench::RaftBenchOptions raft;
+  bool raft_quick = false;
+  auto* raft_cmd = app.add_subcommand("raft", "1 replica vs 3 (fsync on), then kill -9 failovers of the leader");
+  raft_cmd->add_option("--workers", raft.workers, "Pulling/committing clients")->capture_default_str();
+  raft_cmd->add_option("--dispatchers", raft.dispatchers, "Dispatching clients")->capture_default_str();
+  raft_cmd->add_option("--max-pull", raft.max_pull, "Tasks per pull")->capture_default_str();
+  raft_cmd->add_option("--measure", raft.measure_s, "Seconds of each throughput window")->capture_default_str();
+  raft_cmd->add_option("--kills", raft.kills, "kill -9 failovers of the leader")->capture_default_str();
+  raft_cmd->add_option("--election-timeout-ms", raft.election_timeout_ms, "Raft election timeout of the replicas")
+      ->capture_default_str();
+  raft_cmd->add_option("--heartbeat-ms", raft.heartbeat_ms, "Raft heartbeat of the replicas")->capture_default_str();
+  raft_cmd->add_flag("--no-verify", [&](int64_t) { raft.verify = false; }, "Skip reading everything back");
+  raft_cmd->add_flag("--quick", raft_quick, "Short windows and 3 kills");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -45,6 +62,15 @@ int main(int argc, char** argv) {
       return gasoline::bench::run_pull(pull);
     }
     if (*sim_cmd) return gasoline::bench::run_sim(sim);
+    if (*raft_cmd) {
+      if (raft_quick) {
+        raft.warmup_s = 1;
+        raft.measure_s = 3;
+        raft.kills = 3;
+      }
+      return gasoline::bench::run_raft(raft);
+    }
+    if (*fleet_cmd) return gasoline::bench::run_fleet(fleet);
   } catch (const std::exception& e) {
     std::cerr << "gasoline-bench: " << e.what() << "\n";
     return 1;

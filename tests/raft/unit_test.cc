@@ -1,0 +1,230 @@
+// Pure unit tests of the raft layer's codecs and of the history checker (which must be able to fail).
+#include "kv/raft/raft_log.h"
+#include "kv/raft/transport.h"
+#include "tests/raft/history.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+namespace gasoline {
+namespace {
+
+// --- 8-byte framing ------------------------------------------------------------------------------------------
+
+TEST(RaftFraming, EveryPayloadSizeRoundTripsToAMultipleOfEight) {
+  for (size_t n = 0; n <= 70; ++n) {
+    std::string payload(n, '\0');
+    for (size_t i = 0; i < n; ++i) payload[i] = static_cast<char>((i * 37 + n) & 0xff);
+    auto framed = raft::frame_entry(payload);
+    EXPECT_EQ(framed.size() % 8, 0u) << n;
+    EXPECT_GE(framed.size(), n + 4);
+    EXPECT_LT(framed.size(), n + 4 + 8);
+    std::string_view out;
+    ASSERT_TRUE(raft::unframe_entry(framed.data(), framed.size(), out)) << n;
+    EXPECT_EQ(std::string(out), payload) << n;
+  }
+}
+
+TEST(RaftFraming, MalformedFramesAreRejected) {
+  std::string_view out;
+  auto framed = raft::frame_entry("hello, raft");  // 4 + 11 = 15 → 16
+  ASSERT_EQ(framed.size(), 16u);
+  EXPECT_FALSE(raft::unframe_entry(framed.data(), 0, out));
+  EXPECT_FALSE(raft::unframe_entry(framed.data(), 3, out));
+  EXPECT_FALSE(raft::unframe_entry(framed.data(), 15, out)) << "unaligned length accepted";
+  EXPECT_FALSE(raft::unframe_entry(framed.data(), 12, out));
+  EXPECT_FALSE(raft::unframe_entry(framed.data(), 8, out)) << "declared length beyond the buffer accepted";
+  std::string lying = framed;
+  lying[0] = 13;  // 4 + 13 = 17 > 16
+  EXPECT_FALSE(raft::unframe_entry(lying.data(), lying.size(), out));
+  std::string huge = framed;
+  std::memset(huge.data(), 0xff, 4);
+  EXPECT_FALSE(raft::unframe_entry(huge.data(), huge.size(), out));
+  // The longest payload that fits is accepted (padding may hold up to 3 more bytes of payload).
+  std::string full = framed;
+  full[0] = 12;
+  ASSERT_TRUE(raft::unframe_entry(full.data(), full.size(), out));
+  EXPECT_EQ(out.size(), 12u);
+}
+
+// --- transport handshake -------------------------------------------------------------------------------------
+
+TEST(RaftHandshake, RoundTripsAndIsPaddedToEightBytes) {
+  for (const std::string& address : std::vector<std::string>{"", "a", "127.0.0.1:7401/127.0.0.1:7400",
+                              "gasoline-kv-0.gasoline-kv.default.svc.cluster.local:7401/x:7400",
+                              std::string(1023, 'h')}) {
+    auto h = raft::encode_handshake(42, address);
+    EXPECT_EQ(h.size() % 8, 0u);
+    EXPECT_EQ(raft::handshake_size(h.data(), h.size()), h.size()) << address.size();
+    raft_id id = 0;
+    std::string decoded;
+    ASSERT_TRUE(raft::decode_handshake(h.data(), h.size(), id, decoded)) << address.size();
+    EXPECT_EQ(id, 42u);
+    EXPECT_EQ(decoded, address);
+  }
+}
+
+TEST(RaftHandshake, MalformedHandshakesAreRejected) {
+  auto good = raft::encode_handshake(7, "10.0.0.1:7401/10.0.0.1:7400");
+  raft_id id = 0;
+  std::string address;
+  // Too short to know the size yet.
+  EXPECT_EQ(raft::handshake_size(good.data(), 23), 0u);
+  // Truncated after the header.
+  EXPECT_FALSE(raft::decode_handshake(good.data(), good.size() - 8, id, address));
+  EXPECT_FALSE(raft::decode_handshake(good.data(), 24, id, address));
+  // Wrong protocol version.
+  auto bad = good;
+  bad[0] = 2;
+  EXPECT_EQ(raft::handshake_size(bad.data(), bad.size()), SIZE_MAX);
+  EXPECT_FALSE(raft::decode_handshake(bad.data(), bad.size(), id, address));
+  // Address length zero, unaligned, or over 1 KiB.
+  for (uint64_t len : {uint64_t{0}, uint64_t{13}, uint64_t{1032}, ~uint64_t{0} - 7}) {
+    bad = good;
+    for (int i = 0; i < 8; ++i) bad[16 + i] = static_cast<char>((len >> (8 * i)) & 0xff);
+    EXPECT_EQ(raft::handshake_size(bad.data(), bad.size()), SIZE_MAX) << len;
+    EXPECT_FALSE(raft::decode_handshake(bad.data(), bad.size(), id, address)) << len;
+  }
+  // No NUL terminator inside the declared address.
+  bad = good;
+  std::memset(bad.data() + 24, 'x', bad.size() - 24);
+  EXPECT_FALSE(raft::decode_handshake(bad.data(), bad.size(), id, address));
+}
+
+TEST(RaftPeers, ParsesTheFlagAndRejectsBadSpecs) {
+  auto p = raft::parse_peer("3=gasoline-kv-2.gasoline-kv.ns.svc:7401,gasoline-kv-2.gasoline-kv.ns.svc:7400");
+  EXPECT_EQ(p.id, 3u);
+  EXPECT_EQ(p.raft_address, "gasoline-kv-2.gasoline-kv.ns.svc:7401");
+  EXPECT_EQ(p.client_address, "gasoline-kv-2.gasoline-kv.ns.svc:7400");
+  EXPECT_EQ(raft::config_address(p), p.raft_address + "/" + p.client_address);
+  for (const char* bad : {"", "1", "1=a:1", "x=a:1,b:2", "0=a:1,b:2", "1=a,b:2", "1=a:1,b"})
+    EXPECT_THROW(raft::parse_peer(bad), std::invalid_argument) << bad;
+}
+
+// --- the history checker ---------------------------------------------------------------------------------------
+
+using raft_test::CommitOp;
+using raft_test::CommitOutcome;
+using raft_test::DispatchOp;
+using raft_test::FinalWorkflow;
+using raft_test::LeaseOp;
+
+CommitOp acked_commit(const std::string& wf, const std::string& worker, uint64_t token, uint64_t step, int64_t invoke,
+                      int64_t ack, bool complete = false) {
+  CommitOp c;
+  c.workflow_id = wf;
+  c.worker = worker;
+  c.token = token;
+  c.steps_before = step;
+  c.complete = complete;
+  c.invoke = invoke;
+  c.ack = ack;
+  c.outcome = CommitOutcome::kAcked;
+  return c;
+}
+
+// A correct two-step history of one workflow, with a reclaimed lease whose late commit was rejected.
+struct Good {
+  std::vector<DispatchOp> d{{"w", 0, 10, true}, {"never-acked", 0, 0, false}};
+  std::vector<LeaseOp> l{{"w", "a", 100 << 12, 0, 20, 30},   // a: step 0
+                         {"w", "b", 200 << 12, 0, 40, 50},   // a was reclaimed; b: step 0 again
+                         {"w", "c", 300 << 12, 1, 70, 80}};  // c: step 1
+  std::vector<CommitOp> c{acked_commit("w", "b", 200 << 12, 0, 55, 60),
+                          acked_commit("w", "c", 300 << 12, 1, 85, 90, true)};
+  std::map<std::string, FinalWorkflow> final_state{{"w", {true, 2, "complete"}}};
+  Good() {
+    CommitOp late = acked_commit("w", "a", 100 << 12, 0, 52, 58);
+    late.outcome = CommitOutcome::kConflict;
+    c.push_back(late);
+    CommitOp lost = acked_commit("w", "c", 300 << 12, 1, 84, 0);
+    lost.outcome = CommitOutcome::kUnknown;
+    c.push_back(lost);
+  }
+};
+
+TEST(HistoryChecker, AcceptsACorrectHistory) {
+  Good g;
+  auto r = raft_test::check(g.d, g.l, g.c, g.final_state);
+  EXPECT_TRUE(r.ok()) << r.summary();
+  EXPECT_EQ(r.acked_dispatches, 1u);
+  EXPECT_EQ(r.acked_commits, 2u);
+}
+
+TEST(HistoryChecker, FailsALostDispatch) {
+  Good g;
+  g.d.push_back({"gone", 1, 2, true});
+  auto r = raft_test::check(g.d, g.l, g.c, g.final_state);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.lost_acknowledged_writes, 1u) << r.summary();
+}
+
+TEST(HistoryChecker, FailsALostCommit) {
+  Good g;
+  g.final_state["w"] = {true, 1, "pending"};  // the acknowledged second step (and the completion) vanished
+  auto r = raft_test::check(g.d, g.l, g.c, g.final_state);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.lost_acknowledged_writes, 2u) << r.summary();
+}
+
+TEST(HistoryChecker, FailsALostCompletion) {
+  Good g;
+  g.final_state["w"] = {true, 2, "running"};
+  auto r = raft_test::check(g.d, g.l, g.c, g.final_state);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.lost_acknowledged_writes, 1u) << r.summary();
+}
+
+TEST(HistoryChecker, FailsADoubleCommit) {
+  Good g;
+  g.c[2].outcome = CommitOutcome::kAcked;  // a's late commit of step 0 was acknowledged too
+  auto r = raft_test::check(g.d, g.l, g.c, g.final_state);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.double_commits, 1u) << r.summary();
+}
+
+TEST(HistoryChecker, FailsOverlappingLeases) {
+  // Two leases of one workflow (different steps, so no double commit) both granted before either commit was
+  // sent, and both commits acknowledged: two live leases at once.
+  std::vector<DispatchOp> d{{"w", 0, 10, true}};
+  std::vector<LeaseOp> l{{"w", "a", 100 << 12, 0, 20, 30}, {"w", "b", 101 << 12, 1, 21, 31}};
+  std::vector<CommitOp> c{acked_commit("w", "a", 100 << 12, 0, 40, 50), acked_commit("w", "b", 101 << 12, 1, 41, 51)};
+  std::map<std::string, FinalWorkflow> final_state{{"w", {true, 2, "pending"}}};
+  auto r = raft_test::check(d, l, c, final_state);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.lease_violations, 1u) << r.summary();
+  EXPECT_EQ(r.double_commits, 0u);
+  EXPECT_EQ(r.lost_acknowledged_writes, 0u);
+}
+
+TEST(HistoryChecker, FailsALeaseGrantedTwice) {
+  Good g;
+  g.l.push_back({"w", "z", 300 << 12, 1, 71, 81});  // c's token handed to z as well
+  auto r = raft_test::check(g.d, g.l, g.c, g.final_state);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.lease_violations, 1u) << r.summary();
+}
+
+TEST(HistoryChecker, FailsAGrantOnStaleState) {
+  Good g;
+  // A pull sent after step 0's commit was acknowledged got a lease on step 0: it read a state without that step.
+  g.l.push_back({"w", "z", 250 << 12, 0, 65, 66});
+  auto r = raft_test::check(g.d, g.l, g.c, g.final_state);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.lease_violations, 1u) << r.summary();
+}
+
+TEST(HistoryChecker, RecorderIsThreadSafeAndCountsAckedWrites) {
+  raft_test::History h;
+  h.dispatch({"x", 1, 2, true});
+  h.dispatch({"y", 1, 0, false});
+  h.lease({"x", "a", 1, 0, 3, 4});
+  h.commit(acked_commit("x", "a", 1, 0, 5, 6, true));
+  EXPECT_EQ(h.acked_writes(), 2u);
+  EXPECT_EQ(h.workflow_ids(), (std::vector<std::string>{"x", "y"}));
+  auto r = raft_test::check(h, {{"x", {true, 1, "complete"}}});
+  EXPECT_TRUE(r.ok()) << r.summary();
+}
+
+}  // namespace
+}  // namespace gasoline

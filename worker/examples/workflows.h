@@ -1,0 +1,29 @@
+#pragma once
+// The example application's workflows, as pure functions of (task, now): each returns the step result for one
+// task. The app's main loop polls the sidecar and posts these results; tests read the outputs they leave.
+//
+//   order: reserve → (sleep) → wait for a `payment` signal up to a deadline → (continue) → a flaky charge retried
+//          with backoff → dispatch a child `ship` (notify_parent) and wait for it → complete. A missed deadline
+//          fails the order. Every step kind is used: complete, sleep, wait, retry, fail, continue.
+//   ship:  completes with a tracking number.
+//   noop:  completes at once (benchmarks); the output carries the wake lag.
+//   sleep: sleeps input.ms, input.times times (default 100 ms, once), then completes with the wake-up lag; its
+//          state records which worker ran each step.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+
+namespace gasoline::example {
+
+using Json = nlohmann::json;
+
+struct Defaults {
+  int64_t payment_timeout_ms = 30'000;
+  int64_t reserve_hold_ms = 20;
+  int flaky_failures = 2;  // the charge step fails this many times before it succeeds
+  int64_t retry_backoff_ms = 50;
+};
+
+Json run_step(const Json& task, int64_t now_ms, const Defaults& defaults = {});
+
+}  // namespace gasoline::example

@@ -1,0 +1,58 @@
+#pragma once
+// Our own small HTTP server interface. The app API and the admin endpoints are written against it; today it is
+// backed by cpprestsdk (http_cpprest.cc). Upstream cpprestsdk is archived, so the interface is kept to what
+// Boost.Beast can provide as well: swapping the backend touches one file (DESIGN.md §3).
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gasoline::worker::http {
+
+struct Request {
+  std::string method;                         // "GET", "POST", ...
+  std::vector<std::string> path;              // percent-decoded segments: "/v1/tasks" → {"v1", "tasks"}
+  std::map<std::string, std::string> query;   // percent-decoded; a repeated key keeps the last value
+  std::map<std::string, std::string> headers; // names in lower case
+  std::string body;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Must be called exactly once, from any thread, possibly long after the handler returned (long polls).
+using Reply = std::function<void(Response)>;
+// Runs on one of the server's threads and must not block: reply now or keep `reply` for later.
+using Handler = std::function<void(Request, Reply)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;                 // 0 = a free port chosen at start; port() tells which
+  size_t max_body = 1 << 20;    // larger bodies get 413 before the handler runs
+  int timeout_s = 120;          // per read/write on a connection; must exceed the longest long poll
+};
+
+class Server {
+ public:
+  virtual ~Server() = default;
+  // Throws std::runtime_error naming the address when it cannot listen.
+  virtual void start() = 0;
+  virtual int port() const = 0;
+  // Stops accepting and closes; requests still unanswered must have been replied to before.
+  virtual void stop() = 0;
+};
+
+std::unique_ptr<Server> make_server(ServerOptions options, Handler handler);
+
+// Helpers for handlers.
+std::string percent_decode(const std::string& s);
+Response json_response(int status, const std::string& body);
+// {"error": {"code": ..., "message": ...}}: the shape of every error the sidecar returns.
+Response error_response(int status, const std::string& code, const std::string& message);
+
+}  // namespace gasoline::worker::http

@@ -1,0 +1,873 @@
+#include "worker/sidecar.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+
+#include <algorithm>
+#include <random>
+
+namespace gasoline::worker {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int64_t kQueuedTaskTtlMs = 30'000;   // a leased task no poll took this long is given back
+constexpr int64_t kCommitStuckMs = 15'000;     // a commit without any answer this long is re-sent
+constexpr int64_t kPassThroughMs = 10'000;     // dispatch/get/signal/cancel give up (503) after this
+constexpr size_t kRecentOutcomes = 8192;
+
+struct KvFailure {
+  std::string code;
+  std::string message;
+};
+
+KvFailure failure_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const rpc::KvError& err) {
+    return {err.code(), err.what()};
+  } catch (const std::exception& err) {
+    return {rpc::code::kInternal, err.what()};
+  }
+}
+
+bool transient(const std::string& code) {
+  return code == rpc::code::kUnavailable || code == rpc::code::kNotLeader || code == rpc::code::kInternal;
+}
+
+std::string random_id(const char* prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^ static_cast<uint64_t>(mono_ms())};
+  static constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+  uint64_t a = rng(), b = rng();
+  std::string out(prefix);
+  for (int i = 0; i < 13; ++i) out.push_back(kAlphabet[(a >> (i * 5)) & 31]);
+  for (int i = 0; i < 13; ++i) out.push_back(kAlphabet[(b >> (i * 5)) & 31]);
+  return out;
+}
+
+Outcome error_outcome(int status, const std::string& code, const std::string& message) {
+  Outcome o{status, api::error_json(code, message), {}};
+  if (status == 503) o.headers.emplace_back("Retry-After", "1");
+  return o;
+}
+
+Outcome shutting_down() { return error_outcome(503, "shutting_down", "the sidecar is shutting down"); }
+
+void run(std::vector<std::function<void()>>& after) {
+  for (auto& f : after) f();
+  after.clear();
+}
+
+}  // namespace
+
+Sidecar::Sidecar(Config config, Metrics& metrics, CpuReader cpu)
+    : config_(std::move(config)), metrics_(metrics), cpu_(std::move(cpu)) {
+  rpc::ClientOptions o;
+  o.endpoints = config_.kv;
+  o.token = config_.token;
+  o.name = "gasoline-worker/" + config_.id;
+  o.connect_timeout = std::chrono::milliseconds(std::clamp<int64_t>(config_.ping_interval.count() * 2, 500, 2000));
+  o.call_timeout = 10s;
+  client_ = std::make_unique<rpc::Client>(o);
+}
+
+Sidecar::~Sidecar() { shutdown(); }
+
+void Sidecar::start() {
+  auto* client = client_.get();
+  std::string id = config_.id;
+  // Bumps arrive on the connection that subscribed; every new connection subscribes again.
+  client_->set_connect_handler([this, client, id] {
+    client->call_async("subscribe", Json{{"worker", id}}, [this](std::exception_ptr e, Json) {
+      if (e) {
+        auto f = failure_of(e);
+        log::warn("subscribing to bumps failed; the fallback tick covers it", {{"error", f.message}});
+        return;
+      }
+      wake_puller();  // bumps may have been missed while disconnected
+    });
+  });
+  client_->set_bump_handler([this](const Json&) {
+    metrics_.bump();
+    wake_puller();
+  });
+  log::info("gasoline-worker starting",
+            {{"worker", config_.id}, {"pool", config_.pool}, {"pod", config_.pod}, {"pod_uid", config_.pod_uid},
+             {"kv", config_.kv}, {"concurrency", config_.concurrency}, {"cpu_source", to_string(cpu_.source())},
+             {"cpu_usage_file", cpu_.usage_path()}, {"cpu_limit_cores", cpu_.limit_cores()}});
+  if (cpu_.source() == CpuSource::kNone)
+    log::warn("no cgroup CPU accounting found; reporting CPU 0 (no load shedding)", {{"root", config_.cgroup_root}});
+  membership_thread_ = std::thread([this] { membership_loop(); });
+  puller_thread_ = std::thread([this] { puller_loop(); });
+  house_thread_ = std::thread([this] { housekeeping_loop(); });
+}
+
+// --- membership ----------------------------------------------------------------------------------------------
+
+bool Sidecar::ping_once() {
+  if (auto v = cpu_.sample(mono_ms() * 1000)) {
+    std::lock_guard lock(mu_);
+    cpu_value_ = *v;
+  }
+  Json args;
+  {
+    std::lock_guard lock(mu_);
+    args = Json{{"pool", config_.pool},
+                {"worker", config_.id},
+                {"pod", config_.pod},
+                {"version", config_.version},
+                {"workflows", config_.workflows},
+                {"cpu", cpu_value_},
+                {"free_slots", config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)}};
+  }
+  metrics_.set_cpu(cpu_value_);
+  auto timeout = std::chrono::milliseconds(std::max<int64_t>(1000, config_.ping_interval.count() * 2));
+  try {
+    auto reply = client_->call("ping", args, rpc::CallOptions{timeout, false});
+    metrics_.ping("ok");
+    bool first = false;
+    {
+      std::lock_guard lock(mu_);
+      first = !joined_;
+      joined_ = true;
+      last_ping_ok_ = mono_ms();
+    }
+    if (first) {
+      log::info("joined the pool", {{"worker", config_.id},
+                                    {"pool", config_.pool},
+                                    {"kv", client_->endpoint()},
+                                    {"kv_ping_interval_ms", reply.value("ping_interval_ms", int64_t{0})},
+                                    {"kv_lost_after_ms", reply.value("lost_after_ms", int64_t{0})}});
+      if (reply.value("ping_interval_ms", config_.ping_interval.count()) != config_.ping_interval.count())
+        log::warn("the kv expects another ping interval; the worker may look inactive between pings",
+                  {{"ours_ms", config_.ping_interval.count()}, {"kv_ms", reply.value("ping_interval_ms", 0)}});
+      wake_puller();
+    }
+    return true;
+  } catch (const rpc::KvError& e) {
+    metrics_.ping(e.code());
+    throw;
+  }
+}
+
+void Sidecar::membership_loop() {
+  int failures = 0;
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_ || stop_membership_) break;
+    }
+    try {
+      ping_once();
+      if (failures > 0)
+        log::info("kv reachable again", {{"kv", client_->endpoint()}, {"failed_pings", failures}});
+      failures = 0;
+      bool redrain;
+      {
+        std::lock_guard lock(mu_);
+        redrain = redrain_;
+      }
+      if (redrain) {
+        // While the kv was away it may have reclaimed and forgotten this worker, and the ping that just succeeded
+        // made it a fresh active member: out of the ranking again.
+        client_->call("drain", Json{{"pool", config_.pool}, {"worker", config_.id}}, rpc::CallOptions{2s, true});
+        std::lock_guard lock(mu_);
+        redrain_ = false;
+      }
+    } catch (const std::exception& e) {
+      {
+        std::lock_guard lock(mu_);
+        if (draining_) redrain_ = true;
+      }
+      // Never fatal (a KvError, or a reply of an unexpected shape): running tasks keep running and results wait
+      // in the buffer; /readyz says unready.
+      if (failures == 0 || failures % 20 == 0)
+        log::warn("ping failed; retrying",
+                  {{"kv", client_->endpoint()}, {"error", e.what()}, {"failures", failures + 1}});
+      ++failures;
+    }
+    metrics_.set_connected(client_->connected());
+    metrics_.set_ready(ready());
+    std::unique_lock lock(mu_);
+    member_cv_.wait_for(lock, config_.ping_interval, [&] { return stopping_ || stop_membership_ || ping_now_; });
+    ping_now_ = false;
+  }
+}
+
+bool Sidecar::ready() const {
+  std::lock_guard lock(mu_);
+  return unready_reason_locked().empty();
+}
+
+std::string Sidecar::unready_reason_locked() const {
+  if (left_) return "left the pool";
+  if (draining_) return "draining";
+  if (!client_->connected()) return "not connected to the kv";
+  if (!joined_) return "no ping acknowledged yet";
+  if (mono_ms() - last_ping_ok_ > 3 * config_.ping_interval.count()) return "last acknowledged ping is too old";
+  return "";
+}
+
+Json Sidecar::health() const {
+  std::lock_guard lock(mu_);
+  auto reason = unready_reason_locked();
+  return Json{{"status", "ok"},
+              {"worker", config_.id},
+              {"pool", config_.pool},
+              {"pod", config_.pod},
+              {"kv", client_->endpoint()},
+              {"connected", client_->connected()},
+              {"ready", reason.empty()},
+              {"reason", reason},
+              {"draining", draining_},
+              {"leased", held_.size()},
+              {"queued", queue_.size()},
+              {"free_slots", config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)},
+              {"waiting_polls", polls_.size()},
+              {"cpu", cpu_value_},
+              {"cpu_source", to_string(cpu_.source())}};
+}
+
+// --- pulling -------------------------------------------------------------------------------------------------
+
+void Sidecar::wake_puller() {
+  {
+    std::lock_guard lock(mu_);
+    pull_now_ = true;
+  }
+  pull_cv_.notify_one();
+}
+
+size_t Sidecar::demand_locked() const {
+  size_t want = 0;
+  for (const auto& p : polls_) want += p.max;
+  return want > queue_.size() ? want - queue_.size() : 0;
+}
+
+bool Sidecar::can_pull_locked() const { return !stopping_ && !draining_ && joined_ && client_->connected(); }
+
+void Sidecar::puller_loop() {
+  auto backoff = 50ms;
+  while (true) {
+    size_t want = 0;
+    {
+      std::unique_lock lock(mu_);
+      pull_cv_.wait_for(lock, config_.fallback_tick, [&] { return stopping_ || pull_now_; });
+      if (stopping_) return;
+      pull_now_ = false;
+      if (!can_pull_locked()) continue;
+      size_t free = config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency);
+      // Only what the app is waiting for and what the slots allow: leased work never sits where nobody runs it.
+      want = std::min(demand_locked(), free);
+    }
+    if (want == 0) continue;
+    try {
+      pull_once(want);
+      backoff = 50ms;
+    } catch (const rpc::KvError& e) {
+      metrics_.pull("error");
+      if (e.code() == rpc::code::kFailedPrecondition) {
+        // The kv forgot us (reclaimed after a long silence, or its state was reset): ping now to rejoin.
+        log::warn("the kv does not know this worker; pinging to rejoin", {{"error", e.what()}});
+        std::lock_guard lock(mu_);
+        joined_ = false;
+        ping_now_ = true;
+        member_cv_.notify_one();
+      } else if (backoff >= 400ms) {
+        log::warn("pull failed; backing off", {{"error", e.what()}, {"backoff_ms", backoff.count()}});
+      }
+      std::unique_lock lock(mu_);
+      pull_cv_.wait_for(lock, backoff, [&] { return stopping_; });
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+      pull_now_ = true;  // try again after the backoff, not only on the next tick
+    } catch (const std::exception& e) {
+      // A reply of an unexpected shape: log it and keep pulling, never crash on what the kv sent.
+      metrics_.pull("error");
+      log::error("pull reply could not be used", {{"error", e.what()}});
+      std::unique_lock lock(mu_);
+      pull_cv_.wait_for(lock, backoff, [&] { return stopping_; });
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    }
+  }
+}
+
+void Sidecar::pull_once(size_t want) {
+  double cpu;
+  {
+    std::lock_guard lock(mu_);
+    cpu = cpu_value_;
+  }
+  Json args{{"pool", config_.pool},
+            {"worker", config_.id},
+            {"max", want},
+            {"cpu", cpu},
+            {"shed",
+             {{"start", config_.shed.start_percent / 100.0},
+              {"end", config_.shed.end_percent / 100.0},
+              {"min_ratio", config_.shed.min_ratio}}}};
+  auto reply = client_->call("pull", args, rpc::CallOptions{10s, false});
+  const auto& tasks = reply["tasks"];
+  metrics_.pull(tasks.empty() ? "empty" : "tasks");
+  if (auto shed = reply.value("shed", uint64_t{0})) metrics_.shed(static_cast<double>(shed));
+  if (reply.contains("rejected"))
+    log::warn("the kv rejected the pull", {{"reason", reply["rejected"]}});
+  After after;
+  {
+    std::lock_guard lock(mu_);
+    int64_t now = mono_ms();
+    for (const auto& t : tasks) {
+      Held h;
+      h.lease = t.value("token", uint64_t{0});
+      h.workflow_id = t.value("workflow_id", "");
+      h.key = api::make_token(h.lease, h.workflow_id).text();
+      h.wake_ts = t.value("wake_ts", int64_t{0});
+      h.pulled_mono = now;
+      for (const auto& s : t.value("signals", Json::array()))
+        h.max_signal_seq = std::max(h.max_signal_seq, s.value("seq", uint64_t{0}));
+      h.task = t;
+      h.task["token"] = h.key;
+      h.task["worker"] = config_.id;
+      if (h.lease == 0 || h.workflow_id.empty() || held_.count(h.key)) {
+        log::error("the kv granted a task that is malformed or already held; ignoring it",
+                   {{"token", h.key}, {"workflow", h.workflow_id}});
+        continue;
+      }
+      queue_.push_back(h.key);
+      held_.emplace(h.key, std::move(h));
+    }
+    metrics_.pulled(static_cast<double>(tasks.size()));
+    deliver_locked(after);
+    if (reply.value("more", false) || (tasks.size() == want && demand_locked() > 0)) pull_now_ = true;
+    update_gauges_locked();
+  }
+  run(after);
+}
+
+Json Sidecar::take_tasks_locked(size_t max) {
+  Json out = Json::array();
+  int64_t now = mono_ms();
+  int64_t wall = wall_ms();
+  while (!queue_.empty() && out.size() < max) {
+    auto token = queue_.front();
+    queue_.pop_front();
+    auto it = held_.find(token);
+    if (it == held_.end() || it->second.commit) continue;  // given back meanwhile
+    it->second.delivered_mono = now;
+    metrics_.wake_lag(static_cast<double>(std::max<int64_t>(0, wall - it->second.wake_ts)) / 1000.0);
+    out.push_back(it->second.task);
+  }
+  return out;
+}
+
+void Sidecar::deliver_locked(After& after) {
+  while (!polls_.empty() && !queue_.empty()) {
+    auto p = std::move(polls_.front());
+    polls_.pop_front();
+    Json tasks = take_tasks_locked(p.max);
+    if (tasks.empty()) {
+      polls_.push_front(std::move(p));
+      break;
+    }
+    after.push_back([done = std::move(p.done), tasks = std::move(tasks), d = draining_]() mutable {
+      done(Outcome{200, Json{{"tasks", std::move(tasks)}, {"draining", d}}, {}});
+    });
+  }
+}
+
+void Sidecar::poll(size_t max, std::chrono::milliseconds wait, Done done) {
+  std::unique_lock lock(mu_);
+  if (stopping_ || left_) {
+    lock.unlock();
+    done(shutting_down());
+    return;
+  }
+  Json tasks = take_tasks_locked(max);
+  if (!tasks.empty() || wait.count() == 0) {
+    bool d = draining_;
+    update_gauges_locked();
+    lock.unlock();
+    done(Outcome{200, Json{{"tasks", std::move(tasks)}, {"draining", d}}, {}});
+    return;
+  }
+  polls_.push_back(Poll{next_poll_id_++, max, mono_ms() + wait.count(), std::move(done)});
+  pull_now_ = true;
+  update_gauges_locked();
+  lock.unlock();
+  pull_cv_.notify_one();
+  house_cv_.notify_one();
+}
+
+// --- results -------------------------------------------------------------------------------------------------
+
+void Sidecar::submit(const api::TaskToken& t, api::ParsedResult r, Done done) {
+  const std::string token = t.text();
+  std::unique_lock lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    done(shutting_down());
+    return;
+  }
+  if (auto rec = recent_.find(token); rec != recent_.end()) {
+    Json body = rec->second;
+    body["duplicate"] = true;
+    lock.unlock();
+    metrics_.result("duplicate");
+    done(Outcome{200, std::move(body), {}});
+    return;
+  }
+  auto it = held_.find(token);
+  if (it == held_.end()) {
+    lock.unlock();
+    if (!r.worker.empty()) {
+      // A result for a lease this process never held (the sidecar restarted, or the app posted to a peer): the
+      // kv's fence decides. It commits if the lease is still valid, and answers conflict (409) otherwise.
+      Json args{{"workflow_id", t.workflow_id},
+                {"worker", r.worker},
+                {"token", t.lease},
+                {"step", r.step},
+                {"consumed_signal_seq", r.consumed_signal_seq.value_or(0)}};
+      if (!r.children.empty()) args["children"] = r.children;
+      if (!r.signals.empty()) args["signals"] = r.signals;
+      kv_request("commit", std::move(args), std::move(done));
+      return;
+    }
+    metrics_.result("conflict");
+    done(error_outcome(409, "lease_lost",
+                       "token " + token +
+                           " is not held by this sidecar (lease reclaimed or released, or the sidecar restarted); "
+                           "drop the task"));
+    return;
+  }
+  Held& h = it->second;
+  if (!r.workflow_id.empty() && r.workflow_id != h.workflow_id) {
+    lock.unlock();
+    done(error_outcome(400, "bad_request", "token " + token + " belongs to workflow '" + h.workflow_id +
+                                               "', not '" + r.workflow_id + "'"));
+    return;
+  }
+  if (h.commit) {
+    if (h.release) {
+      lock.unlock();
+      metrics_.result("conflict");
+      done(error_outcome(409, "lease_lost",
+                         "the lease of token " + token +
+                             " is being given back (task timeout or drain); drop the task"));
+      return;
+    }
+    if (h.buffered_since && !h.inflight) {
+      lock.unlock();
+      done(Outcome{202, Json{{"buffered", true}, {"token", token}}, {}});
+      return;
+    }
+    h.waiters.push_back(std::move(done));  // the same result posted again while its commit is in flight
+    return;
+  }
+  Json args{{"workflow_id", h.workflow_id},
+            {"worker", config_.id},
+            {"token", h.lease},
+            {"step", r.step},
+            {"consumed_signal_seq", r.consumed_signal_seq.value_or(h.max_signal_seq)}};
+  if (!r.children.empty()) args["children"] = r.children;
+  if (!r.signals.empty()) args["signals"] = r.signals;
+  h.commit = std::move(args);
+  h.waiters.push_back(std::move(done));
+  if (h.delivered_mono) metrics_.task_duration(static_cast<double>(mono_ms() - h.delivered_mono) / 1000.0);
+  lock.unlock();
+  send_commit(token);
+}
+
+void Sidecar::send_commit(const std::string& token) {
+  Json args;
+  {
+    std::lock_guard lock(mu_);
+    auto it = held_.find(token);
+    if (it == held_.end() || !it->second.commit || it->second.inflight) return;
+    it->second.inflight = true;
+    it->second.sent_mono = mono_ms();
+    args = *it->second.commit;
+  }
+  client_->call_async("commit", std::move(args), [this, token](std::exception_ptr e, Json result) {
+    try {
+      on_commit_reply(token, e, result);
+    } catch (const std::exception& ex) {
+      // On the kv client's I/O thread: an exception here would end it. The result stays held; the housekeeping
+      // thread sends it again.
+      log::error("commit reply could not be used", {{"token", token}, {"error", ex.what()}});
+      std::lock_guard lock(mu_);
+      if (auto it = held_.find(token); it != held_.end()) {
+        it->second.inflight = false;
+        if (!it->second.buffered_since) it->second.buffered_since = mono_ms();
+        it->second.next_try = mono_ms() + 500;
+      }
+    }
+  });
+}
+
+void Sidecar::on_commit_reply(const std::string& token, std::exception_ptr error, const Json& result) {
+  After after;
+  std::unique_lock lock(mu_);
+  auto it = held_.find(token);
+  if (it == held_.end()) return;  // resolved by another attempt
+  Held& h = it->second;
+  std::vector<Done> waiters;
+  auto finish = [&](Outcome o) {
+    waiters.swap(h.waiters);
+    for (auto& w : waiters) after.push_back([w = std::move(w), o] { w(o); });
+  };
+  if (!error) {
+    bool duplicate = result.value("duplicate", false);
+    metrics_.result(h.release ? "released" : duplicate ? "duplicate" : "ok");
+    Json body{{"status", result.value("status", "")},
+              {"duplicate", duplicate},
+              {"workflow_id", h.workflow_id},
+              {"token", token}};
+    if (result.contains("children")) body["children"] = result["children"];
+    if (result.contains("undelivered") && !result["undelivered"].empty()) body["undelivered"] = result["undelivered"];
+    if (h.buffered_since)
+      log::info("buffered result committed", {{"workflow", h.workflow_id}, {"token", token},
+                                              {"buffered_ms", mono_ms() - h.buffered_since}});
+    if (!h.release) {
+      recent_[token] = body;
+      recent_order_.push_back(token);
+      while (recent_order_.size() > kRecentOutcomes) {
+        recent_.erase(recent_order_.front());
+        recent_order_.pop_front();
+      }
+    }
+    finish(Outcome{200, body, {}});
+    held_.erase(it);
+    pull_now_ = true;  // a slot is free
+  } else {
+    auto f = failure_of(error);
+    if (f.code == rpc::code::kConflict || f.code == rpc::code::kNotFound) {
+      metrics_.result("conflict");
+      if (!h.release)
+        log::warn("result rejected: lease lost", {{"workflow", h.workflow_id}, {"token", token}, {"error", f.message}});
+      finish(error_outcome(409, "lease_lost", f.message + "; drop the task"));
+      held_.erase(it);
+      pull_now_ = true;
+    } else if (!transient(f.code) && !h.release) {
+      // The kv refused the step itself (say a child with an invalid name): the lease is still ours, so the app
+      // may send a corrected result.
+      metrics_.result("invalid");
+      h.commit.reset();
+      h.inflight = false;
+      finish(error_outcome(api::http_status_for_kv(f.code), f.code == rpc::code::kBadRequest ? "bad_request" : f.code,
+                           f.message));
+    } else {
+      // The kv is unreachable or changing leaders: keep the result and retry; the app need not wait.
+      h.inflight = false;
+      if (!h.buffered_since) {
+        h.buffered_since = mono_ms();
+        if (!h.release) metrics_.result("buffered");
+      }
+      h.next_try = mono_ms() + 200;
+      finish(Outcome{202, Json{{"buffered", true}, {"token", token}, {"reason", f.message}}, {}});
+    }
+  }
+  update_gauges_locked();
+  lock.unlock();
+  pull_cv_.notify_one();
+  drained_cv_.notify_all();
+  run(after);
+}
+
+// Gives a lease back without recording a step: the kv has no release op, so this commits `continue` without
+// state (state unchanged) and without consuming signals; the workflow is due again at once.
+void Sidecar::release_locked(Held& h, const std::string& why) {
+  if (h.commit) return;
+  h.release = true;
+  h.commit = Json{{"workflow_id", h.workflow_id},
+                  {"worker", config_.id},
+                  {"token", h.lease},
+                  {"step", {{"kind", "continue"}}},
+                  {"consumed_signal_seq", 0}};
+  log::info("giving a lease back", {{"workflow", h.workflow_id}, {"token", h.key}, {"why", why}});
+}
+
+// --- pass-through calls --------------------------------------------------------------------------------------
+
+void Sidecar::kv_request(const std::string& op, Json args, Done done) {
+  {
+    std::unique_lock lock(mu_);
+    if (stopping_) {
+      lock.unlock();
+      done(shutting_down());
+      return;
+    }
+  }
+  if (op == "dispatch" && args.value("id", "").empty()) args["id"] = random_id("wf_");
+  if (op == "signal" && args.value("signal_id", "").empty()) args["signal_id"] = random_id("sig_");
+  uint64_t id;
+  {
+    std::lock_guard lock(mu_);
+    id = next_call_id_++;
+    calls_.emplace(id, PendingCall{id, op, std::move(args), mono_ms() + kPassThroughMs, 0, false, std::move(done)});
+  }
+  send_call(id);
+}
+
+Outcome Sidecar::success_outcome(const PendingCall& c, const Json& result) {
+  if (c.op == "dispatch") return Outcome{result.value("existing", false) ? 200 : 201, result, {}};
+  if (c.op == "commit") {
+    metrics_.result(result.value("duplicate", false) ? "duplicate" : "ok");
+    return Outcome{200,
+                   Json{{"status", result.value("status", "")},
+                        {"duplicate", result.value("duplicate", false)},
+                        {"workflow_id", c.args.value("workflow_id", "")},
+                        {"token", api::make_token(c.args.value("token", uint64_t{0}), c.args.value("workflow_id", ""))
+                                      .text()}},
+                   {}};
+  }
+  return Outcome{200, result, {}};
+}
+
+void Sidecar::send_call(uint64_t id) {
+  std::string op;
+  Json args;
+  {
+    std::lock_guard lock(mu_);
+    auto it = calls_.find(id);
+    if (it == calls_.end() || it->second.inflight) return;
+    it->second.inflight = true;
+    op = it->second.op;
+    args = it->second.args;
+  }
+  client_->call_async(op, std::move(args), [this, id](std::exception_ptr e, Json result) {
+    Done done;
+    Outcome outcome;
+    {
+      std::lock_guard lock(mu_);
+      auto it = calls_.find(id);
+      if (it == calls_.end()) return;  // answered already (deadline)
+      auto& c = it->second;
+      c.inflight = false;
+      if (e) {
+        auto f = failure_of(e);
+        if (transient(f.code) && mono_ms() + 100 < c.deadline) {
+          c.next_try = mono_ms() + 100;  // the housekeeping thread sends it again
+          return;
+        }
+        if (c.op == "commit" && (f.code == rpc::code::kConflict || f.code == rpc::code::kNotFound)) {
+          metrics_.result("conflict");
+          outcome = error_outcome(409, "lease_lost", f.message + "; drop the task");
+        } else {
+          outcome = error_outcome(api::http_status_for_kv(f.code), f.code, f.message);
+        }
+      } else {
+        try {
+          outcome = success_outcome(c, result);
+        } catch (const std::exception& ex) {
+          // On the kv client's I/O thread: answer the app, never let the exception end the thread.
+          outcome = error_outcome(502, "internal", "unexpected reply to '" + c.op + "' from the kv: " + ex.what());
+        }
+      }
+      done = std::move(c.done);
+      calls_.erase(it);
+    }
+    done(std::move(outcome));
+  });
+}
+
+// --- housekeeping --------------------------------------------------------------------------------------------
+
+void Sidecar::update_gauges_locked() {
+  metrics_.set_leased(static_cast<double>(held_.size()));
+  metrics_.set_queued(static_cast<double>(queue_.size()));
+  metrics_.set_free_slots(
+      static_cast<double>(config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)));
+  metrics_.set_waiting_polls(static_cast<double>(polls_.size()));
+  size_t buffered = 0;
+  for (const auto& [t, h] : held_) buffered += h.buffered_since != 0;
+  metrics_.set_buffered(static_cast<double>(buffered));
+  metrics_.set_draining(draining_);
+}
+
+void Sidecar::housekeeping_loop() {
+  while (true) {
+    After after;
+    std::vector<std::string> resend;
+    std::vector<uint64_t> recall;
+    {
+      std::unique_lock lock(mu_);
+      int64_t next = mono_ms() + 100;
+      for (const auto& p : polls_) next = std::min(next, p.deadline);
+      house_cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, next - mono_ms())),
+                         [&] { return stopping_; });
+      if (stopping_) return;
+      int64_t now = mono_ms();
+      // Long polls whose wait ran out get an empty answer.
+      for (auto it = polls_.begin(); it != polls_.end();) {
+        if (it->deadline <= now) {
+          after.push_back([done = std::move(it->done), d = draining_] {
+            done(Outcome{200, Json{{"tasks", Json::array()}, {"draining", d}}, {}});
+          });
+          it = polls_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (auto it = held_.begin(); it != held_.end();) {
+        Held& h = it->second;
+        if (!h.commit) {
+          bool queued_too_long = !h.delivered_mono && now - h.pulled_mono > kQueuedTaskTtlMs;
+          bool app_too_slow = h.delivered_mono && now - h.delivered_mono > config_.task_timeout.count();
+          if (queued_too_long || app_too_slow) {
+            release_locked(h, queued_too_long ? "no app poll took it" : "the app sent no result within --task-timeout");
+            resend.push_back(h.key);
+          }
+        } else if (h.inflight && now - h.sent_mono > kCommitStuckMs) {
+          // No answer at all (a kv that accepts but does not respond): let the app go, and send again; a commit
+          // that did land meanwhile comes back as duplicate.
+          h.inflight = false;
+          if (!h.buffered_since) h.buffered_since = now;
+          std::vector<Done> waiters;
+          waiters.swap(h.waiters);
+          for (auto& w : waiters)
+            after.push_back(
+                [w = std::move(w), t = h.key] { w(Outcome{202, Json{{"buffered", true}, {"token", t}}, {}}); });
+          h.next_try = now;
+        } else if (!h.inflight && h.buffered_since) {
+          if (now - h.buffered_since > config_.result_buffer_ttl.count()) {
+            metrics_.result("dropped");
+            log::error("dropping a buffered result: the kv stayed unreachable past --result-buffer-ttl",
+                       {{"workflow", h.workflow_id}, {"token", h.key}, {"buffered_ms", now - h.buffered_since}});
+            it = held_.erase(it);
+            continue;
+          }
+          if (now >= h.next_try) {
+            h.next_try = now + 500;
+            resend.push_back(h.key);
+          }
+        }
+        ++it;
+      }
+      for (auto& [id, c] : calls_) {
+        if (!c.inflight && c.next_try && now >= c.next_try) recall.push_back(id);
+      }
+      for (auto it = calls_.begin(); it != calls_.end();) {
+        if (it->second.deadline <= now) {
+          after.push_back([done = std::move(it->second.done), op = it->second.op] {
+            done(error_outcome(503, "unavailable", "the kv did not answer '" + op + "' in time; retry later"));
+          });
+          it = calls_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      update_gauges_locked();
+    }
+    run(after);
+    for (const auto& t : resend) send_commit(t);
+    for (auto id : recall) send_call(id);
+    drained_cv_.notify_all();
+  }
+}
+
+// --- drain ---------------------------------------------------------------------------------------------------
+
+void Sidecar::drain_and_leave() {
+  auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
+  std::vector<std::string> released;
+  {
+    std::lock_guard lock(mu_);
+    if (draining_) return;
+    draining_ = true;
+    // Tasks the app never received move on at once instead of waiting for the drain.
+    for (const auto& token : queue_) {
+      auto it = held_.find(token);
+      if (it != held_.end() && !it->second.commit) {
+        release_locked(it->second, "draining");
+        released.push_back(token);
+      }
+    }
+    queue_.clear();
+    update_gauges_locked();
+    log::info("draining", {{"worker", config_.id}, {"leased", held_.size()}, {"given_back", released.size()},
+                           {"drain_timeout_ms", config_.drain_timeout.count()}});
+  }
+  metrics_.set_ready(false);
+  pull_cv_.notify_one();
+  for (const auto& t : released) send_commit(t);
+
+  // Out of the ranking at once; pings go on (draining workers stay draining), so nothing is reclaimed.
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    try {
+      // Short attempts, so a second signal is noticed between them.
+      client_->call("drain", Json{{"pool", config_.pool}, {"worker", config_.id}},
+                    rpc::CallOptions{std::clamp(left, std::chrono::milliseconds(500), std::chrono::milliseconds(2000)),
+                                     true});
+      break;
+    } catch (const rpc::KvError& e) {
+      if (e.code() == rpc::code::kNotFound) break;  // the kv no longer knows us: nothing to drain from
+      bool give_up;
+      {
+        std::lock_guard lock(mu_);
+        give_up = forced_ || std::chrono::steady_clock::now() >= deadline;
+      }
+      if (give_up) {
+        log::error("drain call failed; leaving without it", {{"error", e.what()}});
+        break;
+      }
+      log::warn("drain call failed; retrying", {{"error", e.what()}});
+    }
+  }
+
+  {
+    std::unique_lock lock(mu_);
+    drained_cv_.wait_until(lock, deadline, [&] { return held_.empty() || forced_; });
+    log::info(held_.empty() ? "every running task finished" : "drain ended with tasks still running",
+              {{"leased", held_.size()}, {"forced", forced_}});
+    stop_membership_ = true;
+  }
+  member_cv_.notify_all();
+  if (membership_thread_.joinable()) membership_thread_.join();
+
+  // Leave releases whatever is still held with an immediate wake-up, so peers take it without a reclaim wait.
+  try {
+    auto r = client_->call("leave", Json{{"pool", config_.pool}, {"worker", config_.id}}, rpc::CallOptions{5s, true});
+    log::info("left the pool", {{"worker", config_.id}, {"released", r.value("released", Json::array()).size()}});
+  } catch (const rpc::KvError& e) {
+    log::error("leave failed; the kv reclaims this worker's leases after lost_after", {{"error", e.what()}});
+  }
+  std::lock_guard lock(mu_);
+  left_ = true;
+}
+
+void Sidecar::force() {
+  {
+    std::lock_guard lock(mu_);
+    forced_ = true;
+  }
+  drained_cv_.notify_all();
+}
+
+void Sidecar::shutdown() {
+  After after;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& p : polls_)
+      after.push_back([done = std::move(p.done)] { done(shutting_down()); });
+    polls_.clear();
+    for (auto& [id, c] : calls_)
+      after.push_back([done = std::move(c.done)] { done(shutting_down()); });
+    calls_.clear();
+    for (auto& [t, h] : held_)
+      for (auto& w : h.waiters)
+        after.push_back([w = std::move(w)] { w(shutting_down()); });
+  }
+  run(after);
+  pull_cv_.notify_all();
+  house_cv_.notify_all();
+  member_cv_.notify_all();
+  drained_cv_.notify_all();
+  if (puller_thread_.joinable()) puller_thread_.join();
+  if (house_thread_.joinable()) house_thread_.join();
+  if (membership_thread_.joinable()) membership_thread_.join();
+  client_->close();
+}
+
+}  // namespace gasoline::worker
