@@ -1,5 +1,5 @@
 #pragma once
-// `gasoline-bench fleet`: real sidecars, each with the example app, against one kv (docs/benchmarks-fleet.md).
+// `gasoline-bench fleet`: real sidecars, each with the example app, against one kv (docs/benchmarks.md, "Fleet").
 #include <cstdint>
 
 namespace CLI {
