@@ -193,6 +193,9 @@ void RaftLog::start() {
     raft_set_snapshot_threshold(&raft_, options_.snapshot_threshold);
     raft_set_snapshot_trailing(&raft_, options_.snapshot_trailing);
     raft_set_pre_vote(&raft_, options_.pre_vote);
+    // libraft's default of 30 s keeps a leader waiting that long when a wiped follower's acknowledgement of an
+    // installed snapshot doesn't end the snapshot state; a few election timeouts is plenty on loopback or a LAN.
+    raft_set_install_snapshot_timeout(&raft_, std::max(3000u, 3 * options_.election_timeout_ms));
     raft_uv_set_connect_retry_delay(&io_, 200);
 
     // First start: write the static configuration. Later starts (and wiped replicas rejoining with the same
@@ -388,6 +391,7 @@ void RaftLog::add_member(uint64_t id, const std::string& raft_address, const std
       // Joined as a spare; now promote it. libraft catches it up before the promotion commits.
       int rv = raft_assign(&req->log->raft_, &req->req, req->peer.id, RAFT_VOTER, [](struct raft_change* r, int st) {
         auto* req = static_cast<ChangeReq*>(r->data);
+        req->log->publish_state();  // answer with the new configuration, not the one of the last tick
         req->done(from_raft_status(st, "promote member"));
         delete req;
       });
@@ -414,6 +418,7 @@ void RaftLog::remove_member(uint64_t id, kv::Done done) {
     req->req.data = req;
     int rv = raft_remove(&raft_, &req->req, id, [](struct raft_change* r, int status) {
       auto* req = static_cast<ChangeReq*>(r->data);
+      req->log->publish_state();
       req->done(from_raft_status(status, "remove member"));
       delete req;
     });
@@ -517,7 +522,11 @@ int RaftLog::fsm_apply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
     std::_Exit(70);
   }
   if (!applied) return 0;  // replay of an entry already in RocksDB
-  if (raft_state(&self->raft_) == RAFT_LEADER) self->results_[index] = applied->results;
+  if (raft_state(&self->raft_) == RAFT_LEADER) {
+    self->results_[index] = applied->results;
+    // Entries of an earlier term applied by this new leader have no request to collect their results.
+    while (self->results_.size() > 4096) self->results_.erase(self->results_.begin());
+  }
   if (self->on_applied_) self->on_applied_(entry, *applied);
   return 0;
 }

@@ -54,6 +54,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::function<void()> on_connect;
   mutable std::mutex endpoint_mu;
   std::string current_endpoint;
+  std::chrono::steady_clock::time_point last_rx{};  // last bytes received on the current connection
 
   explicit Impl(ClientOptions o) : options(std::move(o)), decoder(options.max_frame) {}
 
@@ -168,6 +169,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         self->disconnect("kv connection lost: " + ec.message());
         return;
       }
+      self->last_rx = std::chrono::steady_clock::now();
       self->decoder.feed(self->read_buf.data(), n);
       Frame f;
       while (gen == self->generation) {
@@ -267,6 +269,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 
   void cancel(uint64_t id) { inflight.erase(id); }
+
+  // A replica that is frozen or cut off keeps its TCP connection open; leave it when it stayed silent for a
+  // whole attempt, so the retry can reach the new leader.
+  void drop_if_silent(std::chrono::steady_clock::time_point since) {
+    if (state != State::kIdle && last_rx < since) disconnect("the kv did not answer in time; trying another replica");
+  }
 };
 
 Client::Client(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {
@@ -303,7 +311,12 @@ Json Client::call(const std::string& op, Json args, CallOptions options) {
   auto timeout = options.timeout.count() > 0 ? options.timeout : impl_->options.call_timeout;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto backoff = std::chrono::milliseconds(20);
+  // A retried call gives each attempt a bounded time, so a silent replica does not eat the whole deadline.
+  auto attempt_timeout = options.retry ? std::max<std::chrono::milliseconds>(impl_->options.connect_timeout * 2,
+                                                                             std::chrono::milliseconds(500))
+                                       : timeout;
   while (true) {
+    auto sent = std::chrono::steady_clock::now();
     auto promise = std::make_shared<std::promise<Json>>();
     auto future = promise->get_future();
     call_async(op, args, [promise](std::exception_ptr e, Json result) {
@@ -313,9 +326,15 @@ Json Client::call(const std::string& op, Json args, CallOptions options) {
         promise->set_value(std::move(result));
       }
     });
-    if (future.wait_until(deadline) != std::future_status::ready) {
+    if (future.wait_until(std::min(deadline, sent + attempt_timeout)) != std::future_status::ready) {
       // The callback may still fire later; the promise is shared so that is harmless.
-      throw KvError(code::kUnavailable, "'" + op + "' timed out after " + std::to_string(timeout.count()) + " ms");
+      auto impl = impl_;
+      asio::post(impl->io, [impl, sent] { impl->drop_if_silent(sent); });
+      if (!options.retry || std::chrono::steady_clock::now() + backoff >= deadline)
+        throw KvError(code::kUnavailable, "'" + op + "' timed out after " + std::to_string(timeout.count()) + " ms");
+      std::this_thread::sleep_for(backoff);  // backoff between attempts of a retried call
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+      continue;
     }
     try {
       return future.get();

@@ -397,13 +397,9 @@ TEST_F(RaftProcess, AddedMemberCatchesUpAndVotesThenTheDeadOneIsRemoved) {
   EXPECT_TRUE(on_added.ok()) << "on the added member: " << on_added.summary();
 }
 
-// cluster.add and cluster.remove answer with the configuration RaftLog published on its last 5 ms tick, which
-// usually predates the change that just committed: the answer of a successful remove still lists the member.
+// Regression: cluster.add and cluster.remove used to answer with the configuration RaftLog published on its last
+// 5 ms tick, which predated the change that had just committed.
 TEST_F(RaftProcess, ClusterChangeAnswersWithTheNewConfiguration) {
-  if (!std::getenv("GASOLINE_RAFT_KNOWN_BUGS"))
-    GTEST_SKIP() << "known bug (see the report): cluster.add/cluster.remove answer with the membership published "
-                    "before the change (RaftLog::cluster_status is refreshed by a 5 ms timer, not by the change); "
-                    "set GASOLINE_RAFT_KNOWN_BUGS=1 to run";
   KvCluster c(dir_->path());
   LogsOnFailure logs{c};
   ASSERT_GE(c.leader_index(), 0);
@@ -422,14 +418,9 @@ TEST_F(RaftProcess, ClusterChangeAnswersWithTheNewConfiguration) {
   EXPECT_EQ(members_of(res).count(c.raft_id(added)), 0u) << res.dump();
 }
 
-// rpc::Client never gives up a connection that stops answering: a call that times out leaves the connection in
-// place, so every later call (and every retry) goes to the same frozen replica until it wakes up, although the
-// client knows every endpoint and a new leader serves. Found by FrozenLeaderStepsDownWithoutSplitBrain before
-// tests/raft/load.cc learned to replace such connections itself.
+// Regression: rpc::Client used to keep a connection that stopped answering, so every retry went to the same
+// frozen replica although the client knew every endpoint and a new leader served.
 TEST_F(RaftProcess, ClientLeavesAFrozenLeader) {
-  if (!std::getenv("GASOLINE_RAFT_KNOWN_BUGS"))
-    GTEST_SKIP() << "known bug (see the report): rpc::Client keeps a connection to a frozen replica after a call "
-                    "timeout, so it never reaches the new leader; set GASOLINE_RAFT_KNOWN_BUGS=1 to run";
   KvCluster c(dir_->path());
   LogsOnFailure logs{c};
   int l = c.leader_index();
