@@ -13,8 +13,8 @@ struct RaftBenchOptions {
   int warmup_s = 3;
   int measure_s = 10;
   int kills = 10;
-  unsigned election_timeout_ms = 1000;  // the kv's default
-  unsigned heartbeat_ms = 100;          // the kv's default
+  unsigned election_timeout_ms = 500;   // the kv's default
+  unsigned heartbeat_ms = 50;           // the kv's default
   bool verify = true;                   // read every workflow back and run the history checker
 };
 int run_raft(const RaftBenchOptions& options);
