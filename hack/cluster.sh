@@ -5,11 +5,11 @@ set -euo pipefail
 
 # ---------------------------------------------------------------------------------------------
 # Pinned versions (docs/cluster.md says why these). Overridable for experiments only.
-K8S_VERSION="${GASOLINE_K8S_VERSION:-1.34.4}"
+K8S_VERSION="${GASOLINE_K8S_VERSION:-1.36.3}"
 ETCD_VERSION="${GASOLINE_ETCD_VERSION:-3.6.16}"
 KWOK_VERSION="${GASOLINE_KWOK_VERSION:-0.8.0}"
 METRICS_SERVER_VERSION="${GASOLINE_METRICS_SERVER_VERSION:-0.8.0}"
-HELM_VERSION="${GASOLINE_HELM_VERSION:-3.22.0}"
+HELM_VERSION="${GASOLINE_HELM_VERSION:-3.21.4}"
 
 # Staging modules (k8s.io/api, k8s.io/client-go, ...) are published as v0.<minor>.<patch>.
 K8S_MINOR="${K8S_VERSION#1.}"
@@ -113,7 +113,7 @@ check_proxy() {
   PROXY_CHECKED=1
 }
 
-# run_logged NAME CMD...: runs CMD with output into the component's build log.
+# run_logged NAME CMD...: runs CMD with its output into the build log of NAME.
 run_logged() {
   local name="$1"; shift
   if ! "$@" >>"${BUILD_LOG_DIR}/${name}.log" 2>&1; then
@@ -124,23 +124,31 @@ run_logged() {
   fi
 }
 
-# new_wrapper NAME: an empty wrapper module in the cache (never in the repo).
-new_wrapper() {
-  local dir="${SRC_DIR}/$1"
+# Wrapper modules live in the cache (never in the repo); their go.mod/go.sum are generated here.
+# wrapper_ready NAME KEY: true when the wrapper NAME was generated for KEY.
+wrapper_ready() { [ -f "${SRC_DIR}/$1/.ready" ] && [ "$(cat "${SRC_DIR}/$1/.ready")" = "$2" ]; }
+
+# prepare_wrapper NAME KEY FUNCTION: (re)generates the wrapper NAME by running FUNCTION DIR in
+# an empty module, unless it is ready for KEY. Prints one progress line.
+prepare_wrapper() {
+  local name="$1" key="$2" fn="$3" dir="${SRC_DIR}/$1" start=$SECONDS
+  wrapper_ready "$name" "$key" && return 0
+  check_proxy
+  printf 'cluster: preparing the %s wrapper module (go get)... ' "$name"
   rm -rf "$dir"
   mkdir -p "$dir"
-  (cd "$dir" && go mod init "local/gasoline-$1" >/dev/null 2>&1)
-  echo "$dir"
+  : >"${BUILD_LOG_DIR}/${name}-wrapper.log"
+  run_logged "${name}-wrapper" bash -c "cd '$dir' && go mod init 'local/gasoline-${name}'"
+  "$fn" "$dir"
+  echo "$key" >"$dir/.ready"
+  echo "done in $((SECONDS - start))s"
 }
 
-# k8s wrapper: k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with
-# ./staging/...; Go ignores a dependency's replace directives, so the wrapper replaces each one
-# with the published v0.<minor>.<patch>. The list is derived from the release's own go.mod.
-prepare_k8s_wrapper() {
-  local dir="${SRC_DIR}/kubernetes" key="k8s-wrapper v${K8S_VERSION} ${GASOLINE_BUILD_KUBECTL:-0}"
-  if [ -f "$dir/.ready" ] && [ "$(cat "$dir/.ready")" = "$key" ]; then return 0; fi
-  dir="$(new_wrapper kubernetes)"
-  local gomod mods=() args=() m
+# k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging/...;
+# Go ignores a dependency's replace directives, so the wrapper replaces each one with the
+# published v0.<minor>.<patch>. The list is derived from the release's own go.mod.
+k8s_wrapper() {
+  local dir="$1" gomod mods=() args=() m
   gomod="$(cd "$dir" && go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" |
     sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
   [ -f "$gomod" ] || die "could not download the go.mod of k8s.io/kubernetes@v${K8S_VERSION}"
@@ -148,12 +156,33 @@ prepare_k8s_wrapper() {
   [ "${#mods[@]}" -gt 10 ] || die "found only ${#mods[@]} staging modules in $gomod"
   for m in "${mods[@]}"; do args+=("-replace=${m}=${m}@v${K8S_STAGING_VERSION}"); done
   (cd "$dir" && go mod edit "${args[@]}")
-  run_logged kubernetes-wrapper bash -c "cd '$dir' && go get \
-    k8s.io/kubernetes/cmd/kube-apiserver@v${K8S_VERSION} \
-    k8s.io/kubernetes/cmd/kube-controller-manager@v${K8S_VERSION} \
-    k8s.io/kubernetes/cmd/kube-scheduler@v${K8S_VERSION} \
-    k8s.io/kubernetes/cmd/kubectl@v${K8S_VERSION}"
-  echo "$key" >"$dir/.ready"
+  local pkgs=() b
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    pkgs+=("k8s.io/kubernetes/cmd/${b}@v${K8S_VERSION}")
+  done
+  run_logged kubernetes-wrapper bash -c "cd '$dir' && go get ${pkgs[*]}"
+}
+
+# etcd: `go install go.etcd.io/etcd/server/v3@...` fails on the module's own replace directives;
+# from a wrapper module they are ignored and the sibling modules resolve to published tags.
+etcd_wrapper() {
+  run_logged etcd-wrapper bash -c "cd '$1' && go get go.etcd.io/etcd/server/v3@v${ETCD_VERSION}"
+}
+
+# kwok and helm in ONE module: Go's minimal version selection gives them one set of k8s.io/*
+# libraries (the newest either requires, v0.36.x), compiled once instead of twice.
+tools_wrapper() {
+  run_logged tools-wrapper bash -c "cd '$1' && go get \
+    sigs.k8s.io/kwok/cmd/kwok@v${KWOK_VERSION} sigs.k8s.io/kwok/cmd/kwokctl@v${KWOK_VERSION} \
+    helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}"
+}
+
+# metrics-server v0.8.0 keeps its own module: built against the k8s.io v0.36 libraries of the
+# tools module it compiles but panics at start ("cannot find model definition for
+# io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetrics"), so it gets the versions it was released with.
+metrics_server_wrapper() {
+  run_logged metrics-server-wrapper bash -c "cd '$1' && go get \
+    sigs.k8s.io/metrics-server/cmd/metrics-server@v${METRICS_SERVER_VERSION}"
 }
 
 k8s_ldflags() {
@@ -165,32 +194,20 @@ k8s_ldflags() {
   echo "$flags"
 }
 
-# build_one NAME KEY WRAPPER_DIR LDFLAGS OUTPUT PACKAGE
+# build_one NAME KEY WRAPPER LDFLAGS PACKAGE: builds BIN_DIR/NAME unless its stamp says KEY.
 build_one() {
-  local name="$1" key="$2" dir="$3" ldflags="$4" out="$5" pkg="$6" start
-  if stamp_ok "$name" "$key" "$out"; then
-    log "${name} v${key##* v} already built"
+  local name="$1" key="$2" wrapper="$3" ldflags="$4" pkg="$5" start
+  if stamp_ok "$name" "$key" "$name"; then
+    log "${name} (${key}) already built"
     return 0
   fi
   printf 'cluster: building %s... ' "$name"
   start=$SECONDS
   : >"${BUILD_LOG_DIR}/${name}.log"
-  run_logged "$name" bash -c "cd '$dir' && go build -p ${GO_JOBS} -trimpath -ldflags '${ldflags}' -o '${BIN_DIR}/${out}' '${pkg}'"
+  run_logged "$name" bash -c "cd '${SRC_DIR}/${wrapper}' && go build -p ${GO_JOBS} -trimpath -ldflags '${ldflags}' -o '${BIN_DIR}/${name}.tmp' '${pkg}'"
+  mv -f "${BIN_DIR}/${name}.tmp" "${BIN_DIR}/${name}"
   echo "$key" >"${BIN_DIR}/.${name}.stamp"
   echo "done in $((SECONDS - start))s"
-}
-
-# A wrapper module that simply requires MODULE@VERSION (for modules without replace directives,
-# and for etcd, whose server module's own replace directives are ignored this way).
-prepare_simple_wrapper() {
-  local name="$1" module="$2" version="$3"; shift 3
-  local dir="${SRC_DIR}/${name}" key="${module}@${version} $*"
-  if [ -f "$dir/.ready" ] && [ "$(cat "$dir/.ready")" = "$key" ]; then return 0; fi
-  dir="$(new_wrapper "$name")"
-  local pkgs=() p
-  for p in "$@"; do pkgs+=("${p}@${version}"); done
-  run_logged "${name}-wrapper" bash -c "cd '$dir' && go get ${pkgs[*]}"
-  echo "$key" >"$dir/.ready"
 }
 
 # kwok's controller needs its lifecycle stages in its config (kwokctl embeds them). They are
@@ -199,7 +216,7 @@ prepare_simple_wrapper() {
 prepare_kwok_stages() {
   local out="${CACHE_DIR}/share/kwok-stages.yaml" key="kwok v${KWOK_VERSION}" dir f
   if [ -f "$out" ] && [ "$(head -1 "$out")" = "# $key" ]; then return 0; fi
-  dir="$(cd "${SRC_DIR}/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
+  dir="$(cd "${SRC_DIR}/tools" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
   mkdir -p "${CACHE_DIR}/share"
   {
     echo "# $key"
@@ -213,74 +230,60 @@ prepare_kwok_stages() {
   mv "$out.tmp" "$out"
 }
 
+# kubectl is built when the machine has none, or when its kubectl is outside the supported
+# version skew (+/-1 minor) of the pinned Kubernetes, or when GASOLINE_BUILD_KUBECTL=1.
 need_kubectl() {
   [ "${GASOLINE_BUILD_KUBECTL:-0}" = 1 ] && return 0
-  # A kubectl on PATH that is not ours is enough.
-  local k
-  k="$(PATH="${PATH//${BIN_DIR}:/}" command -v kubectl 2>/dev/null || true)"
-  [ -z "$k" ] || [ "$k" = "${BIN_DIR}/kubectl" ]
+  [ -x "${BIN_DIR}/kubectl" ] && return 0
+  local k minor
+  k="$(command -v kubectl 2>/dev/null || true)"
+  [ -n "$k" ] || return 0
+  minor="$("$k" version --client -o json 2>/dev/null | sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p' | head -1)"
+  [ -n "$minor" ] || return 0
+  [ $((minor - K8S_MINOR)) -gt 1 ] || [ $((K8S_MINOR - minor)) -gt 1 ]
 }
 
 cmd_build() {
-  command -v go >/dev/null || die "Go is not installed (need Go >= 1.26 for kwok v${KWOK_VERSION} and etcd v${ETCD_VERSION})"
+  command -v go >/dev/null || die "Go is not installed (Go >= 1.26 is needed)"
   go_env
   mkdir -p "$BIN_DIR" "$SRC_DIR" "$BUILD_LOG_DIR"
   BUILD_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  local total_start=$SECONDS k8s_key ldf
-  log "go $(go env GOVERSION), GOMODCACHE=$(go env GOMODCACHE), -p ${GO_JOBS}, into ${BIN_DIR}"
+  local total_start=$SECONDS b
+  log "go $(go env GOVERSION), GOMODCACHE=$(go env GOMODCACHE), go build -p ${GO_JOBS}, into ${BIN_DIR}"
 
-  # Kubernetes control plane.
-  k8s_key="kubernetes v${K8S_VERSION}"
-  local k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler) b
+  # Kubernetes control plane (and kubectl when needed) from k8s.io/kubernetes.
+  local k8s_key="kubernetes v${K8S_VERSION}" k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler)
   if need_kubectl; then k8s_bins+=(kubectl); fi
   for b in "${k8s_bins[@]}"; do
-    if ! stamp_ok "$b" "$k8s_key" "$b"; then
-      check_proxy
-      printf 'cluster: preparing the kubernetes wrapper module... '
-      local s=$SECONDS
-      prepare_k8s_wrapper
-      echo "done in $((SECONDS - s))s"
-      break
-    fi
+    stamp_ok "$b" "$k8s_key" "$b" || { prepare_wrapper kubernetes "$k8s_key" k8s_wrapper; break; }
   done
-  ldf="$(k8s_ldflags)"
   for b in "${k8s_bins[@]}"; do
-    build_one "$b" "$k8s_key" "${SRC_DIR}/kubernetes" "$ldf" "$b" "k8s.io/kubernetes/cmd/$b"
+    build_one "$b" "$k8s_key" kubernetes "$(k8s_ldflags)" "k8s.io/kubernetes/cmd/$b"
   done
 
-  # etcd: `go install go.etcd.io/etcd/server/v3@...` fails on its replace directives; a wrapper works.
-  if ! stamp_ok etcd "etcd v${ETCD_VERSION}" etcd; then
-    check_proxy
-    prepare_simple_wrapper etcd go.etcd.io/etcd/server/v3 "v${ETCD_VERSION}" go.etcd.io/etcd/server/v3
-  fi
-  build_one etcd "etcd v${ETCD_VERSION}" "${SRC_DIR}/etcd" "-s -w" etcd go.etcd.io/etcd/server/v3
-
-  # kwok and kwokctl (their version is a constant in the source).
-  if ! stamp_ok kwok "kwok v${KWOK_VERSION}" kwok || ! stamp_ok kwokctl "kwok v${KWOK_VERSION}" kwokctl; then
-    check_proxy
-    prepare_simple_wrapper kwok sigs.k8s.io/kwok "v${KWOK_VERSION}" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
-  fi
-  build_one kwok "kwok v${KWOK_VERSION}" "${SRC_DIR}/kwok" "-s -w" kwok sigs.k8s.io/kwok/cmd/kwok
-  build_one kwokctl "kwok v${KWOK_VERSION}" "${SRC_DIR}/kwok" "-s -w" kwokctl sigs.k8s.io/kwok/cmd/kwokctl
-  prepare_kwok_stages
+  # etcd.
+  local etcd_key="etcd v${ETCD_VERSION}"
+  stamp_ok etcd "$etcd_key" etcd || prepare_wrapper etcd "$etcd_key" etcd_wrapper
+  build_one etcd "$etcd_key" etcd "-s -w" go.etcd.io/etcd/server/v3
 
   # metrics-server (its version comes from client-go's version package, as in its Makefile).
-  if ! stamp_ok metrics-server "metrics-server v${METRICS_SERVER_VERSION}" metrics-server; then
-    check_proxy
-    prepare_simple_wrapper metrics-server sigs.k8s.io/metrics-server "v${METRICS_SERVER_VERSION}" sigs.k8s.io/metrics-server/cmd/metrics-server
-  fi
-  build_one metrics-server "metrics-server v${METRICS_SERVER_VERSION}" "${SRC_DIR}/metrics-server" \
-    "-s -w -X k8s.io/client-go/pkg/version.gitVersion=v${METRICS_SERVER_VERSION} -X k8s.io/client-go/pkg/version.buildDate=${BUILD_DATE}" \
-    metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server
+  local ms_key="metrics-server v${METRICS_SERVER_VERSION}"
+  stamp_ok metrics-server "$ms_key" metrics-server || prepare_wrapper metrics-server "$ms_key" metrics_server_wrapper
+  build_one metrics-server "$ms_key" metrics-server \
+    "-s -w -X k8s.io/client-go/pkg/version.gitVersion=v${METRICS_SERVER_VERSION} -X k8s.io/client-go/pkg/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.buildDate=${BUILD_DATE}" \
+    sigs.k8s.io/metrics-server/cmd/metrics-server
 
-  # helm 3.
-  if ! stamp_ok helm "helm v${HELM_VERSION}" helm; then
-    check_proxy
-    prepare_simple_wrapper helm helm.sh/helm/v3 "v${HELM_VERSION}" helm.sh/helm/v3/cmd/helm
-  fi
-  build_one helm "helm v${HELM_VERSION}" "${SRC_DIR}/helm" \
+  # kwok, kwokctl, helm (kwok's version is a constant in its source).
+  local tools_key="kwok v${KWOK_VERSION} helm v${HELM_VERSION}"
+  for b in kwok kwokctl helm; do
+    stamp_ok "$b" "$tools_key" "$b" || { prepare_wrapper tools "$tools_key" tools_wrapper; break; }
+  done
+  build_one kwok "$tools_key" tools "-s -w" sigs.k8s.io/kwok/cmd/kwok
+  build_one kwokctl "$tools_key" tools "-s -w" sigs.k8s.io/kwok/cmd/kwokctl
+  build_one helm "$tools_key" tools \
     "-s -w -X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
-    helm helm.sh/helm/v3/cmd/helm
+    helm.sh/helm/v3/cmd/helm
+  prepare_kwok_stages
 
   log "all binaries in ${BIN_DIR} ($((SECONDS - total_start))s)"
 }
@@ -376,9 +379,13 @@ pid_of() { # NAME -> pid if its pid file names a live process of ours
   local f="${PIDS}/$1.pid" pid
   [ -f "$f" ] || return 1
   pid="$(cat "$f")"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  # Guard against pid reuse: the process must run our binary.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "^${BIN_DIR}/$1 " || return 1
+  [ -n "$pid" ] && alive "$pid" || return 1
+  # Guard against pid reuse: the process must be NAME and use this state dir in its arguments
+  # (data dir, certs or kubeconfig), whichever cache its binary came from.
+  local cmd
+  cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  case "${cmd%% *}" in */"$1"|"$1") ;; *) return 1 ;; esac
+  case "$cmd" in *" --"*"=${STATE_DIR}/"*) ;; *) return 1 ;; esac
   echo "$pid"
 }
 
@@ -487,8 +494,12 @@ cmd_up() {
   fi
 
   local t0=$SECONDS deadline=$(( $(date +%s) + UP_TIMEOUT ))
+  check_state_dir
   rm -rf "$STATE_DIR"
   mkdir -p "$PKI" "$PIDS" "$LOGS" "${STATE_DIR}/etcd"
+  chmod 700 "${STATE_DIR}/etcd"
+  # If anything below fails, stop what was started (logs stay for inspection).
+  trap up_failed EXIT
   echo "$mode" >"${STATE_DIR}/mode"
   log "up --${mode}: kubernetes v${K8S_VERSION}, state in ${STATE_DIR}"
   make_pki
@@ -553,7 +564,7 @@ cmd_up() {
       --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
       --node-ip="${HOST}" --node-port="${KWOK_PORT}" --server-address="${HOST}:${KWOK_PORT}" \
       --tls-cert-file="${PKI}/local-serving.crt" --tls-private-key-file="${PKI}/local-serving.key" \
-      --cidr="${CLUSTER_CIDR%/*}" --node-lease-duration-seconds=40
+      --cidr="${CLUSTER_CIDR}" --node-lease-duration-seconds=40
     STARTED+=(kwok)
     start_proc metrics-server \
       --kubeconfig="${KUBECONFIG_PATH}" --authentication-kubeconfig="${KUBECONFIG_PATH}" \
@@ -574,33 +585,72 @@ cmd_up() {
     wait_for "kwok node ${NODE_NAME} Ready" "$deadline" node_ready
     wait_for "metrics API (v1beta1.metrics.k8s.io, node metrics)" "$deadline" metrics_api_available
   fi
+  trap - EXIT
   log "up --${mode} ready in $((SECONDS - t0))s; use: eval \"\$(hack/cluster.sh env)\""
 }
 
-stop_pid() { # NAME
-  local name="$1" pid i
-  pid="$(pid_of "$name")" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
+up_failed() {
+  local rc=$? i
+  trap - EXIT
+  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop "${STARTED[$i]}" || true; done
+  echo "cluster: up failed; stopped ${STARTED[*]:-nothing}; logs kept in ${LOGS}" >&2
+  exit "$rc"
+}
+
+# Refuses to delete a directory that is not a cluster state dir (guards rm -rf).
+check_state_dir() {
+  case "$STATE_DIR" in
+    /|"$HOME"|"$HOME"/|"") die "refusing to use '${STATE_DIR}' as the cluster state dir" ;;
+  esac
+  [ -d "$STATE_DIR" ] || return 0
+  [ -z "$(ls -A "$STATE_DIR")" ] || [ -d "${STATE_DIR}/pids" ] || [ -f "${STATE_DIR}/mode" ] ||
+    die "${STATE_DIR} exists and is not a cluster state dir; remove it or set GASOLINE_CLUSTER_DIR"
+}
+
+# alive PID: running and not a zombie (our processes are reaped by init, which may take a while).
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local st
+  st="$(sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)"
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# stop NAMES...: SIGTERM to each running NAME at once, then waits for each to exit
+# (SIGKILL after 15 s). Prints the names it stopped into STOPPED.
+STOPPED=()
+stop() {
+  local name pid i pids=() names=()
+  for name in "$@"; do
+    pid="$(pid_of "$name")" || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    pids+=("$pid"); names+=("$name")
   done
-  log "${name} (pid ${pid}) did not stop on SIGTERM in 10s; sending SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  die "${name} (pid ${pid}) does not exit"
+  for i in "${!pids[@]}"; do
+    pid="${pids[$i]}"; name="${names[$i]}"
+    wait_exit "$pid" 300 || {
+      log "${name} (pid ${pid}) did not stop on SIGTERM in 15s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_exit "$pid" 100 || die "${name} (pid ${pid}) does not exit"
+    }
+    STOPPED+=("$name")
+  done
+}
+wait_exit() { # PID TRIES (of 50 ms)
+  local i
+  for ((i = 0; i < $2; i++)); do alive "$1" || return 0; sleep 0.05; done
+  return 1
 }
 
 cmd_down() {
-  local c stopped=()
-  # Reverse start order: clients first, etcd last.
-  for c in metrics-server kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    if pid_of "$c" >/dev/null; then stop_pid "$c"; stopped+=("$c"); fi
-  done
+  # Clients first (together), then the apiserver, etcd last.
+  stop metrics-server kwok kube-scheduler kube-controller-manager
+  stop kube-apiserver
+  stop etcd
   if [ -d "$STATE_DIR" ]; then
+    check_state_dir
     rm -rf "$STATE_DIR"
   fi
-  log "down: stopped ${stopped[*]:-nothing}; removed ${STATE_DIR}"
+  log "down: stopped ${STOPPED[*]:-nothing}; removed ${STATE_DIR}"
 }
 
 cmd_env() {
@@ -626,6 +676,7 @@ cmd_built() {
   local b missing=()
   for b in "${FULL_COMPONENTS[@]}" helm; do [ -x "${BIN_DIR}/$b" ] || missing+=("$b"); done
   [ -f "${CACHE_DIR}/share/kwok-stages.yaml" ] || missing+=(kwok-stages)
+  if need_kubectl && [ ! -x "${BIN_DIR}/kubectl" ]; then missing+=(kubectl); fi
   if [ ${#missing[@]} -ne 0 ]; then
     echo "cluster: not built in ${BIN_DIR}: ${missing[*]}; run 'hack/cluster.sh build'" >&2
     return 1

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # ns is set by new_namespace (lib.sh)
 # A Deployment applied with kubectl becomes a ReplicaSet and Running pods on the kwok node
 # (controller-manager, scheduler and kwok all take part).
 source "$(dirname "$0")/lib.sh"
-ns="$(new_namespace deploy)"
+new_namespace deploy
 kubectl -n "$ns" apply -f - <<YAML
 apiVersion: apps/v1
 kind: Deployment

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # ns is set by new_namespace (lib.sh)
 # The built helm 3 runs, and installs a chart into the cluster (pods go Running under kwok).
 source "$(dirname "$0")/lib.sh"
 work="$(mktemp -d)"
 export HELM_CACHE_HOME="$work/cache" HELM_CONFIG_HOME="$work/config" HELM_DATA_HOME="$work/data"
-ns="$(new_namespace helm)"
+new_namespace helm
+# shellcheck disable=SC2064  # expand now
 trap "helm uninstall demo -n '$ns' >/dev/null 2>&1 || true; kubectl delete namespace '$ns' --wait=false >/dev/null 2>&1 || true; rm -rf '$work'" EXIT
 
 v="$(helm version --short)" || fail "helm version failed"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # ns is set by new_namespace (lib.sh)
 # A real HPA (autoscaling/v2, CPU utilization) scales a Deployment up when the simulated CPU
 # usage of its pods rises and down when it falls. Usage is simulated by kwok from the pod
 # annotation kwok.x-k8s.io/usage-cpu, served to metrics-server, read by the HPA controller.
 source "$(dirname "$0")/lib.sh"
-ns="$(new_namespace hpa)"
+new_namespace hpa
 kubectl -n "$ns" apply -f - <<YAML
 apiVersion: apps/v1
 kind: Deployment

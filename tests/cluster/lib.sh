@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the cluster tests (sourced). The cluster comes from hack/cluster.sh; the
 # ctest fixture (cluster_up.sh / cluster_down.sh) starts it once for all tests of the label.
 set -euo pipefail
@@ -27,10 +28,12 @@ wait_until() {
   info "ok: ${what} ($((SECONDS - start))s)"
 }
 
-# A fresh namespace per test, deleted on exit (without waiting).
+# new_namespace PREFIX: creates a fresh namespace, sets $ns, deletes it on exit (no waiting).
+# (Not called in $(...): the EXIT trap must belong to the test's shell.)
 new_namespace() {
-  local ns="$1-$(date +%s)-$$"
+  ns="$1-$(date +%s)-$$"
   kubectl create namespace "$ns" >/dev/null
+  # shellcheck disable=SC2064  # expand now: the trap must name this namespace
   trap "kubectl delete namespace '$ns' --wait=false >/dev/null 2>&1 || true" EXIT
-  echo "$ns"
+  info "namespace ${ns}"
 }
