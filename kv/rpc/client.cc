@@ -16,11 +16,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-std::string pack(const Json& j) {
-  std::string out;
-  Json::to_msgpack(j, out);
-  return out;
-}
 std::exception_ptr kv_error(const std::string& code, const std::string& message, Json details = Json::object()) {
   return std::make_exception_ptr(KvError(code, message, std::move(details)));
 }
@@ -127,7 +122,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         self->socket.set_option(tcp::no_delay(true), ignored);
         self->state = State::kHello;
         self->write(encode_frame(FrameType::kHello, 0,
-                                 pack(Json{{"version", kProtocolVersion},
+                                 encode_body(Json{{"version", kProtocolVersion},
                                            {"token", self->options.token},
                                            {"client", self->options.name}})));
         self->read(gen);
@@ -251,7 +246,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     uint64_t id = next_id++;
     inflight.emplace(id, std::move(cb));
-    std::string frame = encode_frame(FrameType::kRequest, id, pack(Json{{"op", op}, {"args", std::move(args)}}));
+    std::string frame = encode_frame(FrameType::kRequest, id, encode_body(Json{{"op", op}, {"args", std::move(args)}}));
     if (frame.size() > options.max_frame + kLengthSize) {
       auto it = inflight.find(id);
       auto c = std::move(it->second);

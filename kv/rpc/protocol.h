@@ -85,6 +85,13 @@ inline Json decode_body(std::string_view bytes, size_t max_depth = kMaxBodyDepth
   return out;
 }
 
+// The MessagePack bytes of a frame body.
+inline std::string encode_body(const Json& j) {
+  std::string out;
+  Json::to_msgpack(j, out);
+  return out;
+}
+
 inline Json error_body(const std::string& code, const std::string& message, Json extra = Json::object()) {
   Json e{{"code", code}, {"message", message}};
   for (auto it = extra.begin(); it != extra.end(); ++it) e[it.key()] = it.value();

@@ -7,11 +7,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-std::string pack(const Json& j) {
-  std::string out;
-  Json::to_msgpack(j, out);
-  return out;
-}
 
 // Compares tokens in time independent of where they differ (the length is not secret).
 bool same_token(const std::string& expected, const std::string& got) {
@@ -148,7 +143,7 @@ void Session::send(FrameType type, uint64_t id, const Json& body) {
   if (closed_) return;
   if (type == FrameType::kResponse && body.contains("ok") && !body["ok"].get<bool>())
     error_counted(body["error"].value("code", "unknown"));
-  std::string frame = encode_frame(type, id, pack(body));
+  std::string frame = encode_frame(type, id, encode_body(body));
   std::lock_guard lock(write_mu_);
   pending_ += frame;
   if (!writing_) write_locked();
@@ -181,7 +176,7 @@ void Session::fail(const std::string& c, const std::string& message) {
   if (closed_) return;
   log::warn("closing connection", {{"peer", peer_}, {"code", c}, {"reason", message}});
   error_counted(c);
-  std::string frame = encode_frame(FrameType::kError, 0, pack(Json{{"code", c}, {"message", message}}));
+  std::string frame = encode_frame(FrameType::kError, 0, encode_body(Json{{"code", c}, {"message", message}}));
   std::lock_guard lock(write_mu_);
   close_after_write_ = true;
   pending_ += frame;
