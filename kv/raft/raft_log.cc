@@ -2,6 +2,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "kv/raft/snapshot.h"
 #include "kv/raft/transport.h"
 
 #include <rocksdb/db.h>
@@ -13,8 +14,6 @@
 
 namespace gasoline::raft {
 namespace {
-
-constexpr char kSnapshotMagic[8] = {'G', 'A', 'S', 'N', 'A', 'P', '0', '1'};
 
 void put32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -545,36 +544,20 @@ int RaftLog::fsm_snapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n) {
 
 int RaftLog::fsm_snapshot_async(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n) {
   auto* self = static_cast<RaftLog*>(fsm->data);
-  rocksdb::ReadOptions ro;
-  ro.snapshot = static_cast<const rocksdb::Snapshot*>(self->snapshot_);
-  std::unique_ptr<rocksdb::Iterator> it(self->sm_.db()->NewIterator(ro));
-  std::string out(kSnapshotMagic, 8);
-  uint64_t count = 0;
-  std::string body;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    put32(body, static_cast<uint32_t>(it->key().size()));
-    body.append(it->key().data(), it->key().size());
-    put32(body, static_cast<uint32_t>(it->value().size()));
-    body.append(it->value().data(), it->value().size());
-    ++count;
-    if (body.size() > self->options_.snapshot_cap_bytes) {
-      log::error("raft snapshot exceeds its cap; not taken",
-                 {{"cap_bytes", self->options_.snapshot_cap_bytes}, {"keys_so_far", count}});
-      return RAFT_TOOBIG;
-    }
+  uint64_t keys = 0;
+  std::string error;
+  auto out = encode_snapshot(self->sm_.db(), static_cast<const rocksdb::Snapshot*>(self->snapshot_),
+                             self->options_.snapshot_cap_bytes, keys, error);
+  if (!out) {
+    log::error("raft snapshot not taken", {{"error", error}});
+    return RAFT_TOOBIG;
   }
-  if (!it->status().ok()) {
-    log::error("raft snapshot iteration failed", {{"error", it->status().ToString()}});
-    return RAFT_IOERR;
-  }
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((count >> (8 * i)) & 0xff));
-  out += body;
   raft_free((*bufs)[0].base);
-  (*bufs)[0].base = raft_malloc(out.size());
-  std::memcpy((*bufs)[0].base, out.data(), out.size());
-  (*bufs)[0].len = out.size();
+  (*bufs)[0].base = raft_malloc(out->size());
+  std::memcpy((*bufs)[0].base, out->data(), out->size());
+  (*bufs)[0].len = out->size();
   *n = 1;
-  log::info("raft snapshot serialised", {{"keys", count}, {"bytes", out.size()}});
+  log::info("raft snapshot serialised", {{"keys", keys}, {"bytes", out->size()}});
   return 0;
 }
 
@@ -595,44 +578,21 @@ int RaftLog::fsm_snapshot_finalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned*
 
 int RaftLog::fsm_restore(raft_fsm* fsm, raft_buffer* buf) {
   auto* self = static_cast<RaftLog*>(fsm->data);
-  const char* p = static_cast<const char*>(buf->base);
-  size_t len = buf->len;
-  if (len < 16 || std::memcmp(p, kSnapshotMagic, 8) != 0) {
-    log::error("raft snapshot has an unknown format");
+  auto snap = decode_snapshot(static_cast<const char*>(buf->base), buf->len);
+  if (!snap) {
+    log::error("raft snapshot is malformed or has an unknown format");
     return RAFT_MALFORMED;
-  }
-  uint64_t count = 0;
-  for (int i = 7; i >= 0; --i) count = (count << 8) | static_cast<unsigned char>(p[8 + i]);
-  std::vector<std::pair<std::string, std::string>> pairs;
-  pairs.reserve(count);
-  size_t off = 16;
-  uint64_t snapshot_applied = 0;
-  for (uint64_t i = 0; i < count; ++i) {
-    if (off + 4 > len) return RAFT_MALFORMED;
-    uint32_t kl = get32(p + off);
-    off += 4;
-    if (off + kl + 4 > len) return RAFT_MALFORMED;
-    std::string key(p + off, kl);
-    off += kl;
-    uint32_t vl = get32(p + off);
-    off += 4;
-    if (off + vl > len) return RAFT_MALFORMED;
-    std::string value(p + off, vl);
-    off += vl;
-    if (key == "mapplied" && value.size() == 8)
-      for (int b = 0; b < 8; ++b) snapshot_applied = (snapshot_applied << 8) | static_cast<unsigned char>(value[b]);
-    pairs.emplace_back(std::move(key), std::move(value));
   }
   // Restart: RocksDB already holds this snapshot's state or newer (the applied index is in every WriteBatch), so
   // keep it and let replay skip what it has. A wiped or lagging replica installs the snapshot.
-  if (self->sm_.applied_index() < snapshot_applied) {
+  if (self->sm_.applied_index() < snap->applied_index) {
     try {
-      self->sm_.replace_all(pairs);
+      self->sm_.replace_all(snap->pairs);
     } catch (const std::exception& e) {
       log::error("installing a raft snapshot failed", {{"error", e.what()}});
       return RAFT_IOERR;
     }
-    log::info("raft snapshot installed", {{"keys", count}, {"applied_index", snapshot_applied}});
+    log::info("raft snapshot installed", {{"keys", snap->pairs.size()}, {"applied_index", snap->applied_index}});
   }
   raft_free(buf->base);
   return 0;

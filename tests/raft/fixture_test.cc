@@ -10,6 +10,7 @@
 // replica applied at that index, and at the end every replica's RocksDB holds identical contents.
 #include "kv/raft/libraft.h"
 #include "kv/raft/raft_log.h"
+#include "kv/raft/snapshot.h"
 #include "kv/store/state_machine.h"
 #include "tests/support/process.h"
 
@@ -33,16 +34,6 @@ namespace {
 using store::Json;
 
 constexpr int64_t kBaseTs = 1'700'000'000'000;
-constexpr char kMagic[8] = {'G', 'A', 'S', 'N', 'A', 'P', '0', '1'};
-
-void put32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint32_t get32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
 
 struct Harness;
 
@@ -286,24 +277,14 @@ struct Harness {
 
   static int fsm_snapshot_async(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* n = static_cast<Node*>(fsm->data);
-    rocksdb::ReadOptions ro;
-    ro.snapshot = n->snap;
-    std::unique_ptr<rocksdb::Iterator> it(n->sm->db()->NewIterator(ro));
-    std::string body;
-    uint64_t count = 0;
-    for (it->SeekToFirst(); it->Valid(); it->Next(), ++count) {
-      put32(body, static_cast<uint32_t>(it->key().size()));
-      body.append(it->key().data(), it->key().size());
-      put32(body, static_cast<uint32_t>(it->value().size()));
-      body.append(it->value().data(), it->value().size());
-    }
-    std::string out(kMagic, 8);
-    for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>((count >> (8 * b)) & 0xff));
-    out += body;
+    uint64_t keys = 0;
+    std::string error;
+    auto out = raft::encode_snapshot(n->sm->db(), n->snap, SIZE_MAX, keys, error);
+    if (!out) return RAFT_IOERR;
     raft_free((*bufs)[0].base);
-    (*bufs)[0].base = raft_malloc(out.size());
-    std::memcpy((*bufs)[0].base, out.data(), out.size());
-    (*bufs)[0].len = out.size();
+    (*bufs)[0].base = raft_malloc(out->size());
+    std::memcpy((*bufs)[0].base, out->data(), out->size());
+    (*bufs)[0].len = out->size();
     *n_bufs = 1;
     ++n->snapshots;
     return 0;
@@ -324,31 +305,10 @@ struct Harness {
 
   static int fsm_restore(raft_fsm* fsm, raft_buffer* buf) {
     auto* n = static_cast<Node*>(fsm->data);
-    const char* p = static_cast<const char*>(buf->base);
-    if (buf->len < 16 || std::memcmp(p, kMagic, 8) != 0) return RAFT_MALFORMED;
-    uint64_t count = 0;
-    for (int b = 7; b >= 0; --b) count = (count << 8) | static_cast<unsigned char>(p[8 + b]);
-    std::vector<std::pair<std::string, std::string>> pairs;
-    size_t off = 16;
-    uint64_t snapshot_applied = 0;
-    for (uint64_t k = 0; k < count; ++k) {
-      if (off + 4 > buf->len) return RAFT_MALFORMED;
-      uint32_t kl = get32(p + off);
-      off += 4;
-      if (off + kl + 4 > buf->len) return RAFT_MALFORMED;
-      std::string key(p + off, kl);
-      off += kl;
-      uint32_t vl = get32(p + off);
-      off += 4;
-      if (off + vl > buf->len) return RAFT_MALFORMED;
-      std::string value(p + off, vl);
-      off += vl;
-      if (key == "mapplied" && value.size() == 8)
-        for (int b = 0; b < 8; ++b) snapshot_applied = (snapshot_applied << 8) | static_cast<unsigned char>(value[b]);
-      pairs.emplace_back(std::move(key), std::move(value));
-    }
-    if (n->sm->applied_index() < snapshot_applied) {
-      n->sm->replace_all(pairs);
+    auto snap = raft::decode_snapshot(static_cast<const char*>(buf->base), buf->len);
+    if (!snap) return RAFT_MALFORMED;
+    if (n->sm->applied_index() < snap->applied_index) {
+      n->sm->replace_all(snap->pairs);
       ++n->restores;
     }
     raft_free(buf->base);
