@@ -12,6 +12,7 @@
 
 #include <boost/asio.hpp>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -93,7 +94,7 @@ class Service {
   Metrics& metrics_;
   Log* log_ = nullptr;
   ClusterAdmin* admin_ = nullptr;
-  int64_t started_ms_ = 0;
+  std::atomic<int64_t> started_ms_{0};  // set on the log thread at leadership, read by the reclaim timer
 
   std::mutex ping_mu_;
   std::map<std::pair<std::string, std::string>, store::Ping> pending_pings_;
