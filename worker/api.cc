@@ -75,7 +75,14 @@ void Api::handle_admin(http::Request req, http::Reply reply) {
     reply(method_not_allowed("GET"));
     return;
   }
-  if (!probes(req, reply)) reply(error(404, "not_found", "the admin listener serves /healthz, /readyz and /metrics"));
+  if (probes(req, reply)) return;
+  if (req.path.size() == 1 && req.path[0] == "drain") {
+    // The app container's preStop hook (kubelet httpGet hooks can only GET): answered when the drain finished or
+    // its timeout passed, always 200 then, so the hook never fails the pod's termination.
+    sidecar_.drain(as_done(counted(metrics_, "drain", std::move(reply))));
+    return;
+  }
+  reply(error(404, "not_found", "the admin listener serves /healthz, /readyz, /metrics and /drain"));
 }
 
 void Api::handle(http::Request req, http::Reply raw) {
@@ -87,10 +94,17 @@ void Api::handle(http::Request req, http::Reply raw) {
     route = p.size() == 2 ? "tasks" : p.size() == 3 ? "results" : "result";
   if (p.size() >= 2 && p[0] == "v1" && p[1] == "workflows")
     route = p.size() == 2 ? "dispatch" : p.size() == 3 ? "workflow" : p.size() == 4 ? p[3] : "other";
+  if (p.size() == 2 && p[0] == "v1" && p[1] == "drain") route = "drain";
   auto reply = counted(metrics_, route, std::move(raw));
   try {
     if (p.empty() || p[0] != "v1" || p.size() < 2) {
       reply(error(404, "not_found", "no such route; see worker/README.md (GET /v1/tasks, POST /v1/workflows, ...)"));
+      return;
+    }
+    if (p[1] == "drain" && p.size() == 2) {
+      // The same drain as GET /drain on the admin listener, for an app that drains its own sidecar.
+      if (m != "POST") return reply(method_not_allowed("POST"));
+      sidecar_.drain(as_done(reply));
       return;
     }
     if (p[1] == "tasks") {

@@ -13,7 +13,8 @@ class Api {
 
   // Every route: the app API on 127.0.0.1.
   void handle(http::Request request, http::Reply reply);
-  // Only /healthz, /readyz and /metrics: the admin listener reachable from outside the pod.
+  // Only GET: /healthz, /readyz, /metrics and /drain (the app container's preStop hook): the admin listener
+  // reachable from outside the pod.
   void handle_admin(http::Request request, http::Reply reply);
 
  private:

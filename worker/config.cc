@@ -172,7 +172,8 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   app.add_option("--shed-min-ratio", c.shed.min_ratio, "Per-mille of assigned work still pulled at the floor")
       ->envname("GASOLINE_SHED_MIN_RATIO")
       ->capture_default_str();
-  app.add_option("--drain-timeout", drain, "On SIGTERM: how long running tasks may take before the sidecar leaves")
+  app.add_option("--drain-timeout", drain,
+                 "The drain (GET /drain, POST /v1/drain or SIGTERM): how long the tasks the app holds may take")
       ->envname("GASOLINE_DRAIN_TIMEOUT")
       ->capture_default_str();
   app.add_option("--task-timeout", task_timeout,

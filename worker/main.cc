@@ -111,7 +111,11 @@ int main(int argc, char** argv) {
       }
       cv.notify_all();
       if (n == 1) {
-        log::info("signal received: draining", {{"signal", sig}});
+        // With native sidecars the preStop hook of the app (GET /drain) has usually drained already: leave now.
+        if (sidecar.drain_finished())
+          log::info("signal received after the drain: leaving", {{"signal", sig}});
+        else
+          log::info("signal received: draining", {{"signal", sig}});
       } else {
         log::warn("second signal: leaving now", {{"signal", sig}});
         sidecar.force();
@@ -124,7 +128,9 @@ int main(int argc, char** argv) {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return received > 0; });
   }
-  sidecar.drain_and_leave();
+  // Starts the drain, or joins the one a /drain request started, or returns at once when that one finished.
+  sidecar.drain();
+  sidecar.leave();
   sidecar.shutdown();
   // Every waiting request has been answered; a listener that still does not close (a client mid-request) must not
   // keep a terminating pod alive, so the close gets two seconds.

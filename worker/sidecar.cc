@@ -220,6 +220,7 @@ Json Sidecar::health() const {
               {"ready", reason.empty()},
               {"reason", reason},
               {"draining", draining_},
+              {"drained", drain_finished_ && drain_result_.value("drained", false)},
               {"leased", held_.size()},
               {"queued", queue_.size()},
               {"free_slots", config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)},
@@ -312,6 +313,7 @@ void Sidecar::pull_once(size_t want) {
   if (reply.contains("rejected"))
     log::warn("the kv rejected the pull", {{"reason", reply["rejected"]}});
   After after;
+  std::vector<std::string> give_back;
   {
     std::lock_guard lock(mu_);
     int64_t now = mono_ms();
@@ -332,6 +334,14 @@ void Sidecar::pull_once(size_t want) {
                    {{"token", h.key}, {"workflow", h.workflow_id}});
         continue;
       }
+      if (draining_) {
+        // Granted by a pull that was in flight when the drain started: nobody will poll for it; give it back.
+        auto key = h.key;
+        auto& held = held_.emplace(key, std::move(h)).first->second;
+        release_locked(held, "granted after the drain started");
+        give_back.push_back(key);
+        continue;
+      }
       queue_.push_back(h.key);
       held_.emplace(h.key, std::move(h));
     }
@@ -341,6 +351,7 @@ void Sidecar::pull_once(size_t want) {
     update_gauges_locked();
   }
   run(after);
+  for (const auto& t : give_back) send_commit(t);
 }
 
 Json Sidecar::take_tasks_locked(size_t max) {
@@ -382,7 +393,8 @@ void Sidecar::poll(size_t max, std::chrono::milliseconds wait, Done done) {
     return;
   }
   Json tasks = take_tasks_locked(max);
-  if (!tasks.empty() || wait.count() == 0) {
+  // While draining nothing new comes (the queue was given back): answer at once rather than hold the app.
+  if (!tasks.empty() || wait.count() == 0 || draining_) {
     bool d = draining_;
     update_gauges_locked();
     lock.unlock();
@@ -766,30 +778,57 @@ void Sidecar::housekeeping_loop() {
 
 // --- drain ---------------------------------------------------------------------------------------------------
 
-void Sidecar::drain_and_leave() {
-  auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
-  std::vector<std::string> released;
-  {
-    std::lock_guard lock(mu_);
-    if (draining_) return;
-    draining_ = true;
-    // Tasks the app never received move on at once instead of waiting for the drain.
-    for (const auto& token : queue_) {
-      auto it = held_.find(token);
-      if (it != held_.end() && !it->second.commit) {
-        release_locked(it->second, "draining");
-        released.push_back(token);
-      }
+bool Sidecar::start_drain_locked(After& after, std::vector<std::string>& released) {
+  if (draining_ || stopping_) return false;
+  draining_ = true;
+  drain_started_mono_ = mono_ms();
+  // Tasks the app never received move on at once instead of waiting for the drain.
+  for (const auto& token : queue_) {
+    auto it = held_.find(token);
+    if (it != held_.end() && !it->second.commit) {
+      release_locked(it->second, "draining");
+      released.push_back(token);
     }
-    queue_.clear();
-    update_gauges_locked();
-    log::info("draining", {{"worker", config_.id}, {"leased", held_.size()}, {"given_back", released.size()},
-                           {"drain_timeout_ms", config_.drain_timeout.count()}});
   }
+  queue_.clear();
+  // Nothing new will come: waiting polls are answered now, so an app told to stop is not held in a long poll.
+  for (auto& p : polls_)
+    after.push_back([done = std::move(p.done)] {
+      done(Outcome{200, Json{{"tasks", Json::array()}, {"draining", true}}, {}});
+    });
+  polls_.clear();
+  update_gauges_locked();
+  log::info("draining", {{"worker", config_.id}, {"leased", held_.size()}, {"given_back", released.size()},
+                         {"drain_timeout_ms", config_.drain_timeout.count()}});
+  auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
+  drain_thread_ = std::thread([this, deadline] { run_drain(deadline); });
+  return true;
+}
+
+void Sidecar::drain_started(After& after, const std::vector<std::string>& released) {
   metrics_.set_ready(false);
   pull_cv_.notify_one();
+  run(after);
   for (const auto& t : released) send_commit(t);
+}
 
+Json Sidecar::drain_summary_locked(bool finished) const {
+  size_t running = 0, buffered = 0;
+  for (const auto& [t, h] : held_) (h.commit ? buffered : running) += 1;
+  int64_t waited = mono_ms() - drain_started_mono_;
+  return Json{{"drained", held_.empty()},
+              {"running", running},    // handed to the app, no result yet
+              {"buffered", buffered},  // a result (or a give-back) whose commit the kv has not confirmed yet
+              {"waited_ms", waited},
+              {"timed_out", finished && !held_.empty() && !forced_ && !stopping_},
+              {"forced", forced_},
+              {"drain_timeout_ms", config_.drain_timeout.count()},
+              {"worker", config_.id}};
+}
+
+// On the drain thread: the only place that finishes the drain and answers drain_waiters_.
+void Sidecar::run_drain(std::chrono::steady_clock::time_point deadline) {
+  auto stop = [&] { return forced_ || stopping_; };
   // Out of the ranking at once; pings go on (draining workers stay draining), so nothing is reclaimed.
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -800,25 +839,96 @@ void Sidecar::drain_and_leave() {
                                      true});
       break;
     } catch (const rpc::KvError& e) {
-      if (e.code() == rpc::code::kNotFound) break;  // the kv no longer knows us: nothing to drain from
-      bool give_up;
-      {
-        std::lock_guard lock(mu_);
-        give_up = forced_ || std::chrono::steady_clock::now() >= deadline;
+      std::unique_lock lock(mu_);
+      if (e.code() == rpc::code::kNotFound) {
+        // The kv does not know us (never joined, or reclaimed): the next acknowledged ping makes this worker a
+        // member again, and the membership thread then says drain.
+        redrain_ = true;
+        break;
       }
-      if (give_up) {
-        log::error("drain call failed; leaving without it", {{"error", e.what()}});
+      if (stop() || std::chrono::steady_clock::now() >= deadline) {
+        redrain_ = true;  // the membership thread says it once the kv answers pings again
+        log::error("drain call failed; the membership thread retries it once the kv is back", {{"error", e.what()}});
         break;
       }
       log::warn("drain call failed; retrying", {{"error", e.what()}});
+      // A refused connection fails at once: do not spin.
+      drained_cv_.wait_for(lock, std::chrono::milliseconds(200), stop);
+      if (stop()) break;
+    } catch (const std::exception& e) {
+      // Not the kv's refusal (a reply of an unexpected shape): never end the drain thread over it.
+      std::lock_guard lock(mu_);
+      redrain_ = true;
+      log::error("drain call failed; the membership thread retries it", {{"error", e.what()}});
+      break;
     }
   }
 
+  std::vector<Done> waiters;
+  Json summary;
   {
     std::unique_lock lock(mu_);
-    drained_cv_.wait_until(lock, deadline, [&] { return held_.empty() || forced_; });
-    log::info(held_.empty() ? "every running task finished" : "drain ended with tasks still running",
-              {{"leased", held_.size()}, {"forced", forced_}});
+    drained_cv_.wait_until(lock, deadline, [&] { return held_.empty() || stop(); });
+    summary = drain_summary_locked(true);
+    drain_result_ = summary;
+    drain_finished_ = true;
+    waiters.swap(drain_waiters_);
+    log::info(held_.empty() ? "drained: every task the app held is resolved"
+                            : "drain ended with tasks still held; leave gives them back",
+              {{"worker", config_.id}, {"running", summary["running"]}, {"buffered", summary["buffered"]},
+               {"waited_ms", summary["waited_ms"]}, {"forced", forced_}, {"waiting_callers", waiters.size()}});
+  }
+  drain_done_cv_.notify_all();
+  for (auto& w : waiters) w(Outcome{200, summary, {}});
+}
+
+void Sidecar::drain(Done done) {
+  After after;
+  std::vector<std::string> released;
+  bool started;
+  {
+    std::unique_lock lock(mu_);
+    if (drain_finished_) {
+      Json summary = drain_result_;
+      lock.unlock();
+      done(Outcome{200, std::move(summary), {}});
+      return;
+    }
+    if (!draining_ && stopping_) {
+      lock.unlock();
+      done(shutting_down());
+      return;
+    }
+    started = start_drain_locked(after, released);
+    drain_waiters_.push_back(std::move(done));
+  }
+  if (started) drain_started(after, released);
+}
+
+Json Sidecar::drain() {
+  After after;
+  std::vector<std::string> released;
+  bool started;
+  {
+    std::lock_guard lock(mu_);
+    started = start_drain_locked(after, released);
+  }
+  if (started) drain_started(after, released);
+  std::unique_lock lock(mu_);
+  // Not draining here only when shutdown() came first: nothing to wait for.
+  drain_done_cv_.wait(lock, [&] { return drain_finished_ || !draining_; });
+  return drain_finished_ ? drain_result_ : drain_summary_locked(false);
+}
+
+bool Sidecar::drain_finished() const {
+  std::lock_guard lock(mu_);
+  return drain_finished_;
+}
+
+void Sidecar::leave() {
+  {
+    std::lock_guard lock(mu_);
+    if (left_ || stop_membership_) return;
     stop_membership_ = true;
   }
   member_cv_.notify_all();
@@ -833,6 +943,11 @@ void Sidecar::drain_and_leave() {
   }
   std::lock_guard lock(mu_);
   left_ = true;
+}
+
+void Sidecar::drain_and_leave() {
+  drain();
+  leave();
 }
 
 void Sidecar::force() {
@@ -867,6 +982,8 @@ void Sidecar::shutdown() {
   if (puller_thread_.joinable()) puller_thread_.join();
   if (house_thread_.joinable()) house_thread_.join();
   if (membership_thread_.joinable()) membership_thread_.join();
+  if (drain_thread_.joinable()) drain_thread_.join();  // it ends at once on stopping_ and answers its callers
+  drain_done_cv_.notify_all();
   client_->close();
 }
 

@@ -5,7 +5,9 @@
 // drain. The HTTP layer (worker/api.h) calls in; nothing here knows about HTTP beyond status numbers.
 //
 // Threads: the kv client's I/O thread (callbacks, never blocked), a membership thread, a puller thread and a
-// housekeeping thread (poll deadlines, result retries, task timeouts). One mutex guards the shared state;
+// housekeeping thread (poll deadlines, result retries, task timeouts), and from the drain's start a drain thread (the
+// kv's `drain` call and the wait for the app's tasks; HTTP callers of drain() are answered from it, so no server
+// thread is blocked for the drain). One mutex guards the shared state;
 // replies to the app are always made after it is released.
 #include "kv/rpc/client.h"
 #include "worker/api_parse.h"
@@ -43,10 +45,25 @@ class Sidecar {
 
   // Starts the threads. Never fails because of the kv: an unreachable kv only keeps the sidecar unready.
   void start();
-  // SIGTERM: stop pulling, give back tasks the app never received, call drain, wait for running tasks (pinging all
-  // the while) until they finish, the drain timeout passes or force() is called, then leave. Blocks.
+  // The drain (worker/README.md, "Drain"): stop pulling, answer waiting polls, give back tasks the app never
+  // received, tell the kv `drain` (out of the ranking: new work goes to the others), keep pinging, and wait until
+  // every task the app holds is resolved, `--drain-timeout` passes or force() is called. The first call starts it;
+  // every later call joins the same drain (one deadline, counted from the start) or, once it finished, gets its
+  // summary at once: {"drained", "running", "buffered", "waited_ms", "timed_out", ...}. Pings go on after the drain
+  // until leave(), so the kv keeps the worker as draining and reclaims nothing.
+  //
+  // Asynchronous, for HTTP handlers (GET /drain, POST /v1/drain): `done` runs exactly once, on the drain thread
+  // or at once when the drain already finished; 200 with the summary, or 503 when the sidecar is shutting down
+  // without having drained.
+  void drain(Done done);
+  // Blocking, for the signal path: starts or joins the drain and returns its summary once it finished.
+  Json drain();
+  bool drain_finished() const;
+  // Stops pinging and calls `leave` (the kv releases whatever is still held with an immediate wake-up).
+  void leave();
+  // SIGTERM without a prior /drain: drain(), then leave(). After a finished drain it only leaves.
   void drain_and_leave();
-  // A second signal: stop waiting for running tasks.
+  // A second signal: stop waiting for running tasks (and for the kv's answer to `drain`).
   void force();
   // Answers every waiting poll, stops the threads and closes the kv connection.
   void shutdown();
@@ -105,6 +122,13 @@ class Sidecar {
   bool ping_once();
   void pull_once(size_t want);
 
+  // Starts the drain unless it started already (returns false then). Polls to answer go to `after`, leases to
+  // give back to `released`; the caller runs and sends them once the lock is released.
+  bool start_drain_locked(After& after, std::vector<std::string>& released);
+  void drain_started(After& after, const std::vector<std::string>& released);
+  void run_drain(std::chrono::steady_clock::time_point deadline);
+  Json drain_summary_locked(bool finished) const;
+
   void deliver_locked(After& after);
   Json take_tasks_locked(size_t max);
   void send_commit(const std::string& key);
@@ -130,13 +154,18 @@ class Sidecar {
   std::condition_variable drained_cv_;
   bool stopping_ = false;         // threads exit
   bool stop_membership_ = false;  // set just before leave
-  bool draining_ = false;
+  bool draining_ = false;         // the drain started (it never ends: a drained worker only leaves)
+  bool drain_finished_ = false;   // ... and finished: drain_result_ holds its summary
   bool forced_ = false;
   bool left_ = false;
   bool joined_ = false;           // a ping succeeded at least once (the kv knows us)
   bool pull_now_ = false;
   bool ping_now_ = false;
-  bool redrain_ = false;          // a ping failed while draining: say drain again once the kv is back
+  bool redrain_ = false;          // a ping or the drain call failed while draining: say drain again once the kv is back
+  int64_t drain_started_mono_ = 0;
+  Json drain_result_;
+  std::vector<Done> drain_waiters_;  // answered when the drain finishes
+  std::condition_variable drain_done_cv_;
   int64_t last_ping_ok_ = 0;      // mono ms
   double cpu_value_ = 0;
   uint64_t next_poll_id_ = 1;
@@ -152,6 +181,7 @@ class Sidecar {
   std::thread membership_thread_;
   std::thread puller_thread_;
   std::thread house_thread_;
+  std::thread drain_thread_;  // started by the first drain call; runs run_drain
 };
 
 }  // namespace gasoline::worker

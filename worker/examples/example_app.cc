@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -85,7 +86,15 @@ void work(const Options& o, int n) {
       backoff = std::min<int64_t>(backoff * 2, 1000);
       continue;
     }
-    if (tasks.empty()) continue;
+    if (tasks.empty()) {
+      // A draining sidecar answers polls at once and has nothing to give: pause instead of spinning, and keep
+      // noticing the stop signal that follows the drain.
+      if (client.draining()) {
+        auto until = mono_ms() + std::clamp<int64_t>(o.wait_ms, 50, 1000);
+        while (!g_stop && mono_ms() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      continue;
+    }
     std::vector<std::pair<Json, Json>> results;
     results.reserve(tasks.size());
     for (auto& t : tasks) {

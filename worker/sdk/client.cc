@@ -116,6 +116,7 @@ std::vector<Json> Client::poll(size_t max, std::chrono::milliseconds wait) {
   auto r = request("GET", "/v1/tasks?max=" + std::to_string(max) + "&wait=" + std::to_string(wait.count()) + "ms", "",
                    "application/json", wait + std::chrono::seconds(10));
   auto body = expect(r, {200}, "polling for tasks");
+  draining_ = body.value("draining", false);
   std::vector<Json> tasks;
   for (auto& t : body["tasks"]) tasks.push_back(std::move(t));
   return tasks;

@@ -67,8 +67,12 @@ class Client {
                    const std::string& content_type = "application/json",
                    std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
-  // GET /v1/tasks: up to `max` tasks, waiting up to `wait` for the first. Empty while draining or idle.
+  // GET /v1/tasks: up to `max` tasks, waiting up to `wait` for the first. Empty while idle; empty at once while
+  // the sidecar drains (see draining()).
   std::vector<Json> poll(size_t max, std::chrono::milliseconds wait);
+  // Whether the last poll said the sidecar is draining: no task will come, and polls no longer wait, so pause
+  // before polling again (the pod is about to be stopped).
+  bool draining() const { return draining_; }
   // POST /v1/tasks/{token}/result. The task's workflow id and worker are sent along, so a result posted to a
   // restarted or different sidecar is still fenced by the kv (committed if the lease is valid, 409 if not).
   // Throws ApiError for an invalid result (4xx other than 409) and when the sidecar cannot take it (503).
@@ -96,6 +100,7 @@ class Client {
   std::string host_;
   std::string port_;
   std::chrono::milliseconds timeout_;
+  bool draining_ = false;
   std::unique_ptr<Conn> conn_;
 };
 
