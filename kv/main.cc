@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-frame", max_frame, "Largest accepted frame in bytes")->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
   app.add_option("--raft-id", raft_id, "This replica's Raft id (StatefulSet ordinal + 1); needs --peer");
+  bool raft_id_from_pod_name = false;
+  app.add_flag("--raft-id-from-pod-name", raft_id_from_pod_name,
+               "Take the Raft id from $POD_NAME (or the host name): the StatefulSet ordinal + 1")
+      ->excludes("--raft-id");
   app.add_option("--peer", peer_specs,
                  "A replica of the cluster, this one included: ID=RAFT_HOST:PORT,CLIENT_HOST:PORT (repeat; host "
                  "names are resolved on every connect). Without --peer the kv runs a single replica.");
@@ -125,6 +129,11 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(data_dir);
     bool replicated = !peer_specs.empty();
     for (const auto& spec : peer_specs) raft_options.peers.push_back(raft::parse_peer(spec));
+    if (raft_id_from_pod_name) {
+      const char* pod = std::getenv("POD_NAME");
+      raft_id = raft::raft_id_from_pod_name(pod && *pod ? pod : boost::asio::ip::host_name());
+      log::info("raft id from the pod name", {{"raft_id", raft_id}});
+    }
     if (replicated && raft_id == 0) throw std::invalid_argument("--peer needs --raft-id");
     // Replicated, the Raft log is the write-ahead log (fsynced by libraft), so RocksDB need not fsync: after a
     // crash, whatever RocksDB lost is replayed from the log or reinstalled from a snapshot.

@@ -115,6 +115,14 @@ Peer parse_peer(const std::string& spec) {
   return p;
 }
 
+raft_id raft_id_from_pod_name(const std::string& pod_name) {
+  auto dash = pod_name.rfind('-');
+  std::string ordinal = dash == std::string::npos ? "" : pod_name.substr(dash + 1);
+  if (ordinal.empty() || ordinal.size() > 9 || ordinal.find_first_not_of("0123456789") != std::string::npos)
+    throw std::invalid_argument("pod name '" + pod_name + "' does not end in -<ordinal> (a StatefulSet pod's name)");
+  return std::stoull(ordinal) + 1;
+}
+
 std::string config_address(const Peer& p) { return p.raft_address + "/" + p.client_address; }
 
 std::string frame_entry(const std::string& payload) {

@@ -29,6 +29,9 @@ struct Peer {
 };
 // Parses "ID=RAFT_HOST:PORT,CLIENT_HOST:PORT". Throws std::invalid_argument.
 Peer parse_peer(const std::string& spec);
+// A StatefulSet pod's Raft id: its ordinal + 1 ("gasoline-kv-2" -> 3), because libraft reserves id 0 and
+// Kubernetes cannot do arithmetic in container args. Throws std::invalid_argument without a numeric suffix.
+raft_id raft_id_from_pod_name(const std::string& pod_name);
 
 struct RaftOptions {
   raft_id id = 0;

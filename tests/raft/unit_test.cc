@@ -102,6 +102,13 @@ TEST(RaftPeers, ParsesTheFlagAndRejectsBadSpecs) {
     EXPECT_THROW(raft::parse_peer(bad), std::invalid_argument) << bad;
 }
 
+TEST(RaftIdFromPodName, OrdinalPlusOne) {
+  EXPECT_EQ(raft::raft_id_from_pod_name("gasoline-kv-0"), 1u);
+  EXPECT_EQ(raft::raft_id_from_pod_name("my-release-kv-12"), 13u);
+  for (const char* bad : {"gasoline-kv", "kv-", "kv-x1", "", "kv-1234567890"})
+    EXPECT_THROW(raft::raft_id_from_pod_name(bad), std::invalid_argument) << bad;
+}
+
 // --- the history checker ---------------------------------------------------------------------------------------
 
 using raft_test::CommitOp;
