@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""Checks the output of `helm template --include-crds` of charts/gasoline for one values scenario.
+
+usage: check_manifests.py RENDERED --scenario NAME --release R --namespace NS --crd CRD --example EXAMPLE
+
+Scenarios (the values they were rendered with are in chart_lint_test.sh):
+  default   the chart's defaults
+  custom    kv.replicas=5, no persistence, kv.auth.existingSecret, digest image, fullnameOverride, samplePool, ...
+  external  kv.enabled=false with operator.kvAddress
+  norbac    operator.rbac.create=false, operator.serviceAccount.create=false
+Prints one line per check group and exits 1 with every failure listed.
+"""
+import argparse
+import base64
+import sys
+
+import yaml
+
+errors = []
+
+
+def check(cond, msg):
+    if not cond:
+        errors.append(msg)
+    return cond
+
+
+def load(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def by_kind(docs, kind):
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def one(docs, kind, name):
+    found = [d for d in docs if d.get("kind") == kind and d["metadata"]["name"] == name]
+    check(len(found) == 1, f"want exactly one {kind}/{name}, found {len(found)}")
+    return found[0] if found else None
+
+
+CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+STD_LABELS = ["helm.sh/chart", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+              "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of", "app.kubernetes.io/component"]
+
+WRITE = ["get", "list", "watch", "create", "patch", "update", "delete"]
+EXPECTED_CLUSTER_RULES = sorted([
+    (("gasoline.dev",), ("gasolineworkerpools",), ("get", "list", "watch")),
+    (("gasoline.dev",), ("gasolineworkerpools/status",), ("get", "patch", "update")),
+    (("apps",), ("deployments",), tuple(WRITE)),
+    (("",), ("services",), tuple(WRITE)),
+    (("autoscaling",), ("horizontalpodautoscalers",), tuple(WRITE)),
+    (("policy",), ("poddisruptionbudgets",), tuple(WRITE)),
+    (("",), ("events",), ("create", "patch")),
+    (("events.k8s.io",), ("events",), ("create", "patch")),
+])
+EXPECTED_ROLE_RULES = [(("coordination.k8s.io",), ("leases",), ("get", "create", "update"))]
+
+
+def rules_of(obj):
+    out = []
+    for r in obj.get("rules", []):
+        check(not r.get("resourceNames") and not r.get("nonResourceURLs"), f"{obj['metadata']['name']}: unexpected rule {r}")
+        out.append((tuple(r.get("apiGroups", [])), tuple(r.get("resources", [])), tuple(r.get("verbs", []))))
+    return sorted(out)
+
+
+def check_common(docs, ns, release):
+    for d in docs:
+        kind, name = d.get("kind"), d.get("metadata", {}).get("name")
+        check(d.get("apiVersion") and kind and name, f"object without apiVersion/kind/name: {d}")
+        if kind == "CustomResourceDefinition":
+            continue
+        labels = d["metadata"].get("labels") or {}
+        for l in STD_LABELS:
+            check(l in labels, f"{kind}/{name}: missing label {l}")
+        check(labels.get("app.kubernetes.io/instance") == release, f"{kind}/{name}: instance label {labels.get('app.kubernetes.io/instance')}")
+        check(labels.get("app.kubernetes.io/managed-by") == "Helm", f"{kind}/{name}: managed-by label")
+        if kind in CLUSTER_SCOPED:
+            check("namespace" not in d["metadata"], f"{kind}/{name}: cluster-scoped object with a namespace")
+        else:
+            check(d["metadata"].get("namespace") == ns, f"{kind}/{name}: namespace {d['metadata'].get('namespace')}, want {ns}")
+    print(f"ok: {len(docs)} objects have apiVersion/kind/name, the standard labels and namespace {ns}")
+
+
+def check_no_wildcards(docs):
+    for d in docs:
+        if d["kind"] not in ("ClusterRole", "Role"):
+            continue
+        for r in d.get("rules", []):
+            for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+                for v in r.get(field, []) or []:
+                    check("*" not in v, f"{d['kind']}/{d['metadata']['name']}: wildcard '{v}' in {field}")
+            check("secrets" not in r.get("resources", []), f"{d['kind']}/{d['metadata']['name']}: grants secrets")
+            check("pods" not in r.get("resources", []), f"{d['kind']}/{d['metadata']['name']}: grants pods")
+        check(d.get("aggregationRule") is None, f"{d['kind']}/{d['metadata']['name']}: aggregationRule")
+    print("ok: no RBAC wildcards, no secrets, no pods")
+
+
+def pod_specs(docs):
+    for d in docs:
+        if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+            yield d, d["spec"]["template"]["spec"]
+
+
+def check_security(docs):
+    n = 0
+    for d, spec in pod_specs(docs):
+        where = f"{d['kind']}/{d['metadata']['name']}"
+        psc = spec.get("securityContext") or {}
+        check(psc.get("runAsNonRoot") is True, f"{where}: pod runAsNonRoot")
+        for k in ("runAsUser", "runAsGroup", "fsGroup"):
+            check(isinstance(psc.get(k), int) and psc.get(k) > 0, f"{where}: pod {k} must be a fixed non-root id, got {psc.get(k)}")
+        check((psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault", f"{where}: pod seccompProfile")
+        containers = (spec.get("initContainers") or []) + spec.get("containers", [])
+        check(containers, f"{where}: no containers")
+        for c in containers:
+            cw = f"{where} container {c['name']}"
+            sc = c.get("securityContext") or {}
+            check(sc.get("readOnlyRootFilesystem") is True, f"{cw}: readOnlyRootFilesystem")
+            check(sc.get("allowPrivilegeEscalation") is False, f"{cw}: allowPrivilegeEscalation")
+            check(sc.get("runAsNonRoot") is True, f"{cw}: runAsNonRoot")
+            check((sc.get("capabilities") or {}).get("drop") == ["ALL"], f"{cw}: capabilities.drop")
+            check(not (sc.get("capabilities") or {}).get("add"), f"{cw}: capabilities.add")
+            check(not sc.get("privileged"), f"{cw}: privileged")
+            check((sc.get("seccompProfile") or {}).get("type") == "RuntimeDefault", f"{cw}: seccompProfile")
+            check((c.get("resources") or {}).get("requests"), f"{cw}: no resource requests")
+            check(c.get("livenessProbe") and c.get("readinessProbe"), f"{cw}: liveness and readiness probes")
+            check(":" in c["image"] or "@" in c["image"], f"{cw}: image without tag: {c['image']}")
+            mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
+            check("/tmp" in mounts, f"{cw}: no writable /tmp with a read-only root")
+        check(not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC"), f"{where}: host namespaces")
+        n += 1
+    check(n > 0, "no pod templates rendered")
+    print(f"ok: {n} pod templates are non-root, read-only, no privilege escalation, drop ALL, seccomp RuntimeDefault")
+
+
+def env_field(c, name):
+    for e in c.get("env", []):
+        if e["name"] == name:
+            return ((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+    return None
+
+
+def token_volume(spec):
+    for v in spec.get("volumes", []):
+        if v["name"] == "kv-token":
+            return v.get("secret") or {}
+    return {}
+
+
+def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replicas, sa_name):
+    dep = one(docs, "Deployment", f"{fullname}-operator")
+    if not dep:
+        return
+    spec = dep["spec"]["template"]["spec"]
+    check(dep["spec"]["replicas"] == replicas, f"operator replicas {dep['spec']['replicas']}, want {replicas}")
+    check(spec.get("serviceAccountName") == sa_name, f"operator serviceAccountName {spec.get('serviceAccountName')}, want {sa_name}")
+    c = spec["containers"][0]
+    check(c["image"] == image, f"operator image {c['image']}, want {image}")
+    check(c.get("command") == ["gasoline-operator"], f"operator command {c.get('command')}")
+    want_args = ["--leader-elect", "--leader-election-namespace=$(POD_NAMESPACE)", "--metrics-listen=0.0.0.0:8080",
+                 "--probe-listen=0.0.0.0:8081", f"--sidecar-image={sidecar_image}", f"--kv-address={kv_address}",
+                 "--kv-token-file=/var/run/gasoline/kv/token"]
+    check(c.get("args", [])[:len(want_args)] == want_args, f"operator args {c.get('args')}, want {want_args} first")
+    check(env_field(c, "POD_NAME") == "metadata.name", "operator env POD_NAME from metadata.name")
+    check(env_field(c, "POD_NAMESPACE") == "metadata.namespace", "operator env POD_NAMESPACE from metadata.namespace")
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    check(ports == {"metrics": 8080, "probes": 8081}, f"operator ports {ports}")
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        hg = (c.get(probe) or {}).get("httpGet") or {}
+        check(hg.get("path") == path and hg.get("port") in ("probes", 8081), f"operator {probe} {hg}")
+    mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+    check(mounts.get("/var/run/gasoline/kv", {}).get("readOnly") is True, "operator mounts the kv token read-only")
+    print(f"ok: operator Deployment {fullname}-operator (image, command, flags, env, probes, ports)")
+
+
+def check_rbac(docs, fullname, ns, sa_name):
+    cr = one(docs, "ClusterRole", f"{fullname}-operator")
+    if cr:
+        got = rules_of(cr)
+        check(got == EXPECTED_CLUSTER_RULES, f"ClusterRole rules\n  got  {got}\n  want {EXPECTED_CLUSTER_RULES}")
+    roles = by_kind(docs, "Role")
+    check(len(roles) == 1, f"want one Role, got {len(roles)}")
+    for r in roles:
+        check(rules_of(r) == EXPECTED_ROLE_RULES, f"Role rules {rules_of(r)}")
+        check(r["metadata"]["namespace"] == ns, "Role in the release namespace")
+    for kind, ref_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
+        for b in by_kind(docs, kind):
+            check(b["roleRef"]["kind"] == ref_kind, f"{kind} roleRef {b['roleRef']}")
+            check(b["subjects"] == [{"kind": "ServiceAccount", "name": sa_name, "namespace": ns}],
+                  f"{kind} subjects {b['subjects']}")
+    print("ok: RBAC is exactly the least-privilege set (ClusterRole + leader-election Role)")
+
+
+def check_kv(docs, ns, fullname, replicas, persistence, secret, key):
+    kv = f"{fullname}-kv"
+    sts = one(docs, "StatefulSet", kv)
+    if not sts:
+        return
+    s = sts["spec"]
+    spec = s["template"]["spec"]
+    check(s["replicas"] == replicas, f"kv replicas {s['replicas']}, want {replicas}")
+    check(s.get("podManagementPolicy") == "Parallel", "kv podManagementPolicy Parallel")
+    check(s.get("serviceName") == kv, f"kv serviceName {s.get('serviceName')}")
+    check(spec.get("automountServiceAccountToken") is False, "kv automountServiceAccountToken false")
+    c = spec["containers"][0]
+    check(c.get("command") == ["gasoline-kv"], f"kv command {c.get('command')}")
+    want = ["--listen=0.0.0.0:7400", "--raft-bind=0.0.0.0:7410", "--metrics-listen=0.0.0.0:9400",
+            "--data-dir=/var/lib/gasoline", "--token-file=/var/run/gasoline/kv/token", "--raft-id-from-pod-name"]
+    want += [f"--peer={i + 1}={kv}-{i}.{kv}.{ns}.svc:7410,{kv}-{i}.{kv}.{ns}.svc:7400" for i in range(replicas)]
+    check(c.get("args", [])[:len(want)] == want, f"kv args\n  got  {c.get('args')}\n  want {want}")
+    check(env_field(c, "POD_NAME") == "metadata.name", "kv env POD_NAME from metadata.name")
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    check(ports == {"client": 7400, "raft": 7410, "metrics": 9400}, f"kv ports {ports}")
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        p = c.get(probe) or {}
+        check("httpGet" not in p and (p.get("tcpSocket") or {}).get("port") in ("client", 7400), f"kv {probe} must be tcpSocket on 7400: {p}")
+    mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+    check(mounts.get("/var/lib/gasoline") == "data", "kv data volume at /var/lib/gasoline")
+    check(mounts.get("/var/run/gasoline/kv") == "kv-token", "kv token at /var/run/gasoline/kv")
+    tv = token_volume(spec)
+    check(tv.get("secretName") == secret and tv.get("items") == [{"key": key, "path": "token"}],
+          f"kv token volume {tv}, want secret {secret} key {key}")
+    vcts = s.get("volumeClaimTemplates") or []
+    vols = {v["name"]: v for v in spec.get("volumes", [])}
+    if persistence:
+        check([v["metadata"]["name"] for v in vcts] == ["data"], f"kv volumeClaimTemplates {vcts}")
+        check("data" not in vols, "kv: both a PVC template and a data volume")
+    else:
+        check(not vcts, "kv: PVC template with persistence disabled")
+        check("emptyDir" in vols.get("data", {}), "kv: emptyDir data volume without persistence")
+
+    sel = s["selector"]["matchLabels"]
+    check(s["template"]["metadata"]["labels"].items() >= sel.items(), "kv pod labels match the selector")
+    headless = one(docs, "Service", kv)
+    if headless:
+        hs = headless["spec"]
+        check(hs.get("clusterIP") == "None", "headless kv Service clusterIP None")
+        check(hs.get("publishNotReadyAddresses") is True, "headless kv Service publishNotReadyAddresses")
+        check(hs.get("selector") == sel, "headless kv Service selector")
+        check({p["port"] for p in hs["ports"]} == {7400, 7410}, f"headless ports {hs['ports']}")
+    client = one(docs, "Service", f"{kv}-client")
+    if client:
+        check(client["spec"].get("clusterIP") != "None", "client Service is not headless")
+        check(client["spec"].get("selector") == sel, "client Service selector")
+        check(7400 in {p["port"] for p in client["spec"]["ports"]}, "client Service port 7400")
+    pdb = one(docs, "PodDisruptionBudget", kv)
+    if pdb:
+        check(pdb["spec"].get("maxUnavailable") == 1, f"kv PDB maxUnavailable {pdb['spec'].get('maxUnavailable')}")
+        check(pdb["spec"]["selector"]["matchLabels"] == sel, "kv PDB selector")
+    print(f"ok: kv StatefulSet {kv} ({replicas} replicas, Parallel, peers, tcp probes), headless + client Services, PDB")
+
+
+def check_secret(docs, ns, expect_created):
+    secrets = by_kind(docs, "Secret")
+    if not expect_created:
+        check(not secrets, f"a Secret was rendered although kv.auth.existingSecret is set: {[s['metadata']['name'] for s in secrets]}")
+        print("ok: no token Secret rendered (existingSecret)")
+        return
+    s = one(docs, "Secret", "gasoline-kv-token")
+    if s:
+        tok = base64.b64decode(s["data"]["token"]).decode()
+        check(len(tok) == 48 and tok.isalnum(), f"token is {len(tok)} characters, want 48 alphanumeric")
+        check(list(s["data"].keys()) == ["token"], f"Secret keys {list(s['data'])}")
+    print("ok: Secret gasoline-kv-token with a 48-character random token")
+
+
+def check_crd(docs, crd_path):
+    crds = by_kind(docs, "CustomResourceDefinition")
+    check(len(crds) == 1, f"want the CRD once in --include-crds output, got {len(crds)}")
+    want = load(crd_path)
+    check(len(want) == 1, "crds/ file holds one document")
+    if crds and want:
+        check(crds[0] == want[0], "the chart's CRD differs from crds/gasoline.dev_gasolineworkerpools.yaml")
+        spec = crds[0]["spec"]
+        undocumented = []
+
+        def walk(node, path):
+            for name, sub in (node.get("properties") or {}).items():
+                if path == "" and name == "metadata":
+                    continue
+                if not sub.get("description"):
+                    undocumented.append(f"{path}.{name}")
+                walk(sub, f"{path}.{name}")
+            if isinstance(node.get("items"), dict):
+                walk(node["items"], path + "[]")
+            if isinstance(node.get("additionalProperties"), dict):
+                walk(node["additionalProperties"], path + "{}")
+        for ver in spec["versions"]:
+            walk(ver["schema"]["openAPIV3Schema"], "")
+            for col in ver.get("additionalPrinterColumns", []):
+                check(col["name"] == "Age" or col.get("description"), f"printer column {col['name']} has no description")
+        check(not undocumented, f"CRD fields without a description: {undocumented}")
+        check(spec["names"]["shortNames"] == ["gwp"], "CRD short name gwp")
+        check(spec["versions"][0]["subresources"].get("scale", {}).get("labelSelectorPath") == ".status.selector", "CRD scale subresource")
+    print("ok: the CRD is included and identical to crds/")
+
+
+def check_sample(docs, ns, example_path, enabled):
+    pools = by_kind(docs, "GasolineWorkerPool")
+    if not enabled:
+        check(not pools, "a GasolineWorkerPool was rendered with samplePool.enabled=false")
+        return
+    check(len(pools) == 1, f"want one sample pool, got {len(pools)}")
+    if pools:
+        want = load(example_path)[0]
+        p = pools[0]
+        check(p["spec"] == want["spec"], "the sample pool's spec differs from examples/sample-pool.yaml")
+        check(p["metadata"]["name"] == want["metadata"]["name"] and p["metadata"]["namespace"] == ns, "sample pool name/namespace")
+    print("ok: sample pool = examples/sample-pool.yaml in the release namespace")
+
+
+def check_sample_file(example_path):
+    p = load(example_path)[0]
+    s = p["spec"]
+    check(p["apiVersion"] == "gasoline.dev/v1alpha1" and p["kind"] == "GasolineWorkerPool", "example kind")
+    check(s["workflows"] == ["order", "ship"], f"example workflows {s['workflows']}")
+    c = s["template"]["spec"]["containers"][0]
+    check(c["image"].startswith("gasoline/example-app"), f"example image {c['image']}")
+    check("cpu" in c["resources"]["requests"], "example cpu request")
+    a = s["autoscaling"]
+    check((a["minReplicas"], a["maxReplicas"], a["targetCPUUtilizationPercentage"]) == (1, 4, 50), f"example autoscaling {a}")
+    print("ok: examples/sample-pool.yaml (example-app, order+ship, cpu request, 1..4 at 50 %)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("rendered")
+    ap.add_argument("--scenario", required=True, choices=["default", "custom", "external", "norbac"])
+    ap.add_argument("--release", required=True)
+    ap.add_argument("--namespace", required=True)
+    ap.add_argument("--crd", required=True)
+    ap.add_argument("--example", required=True)
+    a = ap.parse_args()
+    docs = load(a.rendered)
+    ns, rel = a.namespace, a.release
+    check_common(docs, ns, rel)
+    check_no_wildcards(docs)
+    check_security(docs)
+    check_crd(docs, a.crd)
+    check_sample_file(a.example)
+    v = "0.1.0"
+    if a.scenario == "default":
+        fn = rel if "gasoline" in rel else f"{rel}-gasoline"
+        check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", f"gasoline/gasoline-worker:{v}",
+                       f"gasoline/gasoline-operator:{v}", 2, f"{fn}-operator")
+        check_rbac(docs, fn, ns, f"{fn}-operator")
+        check_kv(docs, ns, fn, 3, True, "gasoline-kv-token", "token")
+        check_secret(docs, ns, True)
+        check_sample(docs, ns, a.example, False)
+        sa = one(docs, "ServiceAccount", f"{fn}-operator")
+        check(sa is not None, "operator ServiceAccount")
+        kinds = sorted(d["kind"] for d in docs)
+        want = sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+                       "RoleBinding", "Deployment", "Service", "Service", "Service", "StatefulSet",
+                       "PodDisruptionBudget", "Secret"])
+        check(kinds == want, f"rendered kinds {kinds}, want {want}")
+    elif a.scenario == "custom":
+        fn = "gw"
+        check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", "registry.example/worker:9.9.9",
+                       "registry.example/operator@sha256:" + "a" * 64, 1, f"{fn}-operator")
+        check_rbac(docs, fn, ns, f"{fn}-operator")
+        check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok")
+        check_secret(docs, ns, False)
+        check_sample(docs, ns, a.example, True)
+        dep = one(docs, "Deployment", f"{fn}-operator")
+        if dep:
+            c = dep["spec"]["template"]["spec"]["containers"][0]
+            check(c["args"][-1] == "--log-level=debug", f"operator extraArgs {c['args']}")
+            check(token_volume(dep["spec"]["template"]["spec"]).get("secretName") == "my-kv-token", "operator token Secret")
+            aff = dep["spec"]["template"]["spec"].get("affinity", {}).get("podAntiAffinity", {})
+            check("requiredDuringSchedulingIgnoredDuringExecution" in aff, "operator hard anti-affinity")
+        sts = one(docs, "StatefulSet", f"{fn}-kv")
+        if sts:
+            check("affinity" not in sts["spec"]["template"]["spec"], "kv podAntiAffinity=none renders no affinity")
+        for d in docs:
+            if d["kind"] != "CustomResourceDefinition":
+                check(d["metadata"]["labels"].get("team") == "gasoline", f"{d['kind']}/{d['metadata']['name']}: commonLabels")
+    elif a.scenario == "external":
+        fn = rel if "gasoline" in rel else f"{rel}-gasoline"
+        check_operator(docs, ns, fn, "kv-a.example:7400,kv-b.example:7400", f"gasoline/gasoline-worker:{v}",
+                       f"gasoline/gasoline-operator:{v}", 2, f"{fn}-operator")
+        check(not by_kind(docs, "StatefulSet") and not by_kind(docs, "PodDisruptionBudget"), "kv.enabled=false renders no kv")
+        check([s["metadata"]["name"] for s in by_kind(docs, "Service")] == [f"{fn}-operator-metrics"], "only the metrics Service")
+        check_secret(docs, ns, True)
+        print("ok: kv.enabled=false renders no kv and passes operator.kvAddress")
+    elif a.scenario == "norbac":
+        fn = rel if "gasoline" in rel else f"{rel}-gasoline"
+        for k in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount"):
+            check(not by_kind(docs, k), f"{k} rendered with rbac.create/serviceAccount.create false")
+        check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", f"gasoline/gasoline-worker:{v}",
+                       f"gasoline/gasoline-operator:{v}", 2, "existing-sa")
+        print("ok: no RBAC and no ServiceAccount; the operator uses operator.serviceAccount.name")
+    if errors:
+        print(f"FAIL: {len(errors)} problem(s) in scenario {a.scenario}:", file=sys.stderr)
+        for e in errors:
+            print(f"  - {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"ok: scenario {a.scenario}")
+
+
+if __name__ == "__main__":
+    main()
