@@ -1,0 +1,77 @@
+#include "operator/pool/applied_fields.h"
+
+#include <string>
+
+#include "operator/pool/compare.h"
+
+namespace gasoline::op::pool {
+namespace {
+
+using nlohmann::json;
+
+// List keys the server fills in when they are left out, so a key recorded with the default still names an item
+// that desired writes without it.
+bool is_defaulted_key(const std::string& field, const json& value) { return field == "protocol" && value == "TCP"; }
+
+bool matches_key(const json& item, const json& key) {
+  if (!item.is_object()) return false;
+  for (const auto& [field, value] : key.items()) {
+    auto it = item.find(field);
+    if (it == item.end()) {
+      if (!is_defaulted_key(field, value)) return false;
+    } else if (*it != value) {  // nlohmann compares numbers by value across int, unsigned and float
+      return false;
+    }
+  }
+  return true;
+}
+
+// Whether every field in the fieldsV1 set `owned` is present in `desired`.
+bool covered(const json& owned, const json& desired) {
+  if (!owned.is_object()) return false;
+  for (const auto& [entry, sub] : owned.items()) {
+    if (entry == ".") continue;  // the item or map itself, present since we got here
+    const std::string prefix = entry.substr(0, 2);
+    const std::string rest = entry.size() > 2 ? entry.substr(2) : std::string();
+    if (prefix == "f:") {
+      if (!desired.is_object()) return false;
+      auto it = desired.find(rest);
+      if (it == desired.end() || it->is_null() || !covered(sub, *it)) return false;
+    } else if (prefix == "k:" || prefix == "v:") {
+      const json key = json::parse(rest, nullptr, false);
+      if (key.is_discarded() || !desired.is_array()) return false;
+      const json* found = nullptr;
+      for (const auto& item : desired)
+        if (prefix == "k:" ? key.is_object() && matches_key(item, key) : item == key) {
+          found = &item;
+          break;
+        }
+      if (found == nullptr || !covered(sub, *found)) return false;
+    } else {
+      return false;  // "i:" (positional) or a format we do not know: assume something changed
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool drops_applied_field(const json& desired, const json& live, std::string_view field_manager) {
+  const json::json_pointer managed("/metadata/managedFields");
+  if (!live.is_object() || !live.contains(managed) || !live.at(managed).is_array()) return false;
+  for (const auto& entry : live.at(managed)) {
+    if (!entry.is_object() || entry.value("manager", "") != field_manager || entry.value("operation", "") != "Apply" ||
+        !entry.value("subresource", "").empty())
+      continue;
+    if (entry.value("apiVersion", "") != desired.value("apiVersion", "")) return true;
+    if (entry.value("fieldsType", "FieldsV1") != "FieldsV1" || !entry.contains("fieldsV1")) return true;
+    if (!covered(entry.at("fieldsV1"), desired)) return true;
+  }
+  return false;
+}
+
+bool needs_apply(const json& desired, const json& live, std::string_view field_manager) {
+  return !semantic_subset(desired, live) || drops_applied_field(desired, live, field_manager);
+}
+
+}  // namespace gasoline::op::pool

@@ -1,0 +1,80 @@
+#include "operator/pool/sidecar.h"
+
+#include "operator/pool/field.h"
+
+namespace gasoline::op::pool {
+namespace {
+
+using nlohmann::json;
+
+json env(std::string_view name, const std::string& value) { return {{"name", name}, {"value", value}}; }
+
+json field_env(std::string_view name, std::string_view field_path) {
+  return {{"name", name}, {"valueFrom", {{"fieldRef", {{"fieldPath", field_path}}}}}};
+}
+
+std::string join_workflows(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ",") + name;
+  return out;
+}
+
+json http_get(std::string_view path) { return {{"path", path}, {"port", kAdminPortName}}; }
+
+}  // namespace
+
+json sidecar_container(const Spec& s) {
+  const auto& sc = s.sidecar;
+  return {
+      {"name", kSidecarName},
+      {"image", sc.image},
+      {"imagePullPolicy", sc.image_pull_policy},
+      {"restartPolicy", "Always"},
+      {"env", json::array({
+                  field_env("POD_NAME", "metadata.name"),
+                  field_env("POD_UID", "metadata.uid"),
+                  field_env("POD_NAMESPACE", "metadata.namespace"),
+                  env("GASOLINE_POOL", s.kv.pool),
+                  env("GASOLINE_KV", s.kv.address),
+                  env("GASOLINE_TOKEN_FILE", std::string(kTokenFile)),
+                  env("GASOLINE_WORKFLOWS", join_workflows(s.workflows)),
+                  env("GASOLINE_CONCURRENCY", std::to_string(sc.concurrency)),
+                  env("GASOLINE_PING_INTERVAL", sc.ping_interval),
+                  env("GASOLINE_API_PORT", std::to_string(sc.api_port)),
+                  env("GASOLINE_ADMIN_LISTEN", "0.0.0.0:" + std::to_string(sc.admin_port)),
+                  env("GASOLINE_SHED_START", number_text(sc.shed_start_percent)),
+                  env("GASOLINE_SHED_END", number_text(sc.shed_end_percent)),
+                  env("GASOLINE_SHED_MIN_RATIO", std::to_string(sc.shed_min_ratio_permille)),
+                  env("GASOLINE_DRAIN_TIMEOUT", std::to_string(s.drain.timeout_seconds) + "s"),
+              })},
+      {"ports", json::array({{{"name", kAdminPortName}, {"containerPort", sc.admin_port}, {"protocol", "TCP"}}})},
+      // The app containers start only once this succeeds, so probe often: a slow first probe delays every pod.
+      {"startupProbe", {{"httpGet", http_get("/healthz")}, {"periodSeconds", 1}, {"failureThreshold", 120}}},
+      {"readinessProbe", {{"httpGet", http_get("/readyz")}, {"periodSeconds", 5}}},
+      {"resources", sc.resources},
+      {"securityContext",
+       {{"runAsNonRoot", true},
+        {"readOnlyRootFilesystem", true},
+        {"allowPrivilegeEscalation", false},
+        {"capabilities", {{"drop", json::array({"ALL"})}}},
+        {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
+      {"volumeMounts",
+       json::array({{{"name", kTokenVolumeName}, {"mountPath", kTokenMountPath}, {"readOnly", true}}})},
+  };
+}
+
+json token_volume(const Spec& s) {
+  // Readable by every uid: the file is root-owned, and the sidecar runs as a non-root uid the pool chooses (its
+  // group matches only when the pod sets fsGroup). The pod's containers share one trust boundary anyway, as with
+  // the service-account token (0644 by default).
+  constexpr int kReadOnlyForAll = 0444;
+  return {{"name", kTokenVolumeName},
+          {"secret",
+           {{"secretName", s.kv.token_secret_name},
+            {"defaultMode", kReadOnlyForAll},
+            {"items", json::array({{{"key", s.kv.token_secret_key}, {"path", "token"}}})}}}};
+}
+
+std::string api_url(const Spec& s) { return "http://127.0.0.1:" + std::to_string(s.sidecar.api_port); }
+
+}  // namespace gasoline::op::pool

@@ -1,0 +1,121 @@
+// drops_applied_field and needs_apply: a field the user removed from the pool must still cause a write, although
+// desired is then a subset of live. The managedFields entries below have the shape the API server writes.
+#include <gtest/gtest.h>
+
+#include "operator/pool/applied_fields.h"
+#include "operator/pool/compare.h"
+#include "operator/pool/render.h"
+#include "tests/operator/unit/fixtures.h"
+
+namespace gasoline::op::pool {
+namespace {
+
+using nlohmann::json;
+using testing::minimal_pool_with;
+using testing::test_defaults;
+
+constexpr const char* kManager = "gasoline-operator";
+
+json with_managed_fields(json live, const json& entries) {
+  live["metadata"]["managedFields"] = entries;
+  return live;
+}
+
+json apply_entry(const char* fields_v1, const char* api_version = "v1") {
+  return {{"manager", kManager},
+          {"operation", "Apply"},
+          {"apiVersion", api_version},
+          {"time", "2025-01-01T00:00:00Z"},
+          {"fieldsType", "FieldsV1"},
+          {"fieldsV1", json::parse(fields_v1)}};
+}
+
+TEST(PoolAppliedFields, Table) {
+  const json desired = json::parse(R"({"apiVersion": "v1", "kind": "Thing",
+      "metadata": {"name": "t", "labels": {"a": "1"}},
+      "spec": {"containers": [{"name": "app", "env": [{"name": "A", "value": "1"}],
+                               "ports": [{"containerPort": 80}]}],
+               "drop": ["ALL"]}})");
+  json other_manager = apply_entry(R"({"f:spec": {"f:nodeSelector": {}}})");
+  other_manager["manager"] = "kubectl";
+  json update_entry = apply_entry(R"({"f:spec": {"f:nodeSelector": {}}})");
+  update_entry["operation"] = "Update";
+  json status_entry = apply_entry(R"({"f:status": {"f:replicas": {}}})");
+  status_entry["subresource"] = "status";
+
+  const struct {
+    const char* name;
+    json managed_fields;  // null: live has none
+    bool drops;
+  } cases[] = {
+      {"no managedFields: we never applied", nullptr, false},
+      {"our last apply had exactly these fields",
+       json::array({apply_entry(R"({"f:metadata": {"f:labels": {"f:a": {}}},
+           "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:name": {},
+               "f:env": {"k:{\"name\":\"A\"}": {".": {}, "f:name": {}, "f:value": {}}},
+               "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}}}}},
+             "f:drop": {"v:\"ALL\"": {}}}})")}),
+       false},
+      {"an env var the user removed", json::array({apply_entry(R"({"f:spec": {"f:containers": {
+           "k:{\"name\":\"app\"}": {"f:env": {"k:{\"name\":\"OLD\"}": {".": {}, "f:name": {}}}}}}})")}),
+       true},
+      {"a label the user removed", json::array({apply_entry(R"({"f:metadata": {"f:labels": {"f:b": {}}}})")}), true},
+      {"a whole field the user removed", json::array({apply_entry(R"({"f:spec": {"f:nodeSelector": {}}})")}), true},
+      {"a container the user removed", json::array({apply_entry(R"({"f:spec": {"f:containers": {
+           "k:{\"name\":\"sidecar\"}": {".": {}}}}})")}),
+       true},
+      {"a set member the user removed", json::array({apply_entry(R"({"f:spec": {"f:drop": {"v:\"NET_RAW\"": {}}}})")}),
+       true},
+      {"a port recorded with a protocol other than the default",
+       json::array({apply_entry(R"({"f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {
+           "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"UDP\"}": {}}}}}})")}),
+       true},
+      {"another manager's fields do not count", json::array({other_manager}), false},
+      {"an Update by our manager does not count", json::array({update_entry}), false},
+      {"a status apply does not count", json::array({status_entry}), false},
+      {"an apply under another apiVersion cannot be read: apply",
+       json::array({apply_entry(R"({"f:metadata": {}})", "v2")}), true},
+      {"an unparsable key: apply", json::array({apply_entry(R"({"f:spec": {"f:containers": {"k:{bad": {}}}})")}),
+       true},
+      {"a positional entry: apply", json::array({apply_entry(R"({"f:spec": {"f:containers": {"i:0": {}}}})")}),
+       true},
+  };
+  for (const auto& c : cases) {
+    const json live = c.managed_fields.is_null() ? desired : with_managed_fields(desired, c.managed_fields);
+    EXPECT_EQ(drops_applied_field(desired, live, kManager), c.drops) << c.name;
+    EXPECT_EQ(needs_apply(desired, live, kManager), c.drops) << c.name;  // live == desired otherwise
+  }
+}
+
+TEST(PoolAppliedFields, RemovedEnvVarOfARenderedDeploymentIsNoticed) {
+  const json before = minimal_pool_with(R"({"spec": {"template": {"spec": {"containers": [
+      {"name": "app", "image": "i", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]}}}})");
+  const json after = minimal_pool_with(R"({"spec": {"template": {"spec": {"containers": [
+      {"name": "app", "image": "i", "env": [{"name": "A", "value": "1"}]}]}}}})");
+  const json applied = render(before, test_defaults()).deployment;
+  const json desired = render(after, test_defaults()).deployment;
+  // What the server recorded for the first apply (only the part that matters here).
+  const json live = with_managed_fields(applied, json::array({apply_entry(R"({"f:spec": {"f:template": {"f:spec": {
+      "f:containers": {"k:{\"name\":\"app\"}": {"f:env": {
+          "k:{\"name\":\"A\"}": {".": {}, "f:name": {}, "f:value": {}},
+          "k:{\"name\":\"B\"}": {".": {}, "f:name": {}, "f:value": {}},
+          "k:{\"name\":\"GASOLINE_API_URL\"}": {".": {}, "f:name": {}, "f:value": {}}}}}}}}})", "apps/v1")}));
+  // The env array got shorter, so this one semantic_subset already sees; the managed fields agree.
+  EXPECT_TRUE(needs_apply(desired, live, kManager));
+  EXPECT_TRUE(drops_applied_field(desired, live, kManager));
+  EXPECT_FALSE(needs_apply(applied, live, kManager));
+}
+
+TEST(PoolAppliedFields, RemovedNodeSelectorIsNoticedOnlyThroughManagedFields) {
+  const json before = minimal_pool_with(R"({"spec": {"template": {"spec": {"nodeSelector": {"disk": "ssd"}}}}})");
+  const json applied = render(before, test_defaults()).deployment;
+  const json desired = render(testing::minimal_pool(), test_defaults()).deployment;
+  const json live = with_managed_fields(applied, json::array({apply_entry(R"({"f:spec": {"f:template": {"f:spec": {
+      "f:nodeSelector": {"f:disk": {}}}}}})", "apps/v1")}));
+  EXPECT_TRUE(semantic_subset(desired, live));  // the removal is invisible to it
+  EXPECT_TRUE(needs_apply(desired, live, kManager));
+  EXPECT_FALSE(needs_apply(applied, live, kManager));
+}
+
+}  // namespace
+}  // namespace gasoline::op::pool
