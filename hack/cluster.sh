@@ -57,6 +57,7 @@ Commands:
                    pod CPU) and metrics-server behind the aggregation layer, so a real HPA scales.
   env              Print 'export KUBECONFIG=...' (and PATH with the built binaries).
   status           Show which components run and whether the apiserver is ready.
+  restart NAME     Stop one component (e.g. kube-apiserver) and start it again with the same flags.
   down             Stop what 'up' started (by pid) and remove the state dir.
   versions         Print the pinned versions.
   built            Exit 0 when everything is built, else say so (used by the tests).
@@ -391,7 +392,8 @@ pid_of() { # NAME -> pid if its pid file names a live process of ours
 
 start_proc() { # NAME ARGS...  (binary from BIN_DIR; own session, output to logs/NAME.log)
   local name="$1"; shift
-  setsid "${BIN_DIR}/${name}" "$@" >"${LOGS}/${name}.log" 2>&1 </dev/null &
+  printf '%s\0' "$@" >"${PIDS}/${name}.args"  # for 'restart'
+  setsid "${BIN_DIR}/${name}" "$@" >>"${LOGS}/${name}.log" 2>&1 </dev/null &
   echo $! >"${PIDS}/${name}.pid"
 }
 
@@ -653,6 +655,21 @@ cmd_down() {
   log "down: stopped ${STOPPED[*]:-nothing}; removed ${STATE_DIR}"
 }
 
+# restart NAME: stop one component and start it again with the same arguments (tests of clients that must
+# survive an API server restart). Waits for the apiserver to be ready again.
+cmd_restart() {
+  local name="${1:-}" args=()
+  [ -n "$name" ] || die "restart: name a component (${FULL_COMPONENTS[*]})"
+  [ -f "${PIDS}/${name}.args" ] || die "restart: ${name} was not started from ${STATE_DIR}"
+  mapfile -d '' args <"${PIDS}/${name}.args"
+  stop "$name"
+  start_proc "$name" "${args[@]}"
+  if [ "$name" = kube-apiserver ]; then
+    wait_for "kube-apiserver /readyz after restart" "$(( $(date +%s) + UP_TIMEOUT ))" apiserver_ready
+  fi
+  log "restarted ${name} (pid $(cat "${PIDS}/${name}.pid"))"
+}
+
 cmd_env() {
   echo "export KUBECONFIG=${KUBECONFIG_PATH}"
   echo "export PATH=${BIN_DIR}:\$PATH"
@@ -707,6 +724,7 @@ main() {
     down) cmd_down "$@" ;;
     env) cmd_env "$@" ;;
     status) cmd_status "$@" ;;
+    restart) cmd_restart "$@" ;;
     versions) cmd_versions ;;
     built) cmd_built "$@" ;;
     -h|--help|help) usage ;;

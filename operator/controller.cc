@@ -1,0 +1,268 @@
+#include "operator/controller.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "operator/kube/election.h"
+#include "operator/pool/applied_fields.h"
+#include "operator/pool/render.h"
+#include "operator/pool/status.h"
+
+namespace gasoline::op {
+namespace {
+
+using kube::Json;
+namespace res = kube::resources;
+
+constexpr const char* kManagedSelector = "app.kubernetes.io/managed-by=gasoline-operator";
+
+std::pair<std::string, std::string> split_key(const std::string& key) {
+  auto slash = key.find('/');
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+// The pool that controls a child, from its controller ownerReference.
+std::optional<std::string> owner_key(const Json& child) {
+  const auto& meta = child["metadata"];
+  for (const auto& ref : meta.value("ownerReferences", Json::array()))
+    if (ref.value("kind", "") == "GasolineWorkerPool" && ref.value("controller", false))
+      return meta.value("namespace", "") + "/" + ref.value("name", "");
+  return std::nullopt;
+}
+
+bool owned_by(const Json& child, const Json& pool) {
+  for (const auto& ref : child["metadata"].value("ownerReferences", Json::array()))
+    if (ref.value("uid", "") == pool["metadata"].value("uid", "")) return true;
+  return false;
+}
+
+}  // namespace
+
+Controller::Controller(kube::Client& client, ControllerOptions options, Metrics& metrics)
+    : client_(client),
+      options_(std::move(options)),
+      metrics_(metrics),
+      kv_(options_.kv_token, options_.kv_poll, [this](const std::string& address, const std::string& pool) {
+        // A count changed: requeue the pools it concerns ("" = all pools on that kv).
+        if (!pools_) return;
+        for (const auto& p : pools_->objects()) {
+          if (kv_address(p) != address) continue;
+          if (pool.empty()) {
+            queue_.add(kube::object_key(p));
+            continue;
+          }
+          try {
+            if (pool::kv_pool_name(p) == pool) queue_.add(kube::object_key(p));
+          } catch (const pool::SpecError&) {
+            // An invalid pool has no kv name to match; its Degraded condition already says why.
+          }
+        }
+      }) {
+  auto opts = [&](const kube::Resource& r, std::string selector) {
+    return kube::InformerOptions{r, options_.watch_namespace, std::move(selector), options_.resync};
+  };
+  pools_ = std::make_unique<kube::Informer>(client_, opts(res::kPools, ""), [this](const Json& p) {
+    kv_.watch(kv_address(p));
+    queue_.add(kube::object_key(p));
+  });
+  auto child = [&](const kube::Resource& r) {
+    return Child{&r, std::make_unique<kube::Informer>(client_, opts(r, kManagedSelector),
+                                                      [this](const Json& c) { enqueue_owner(c); })};
+  };
+  deployments_ = child(res::kDeployments);
+  services_ = child(res::kServices);
+  hpas_ = child(res::kHpas);
+  pdbs_ = child(res::kPdbs);
+}
+
+Controller::~Controller() { stop(); }
+
+void Controller::enqueue_owner(const Json& child) {
+  if (auto key = owner_key(child)) queue_.add(*key);
+}
+
+bool Controller::synced() const {
+  return started_ && pools_->synced() && deployments_.informer->synced() && services_.informer->synced() &&
+         hpas_.informer->synced() && pdbs_.informer->synced();
+}
+
+void Controller::start(std::chrono::milliseconds timeout) {
+  kv_.watch(options_.defaults.kv_address);
+  kv_.start();
+  for (auto* i : {pools_.get(), deployments_.informer.get(), services_.informer.get(), hpas_.informer.get(),
+                  pdbs_.informer.get()})
+    i->start();
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto* i : {pools_.get(), deployments_.informer.get(), services_.informer.get(), hpas_.informer.get(),
+                  pdbs_.informer.get()}) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (!i->wait_synced(std::max(left, std::chrono::milliseconds(0))))
+      throw std::runtime_error("the " + i->options().resource.plural + " cache did not sync in time (RBAC? CRD "
+                               "installed?)");
+  }
+  std::lock_guard lock(lifecycle_mu_);
+  if (stopped_) throw std::runtime_error("stopped while the caches were syncing");
+  started_ = true;
+  log::info("caches synced", {{"pools", pools_->size()}});
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker(); });
+}
+
+void Controller::stop() {
+  stopped_ = true;
+  queue_.shut_down();
+  {
+    std::lock_guard lock(lifecycle_mu_);
+    for (auto& t : workers_)
+      if (t.joinable()) t.join();
+    workers_.clear();
+  }
+  client_.http().cancel_streams();
+  for (auto* i : {pools_.get(), deployments_.informer.get(), services_.informer.get(), hpas_.informer.get(),
+                  pdbs_.informer.get()})
+    if (i) i->stop();
+  kv_.stop();
+}
+
+void Controller::worker() {
+  while (auto key = queue_.get()) {
+    metrics_.set_queue_depth(static_cast<double>(queue_.depth()));
+    metrics_.set_pools(static_cast<double>(pools_->size()));
+    auto [ns, name] = split_key(*key);
+    int64_t start = mono_ms();
+    try {
+      reconcile(ns, name);
+      queue_.forget(*key);
+      metrics_.reconcile("ok", (mono_ms() - start) / 1000.0);
+    } catch (const std::exception& e) {
+      metrics_.reconcile("error", (mono_ms() - start) / 1000.0);
+      log::warn("reconcile failed; retrying with backoff",
+                {{"pool", *key}, {"error", e.what()}, {"failures", queue_.failures(*key) + 1}});
+      queue_.add_rate_limited(*key);
+    }
+    queue_.done(*key);
+  }
+}
+
+std::string Controller::kv_address(const Json& pool) const {
+  const auto& spec = pool.value("spec", Json::object());
+  if (spec.contains("kv") && spec["kv"].is_object() && spec["kv"].contains("address") &&
+      spec["kv"]["address"].is_string())
+    return spec["kv"]["address"];
+  return options_.defaults.kv_address;
+}
+
+void Controller::event(const Json& pool, const std::string& type, const std::string& reason,
+                       const std::string& note) {
+  const auto& meta = pool["metadata"];
+  Json e = {{"apiVersion", "events.k8s.io/v1"},
+            {"kind", "Event"},
+            {"metadata", {{"generateName", meta.value("name", "") + "-"}, {"namespace", meta.value("namespace", "")}}},
+            {"eventTime", kube::micro_time_now()},
+            {"reportingController", "gasoline.dev/gasoline-operator"},
+            {"reportingInstance", options_.identity},
+            {"action", "Reconcile"},
+            {"reason", reason},
+            {"type", type},
+            {"note", note.substr(0, 1024)},
+            {"regarding",
+             {{"apiVersion", "gasoline.dev/v1alpha1"},
+              {"kind", "GasolineWorkerPool"},
+              {"name", meta.value("name", "")},
+              {"namespace", meta.value("namespace", "")},
+              {"uid", meta.value("uid", "")},
+              {"resourceVersion", meta.value("resourceVersion", "")}}}};
+  try {
+    client_.create(res::kEvents, meta.value("namespace", ""), e);
+    metrics_.write("Event", "event");
+  } catch (const std::exception& ex) {
+    // An Event is best effort: never fail a reconcile over it.
+    log::warn("could not record an event", {{"reason", reason}, {"error", ex.what()}});
+  }
+}
+
+Json Controller::sync_child(const Json& pool, Child& child, const Json& desired) {
+  const auto& meta = desired["metadata"];
+  std::string ns = meta.value("namespace", ""), name = meta.value("name", "");
+  std::string key = child.resource->plural + "/" + ns + "/" + name;
+  auto live = child.informer->get(ns, name);
+  std::string dump = desired.dump();
+  if (live && !pool::needs_apply(desired, *live, kube::kFieldManager)) return *live;
+  if (live) {
+    std::lock_guard lock(applied_mu_);
+    auto it = applied_.find(key);
+    // Our own write is newer than the cache: the informer will bring it; nothing to do meanwhile.
+    if (it != applied_.end() && it->second.first == dump &&
+        it->second.second != (*live)["metadata"].value("resourceVersion", ""))
+      return *live;
+  }
+  auto after = client_.apply(*child.resource, desired);
+  metrics_.write(child.resource->kind, "apply");
+  {
+    std::lock_guard lock(applied_mu_);
+    applied_[key] = {dump, after["metadata"].value("resourceVersion", "")};
+  }
+  log::info(live ? "updated" : "created", {{"pool", pool["metadata"].value("namespace", "") + "/" +
+                                                          pool["metadata"].value("name", "")},
+                                           {"kind", child.resource->kind},
+                                           {"name", name}});
+  event(pool, "Normal", live ? "Updated" : "Created", (live ? "Updated " : "Created ") + child.resource->kind + " " + name);
+  return after;
+}
+
+void Controller::delete_child(const Json& pool, Child& child, const std::string& name) {
+  std::string ns = pool["metadata"].value("namespace", "");
+  auto live = child.informer->get(ns, name);
+  if (!live || !owned_by(*live, pool)) return;  // never delete what this pool does not own
+  client_.remove(*child.resource, ns, name);
+  metrics_.write(child.resource->kind, "delete");
+  event(pool, "Normal", "Deleted", "Deleted " + child.resource->kind + " " + name + " (no longer wanted by the spec)");
+}
+
+void Controller::reconcile(const std::string& ns, const std::string& name) {
+  auto pool = pools_->get(ns, name);
+  if (!pool) return;  // deleted: its children go with the garbage collector (owner references)
+  if ((*pool)["metadata"].contains("deletionTimestamp")) return;
+  pool::Observed observed;
+  std::optional<Json> deployment = deployments_.informer->get(ns, name);
+  try {
+    auto spec = pool::parse_spec(*pool, options_.defaults);
+    observed.paused = spec.paused;
+    auto children = pool::render(spec);
+    if (!observed.paused) {
+      deployment = sync_child(*pool, deployments_, children.deployment);
+      sync_child(*pool, services_, children.service);
+      if (children.hpa)
+        sync_child(*pool, hpas_, *children.hpa);
+      else
+        delete_child(*pool, hpas_, name);
+      if (children.pdb)
+        sync_child(*pool, pdbs_, *children.pdb);
+      else
+        delete_child(*pool, pdbs_, name);
+    }
+  } catch (const pool::SpecError& e) {
+    // The user must fix the pool; retrying will not help. Status and an Event say what is wrong.
+    observed.reconcile_error = e.what();
+    metrics_.reconcile("invalid", 0);
+  }
+  if (deployment && owned_by(*deployment, *pool)) observed.deployment = &*deployment;
+  if (!observed.reconcile_error) observed.active_workers = kv_.active(kv_address(*pool), pool::kv_pool_name(*pool));
+
+  Json status = pool::compute_status(*pool, observed, kube::time_now());
+  Json old_status = (*pool).value("status", Json::object());
+  if (status == old_status) return;
+  if (observed.reconcile_error) {
+    // Once per distinct problem, not on every resync.
+    bool already = false;
+    for (const auto& c : old_status.value("conditions", Json::array()))
+      if (c.value("type", "") == "Degraded" && c.value("message", "") == *observed.reconcile_error) already = true;
+    if (!already) event(*pool, "Warning", "InvalidSpec", *observed.reconcile_error);
+  }
+  Json patch = {{"apiVersion", "gasoline.dev/v1alpha1"},
+                {"kind", "GasolineWorkerPool"},
+                {"metadata", {{"name", name}, {"namespace", ns}}},
+                {"status", status}};
+  client_.apply(res::kPools, patch, "status");
+  metrics_.write("GasolineWorkerPool", "status");
+}
+
+}  // namespace gasoline::op

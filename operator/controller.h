@@ -1,0 +1,78 @@
+#pragma once
+// The GasolineWorkerPool controller: informers on pools and on the children the operator owns, a work queue of
+// pool keys, and a level-triggered reconcile: read the pool and the cached children, render what should exist
+// (operator/pool, pure), write only what differs, delete children that should no longer exist, then write the
+// status if it changed. Events only ever say "look at this pool again"; what to do is decided from the world.
+#include "operator/kube/client.h"
+#include "operator/kube/informer.h"
+#include "operator/kube/workqueue.h"
+#include "operator/kv_status.h"
+#include "operator/metrics.h"
+#include "operator/pool/spec.h"
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace gasoline::op {
+
+struct ControllerOptions {
+  std::string watch_namespace;  // "" = every namespace
+  pool::Defaults defaults;
+  int workers = 2;
+  std::chrono::milliseconds resync{std::chrono::minutes(10)};
+  std::string kv_token;
+  std::chrono::milliseconds kv_poll{std::chrono::seconds(10)};
+  std::string identity;  // reportingInstance of Events
+};
+
+class Controller {
+ public:
+  Controller(kube::Client& client, ControllerOptions options, Metrics& metrics);
+  ~Controller();
+  // Starts the informers and the kv poller, waits for the caches, then starts the workers.
+  // Throws when the caches cannot sync within `timeout`.
+  void start(std::chrono::milliseconds timeout);
+  // Lets reconciles in progress finish, then stops everything.
+  void stop();
+  bool synced() const;
+
+ private:
+  struct Child {
+    const kube::Resource* resource;
+    std::unique_ptr<kube::Informer> informer;
+  };
+
+  void enqueue_owner(const kube::Json& child);
+  void worker();
+  // Throws on API errors (the key is retried with backoff).
+  void reconcile(const std::string& ns, const std::string& name);
+  // Makes `desired` exist as rendered. Returns the live object afterwards.
+  kube::Json sync_child(const kube::Json& pool, Child& child, const kube::Json& desired);
+  void delete_child(const kube::Json& pool, Child& child, const std::string& name);
+  void event(const kube::Json& pool, const std::string& type, const std::string& reason, const std::string& note);
+  std::string kv_address(const kube::Json& pool) const;
+
+  kube::Client& client_;
+  ControllerOptions options_;
+  Metrics& metrics_;
+  kube::WorkQueue queue_;
+  std::unique_ptr<kube::Informer> pools_;
+  Child deployments_, services_, hpas_, pdbs_;
+  KvStatus kv_;
+  std::mutex lifecycle_mu_;  // start() may still be creating workers when stop() comes
+  std::vector<std::thread> workers_;
+  std::atomic<bool> started_{false}, stopped_{false};
+
+  // What we applied last per child key, with the resourceVersion the server returned: while the informer has not
+  // caught up with our own write, the same desired object is not applied again.
+  std::mutex applied_mu_;
+  std::map<std::string, std::pair<std::string, std::string>> applied_;  // key → (desired dump, resourceVersion)
+};
+
+}  // namespace gasoline::op

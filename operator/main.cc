@@ -1,0 +1,177 @@
+// gasoline-operator: reconciles GasolineWorkerPools into a Deployment (app + gasoline-worker as a native sidecar),
+// a Service, an HPA on the app container's CPU and a PDB, and reports each pool's status (DESIGN.md §6).
+#include "common/log.h"
+#include "operator/admin_server.h"
+#include "operator/controller.h"
+#include "operator/kube/election.h"
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <pthread.h>
+#include <unistd.h>
+
+using namespace gasoline;
+
+namespace {
+
+std::string read_token(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read the kv token file " + path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  std::string t = s.str();
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  return t;
+}
+
+std::string default_identity() {
+  if (const char* pod = std::getenv("POD_NAME"); pod && *pod) return pod;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "gasoline-operator: watches GasolineWorkerPools (gwp) and reconciles each into a Deployment (the app plus the "
+      "gasoline-worker sidecar), a Service, an HPA on the app container's CPU and a PodDisruptionBudget, and keeps "
+      "the pool's status (replicas, readiness, active workers from the kv, conditions)."};
+  std::string kubeconfig, context, watch_namespace, identity = default_identity();
+  bool leader_elect = false;
+  std::string election_ns, election_name = "gasoline-operator";
+  std::string metrics_listen = "0.0.0.0:8080", probe_listen = "0.0.0.0:8081";
+  std::string kv_token_file, log_level = "info";
+  op::ControllerOptions options;
+  int resync_s = 600, kv_poll_s = 10, sync_timeout_s = 120, shutdown_timeout_s = 30;
+  options.defaults.sidecar_image = "ghcr.io/gasoline-dev/gasoline:0.1.0";
+
+  app.add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)");
+  app.add_option("--context", context, "kubeconfig context (default: current-context)");
+  app.add_option("--namespace", watch_namespace, "Watch pools in this namespace only (default: all namespaces)");
+  app.add_flag("--leader-elect", leader_elect, "Run only while holding the leader Lease (15 s / 10 s / 2 s)");
+  app.add_option("--leader-election-namespace", election_ns,
+                 "Namespace of the Lease (default: the kubeconfig's or the pod's namespace)");
+  app.add_option("--leader-election-id", election_name, "Name of the Lease")->capture_default_str();
+  app.add_option("--identity", identity, "This replica's identity in the Lease and in Events (default: $POD_NAME)");
+  app.add_option("--metrics-listen", metrics_listen, "host:port of /metrics ('' = off)")->capture_default_str();
+  app.add_option("--probe-listen", probe_listen, "host:port of /healthz and /readyz ('' = off)")->capture_default_str();
+  app.add_option("--sidecar-image", options.defaults.sidecar_image, "gasoline-worker image for pools that set none")
+      ->capture_default_str();
+  app.add_option("--kv-address", options.defaults.kv_address,
+                 "kv address (host:port, comma-separated) for pools that set none, e.g. gasoline-kv.gasoline.svc:7400");
+  app.add_option("--kv-token-file", kv_token_file, "Bearer token for reading active workers from the kv");
+  app.add_option("--workers", options.workers, "Pools reconciled in parallel")->capture_default_str();
+  app.add_option("--resync-seconds", resync_s, "Re-check every pool this often even without changes")
+      ->capture_default_str();
+  app.add_option("--kv-poll-seconds", kv_poll_s, "How often active workers are read from the kv")
+      ->capture_default_str();
+  app.add_option("--sync-timeout-seconds", sync_timeout_s, "Give up when the caches do not fill in this time")
+      ->capture_default_str();
+  app.add_option("--shutdown-timeout-seconds", shutdown_timeout_s, "Graceful shutdown limit")->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  log::init("operator", log::parse_level(log_level).value_or(log::Level::kInfo));
+  // SIGTERM/SIGINT are taken by this thread with sigwait; every thread started later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    if (options.workers < 1) throw std::invalid_argument("--workers must be at least 1");
+    options.resync = std::chrono::seconds(resync_s);
+    options.kv_poll = std::chrono::seconds(kv_poll_s);
+    options.identity = identity;
+    if (!kv_token_file.empty()) options.kv_token = read_token(kv_token_file);
+    auto config = kube::load_config(kubeconfig, context);
+    if (election_ns.empty()) election_ns = config.ns;
+    log::info("starting", {{"kubernetes", config.server},
+                           {"config", config.source},
+                           {"namespace", watch_namespace.empty() ? "(all)" : watch_namespace},
+                           {"identity", identity},
+                           {"leader_elect", leader_elect}});
+
+    op::Metrics metrics;
+    kube::Http http(config);
+    http.set_observer([&](std::string_view method, int status) { metrics.api_request(method, status); });
+    kube::Client client(http);
+    op::Controller controller(client, options, metrics);
+    kube::LeaderElector elector(client, kube::ElectionOptions{election_ns, election_name, identity});
+
+    std::atomic<bool> standby_ok{true};
+    std::unique_ptr<op::AdminServer> metrics_server, probe_server;
+    if (!metrics_listen.empty())
+      metrics_server = std::make_unique<op::AdminServer>(metrics_listen, [&](const std::string& path) {
+        if (path != "/metrics") return op::AdminReply{404, "only /metrics is served here\n"};
+        return op::AdminReply{200, metrics.text(), "text/plain; version=0.0.4"};
+      });
+    if (!probe_listen.empty())
+      probe_server = std::make_unique<op::AdminServer>(probe_listen, [&](const std::string& path) {
+        if (path == "/healthz") return op::AdminReply{200, "ok\n"};
+        if (path == "/readyz") {
+          // A leader is ready once its caches synced; a standby is ready while it can reach the API server.
+          bool ready = elector.leading() || !leader_elect ? controller.synced() : standby_ok.load();
+          return ready ? op::AdminReply{200, "ok\n"} : op::AdminReply{503, "caches not synced\n"};
+        }
+        return op::AdminReply{404, "serving /healthz and /readyz\n"};
+      });
+
+    std::atomic<bool> lost{false}, shutting_down{false};
+    auto lead = [&] {
+      metrics.set_leader(true);
+      controller.start(std::chrono::seconds(sync_timeout_s));
+    };
+    std::thread runner([&] {
+      try {
+        if (!leader_elect) {
+          lead();
+          return;
+        }
+        if (!elector.run(lead)) {
+          lost = true;
+          kill(getpid(), SIGTERM);  // stop acting at once: another replica leads now
+        }
+      } catch (const std::exception& e) {
+        if (shutting_down) return;  // stop() interrupted a cache sync
+        log::error("operator failed", {{"error", e.what()}});
+        lost = true;
+        kill(getpid(), SIGTERM);
+      }
+    });
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::info("shutting down", {{"signal", sig}, {"lost_leadership", lost.load()}});
+    // Past the shutdown limit, exit anyway (a reconcile stuck on an unreachable API server must not keep the pod).
+    std::thread watchdog([shutdown_timeout_s] {
+      std::this_thread::sleep_for(std::chrono::seconds(shutdown_timeout_s));
+      log::error("graceful shutdown took too long; exiting");
+      std::_Exit(1);
+    });
+    watchdog.detach();
+    shutting_down = true;
+    elector.stop();
+    controller.stop();  // also ends a cache sync still in progress
+    runner.join();
+    if (!lost) elector.release();
+    metrics.set_leader(false);
+    log::info("stopped");
+    return lost ? 1 : 0;
+  } catch (const std::exception& e) {
+    log::error("cannot start", {{"error", e.what()}});
+    std::cerr << "gasoline-operator: " << e.what() << "\n";
+    return 1;
+  }
+}
