@@ -179,7 +179,7 @@ void Controller::event(const Json& pool, const std::string& type, const std::str
   }
 }
 
-Json Controller::sync_child(const Json& pool, Child& child, const Json& desired) {
+Json Controller::sync_child(const Json& pool, Child& child, const Json& desired, Changes& changes) {
   const auto& meta = desired["metadata"];
   std::string ns = meta.value("namespace", ""), name = meta.value("name", "");
   std::string key = child.resource->plural + "/" + ns + "/" + name;
@@ -204,17 +204,35 @@ Json Controller::sync_child(const Json& pool, Child& child, const Json& desired)
                                                           pool["metadata"].value("name", "")},
                                            {"kind", child.resource->kind},
                                            {"name", name}});
-  event(pool, "Normal", live ? "Updated" : "Created", (live ? "Updated " : "Created ") + child.resource->kind + " " + name);
+  (live ? changes.updated : changes.created).push_back(child.resource->kind + " " + name);
   return after;
 }
 
-void Controller::delete_child(const Json& pool, Child& child, const std::string& name) {
+void Controller::delete_child(const Json& pool, Child& child, const std::string& name, Changes& changes) {
   std::string ns = pool["metadata"].value("namespace", "");
   auto live = child.informer->get(ns, name);
   if (!live || !owned_by(*live, pool)) return;  // never delete what this pool does not own
   client_.remove(*child.resource, ns, name);
   metrics_.write(child.resource->kind, "delete");
-  event(pool, "Normal", "Deleted", "Deleted " + child.resource->kind + " " + name + " (no longer wanted by the spec)");
+  log::info("deleted", {{"pool", ns + "/" + pool["metadata"].value("name", "")}, {"kind", child.resource->kind},
+                        {"name", name}});
+  changes.deleted.push_back(child.resource->kind + " " + name);
+}
+
+void Controller::report(const Json& pool, const Changes& changes) {
+  if (changes.empty()) return;
+  auto join = [](const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+    return out;
+  };
+  std::string note;
+  for (const auto& [verb, items] : {std::pair{"created ", &changes.created}, std::pair{"updated ", &changes.updated},
+                                    std::pair{"deleted ", &changes.deleted}})
+    if (!items->empty()) note += (note.empty() ? "" : "; ") + std::string(verb) + join(*items);
+  note[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(note[0])));
+  std::string reason = changes.updated.empty() && changes.deleted.empty() ? "Created" : "Applied";
+  event(pool, "Normal", reason, note);
 }
 
 void Controller::reconcile(const std::string& ns, const std::string& name) {
@@ -228,16 +246,18 @@ void Controller::reconcile(const std::string& ns, const std::string& name) {
     observed.paused = spec.paused;
     auto children = pool::render(spec);
     if (!observed.paused) {
-      deployment = sync_child(*pool, deployments_, children.deployment);
-      sync_child(*pool, services_, children.service);
+      Changes changes;
+      deployment = sync_child(*pool, deployments_, children.deployment, changes);
+      sync_child(*pool, services_, children.service, changes);
       if (children.hpa)
-        sync_child(*pool, hpas_, *children.hpa);
+        sync_child(*pool, hpas_, *children.hpa, changes);
       else
-        delete_child(*pool, hpas_, name);
+        delete_child(*pool, hpas_, name, changes);
       if (children.pdb)
-        sync_child(*pool, pdbs_, *children.pdb);
+        sync_child(*pool, pdbs_, *children.pdb, changes);
       else
-        delete_child(*pool, pdbs_, name);
+        delete_child(*pool, pdbs_, name, changes);
+      report(*pool, changes);
     }
   } catch (const pool::SpecError& e) {
     // The user must fix the pool; retrying will not help. Status and an Event say what is wrong.

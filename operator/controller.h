@@ -52,9 +52,15 @@ class Controller {
   void worker();
   // Throws on API errors (the key is retried with backoff).
   void reconcile(const std::string& ns, const std::string& name);
+  // What one reconcile changed, reported as one Event (not one per child: Events are writes too).
+  struct Changes {
+    std::vector<std::string> created, updated, deleted;
+    bool empty() const { return created.empty() && updated.empty() && deleted.empty(); }
+  };
   // Makes `desired` exist as rendered. Returns the live object afterwards.
-  kube::Json sync_child(const kube::Json& pool, Child& child, const kube::Json& desired);
-  void delete_child(const kube::Json& pool, Child& child, const std::string& name);
+  kube::Json sync_child(const kube::Json& pool, Child& child, const kube::Json& desired, Changes& changes);
+  void delete_child(const kube::Json& pool, Child& child, const std::string& name, Changes& changes);
+  void report(const kube::Json& pool, const Changes& changes);
   void event(const kube::Json& pool, const std::string& type, const std::string& reason, const std::string& note);
   std::string kv_address(const kube::Json& pool) const;
 

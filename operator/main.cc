@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
     options.resync = std::chrono::seconds(resync_s);
     options.kv_poll = std::chrono::seconds(kv_poll_s);
     options.identity = identity;
+    options.watch_namespace = watch_namespace;
     if (!kv_token_file.empty()) options.kv_token = read_token(kv_token_file);
     auto config = kube::load_config(kubeconfig, context);
     if (election_ns.empty()) election_ns = config.ns;

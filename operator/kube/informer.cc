@@ -79,14 +79,14 @@ std::optional<Json> Informer::get(const std::string& ns, const std::string& name
   std::lock_guard lock(mu_);
   auto it = cache_.find(ns.empty() ? name : ns + "/" + name);
   if (it == cache_.end()) return std::nullopt;
-  return it->second;
+  return Json::parse(it->second);
 }
 
 std::vector<Json> Informer::objects() const {
   std::lock_guard lock(mu_);
   std::vector<Json> out;
   out.reserve(cache_.size());
-  for (const auto& [_, o] : cache_) out.push_back(o);
+  for (const auto& [_, o] : cache_) out.push_back(Json::parse(o));
   return out;
 }
 
@@ -107,7 +107,7 @@ void Informer::store(const Json& object, bool deleted) {
     if (deleted)
       cache_.erase(key);
     else
-      cache_[key] = object;
+      cache_[key] = object.dump();
     ++stats_.events;
   }
   handler_(object);
@@ -116,7 +116,7 @@ void Informer::store(const Json& object, bool deleted) {
 void Informer::relist() {
   std::string query_base = "limit=" + std::to_string(options_.page_size);
   if (!options_.label_selector.empty()) query_base += "&labelSelector=" + url_encode(options_.label_selector);
-  std::map<std::string, Json> fresh;
+  std::map<std::string, std::string> fresh;
   std::string cont, version;
   do {
     std::string query = query_base + (cont.empty() ? "" : "&continue=" + url_encode(cont));
@@ -132,14 +132,14 @@ void Informer::relist() {
       item["apiVersion"] = options_.resource.api_version();
       item["kind"] = options_.resource.kind;
       std::string key = object_key(item);  // before the move: `a = b` evaluates b first
-      fresh[key] = trimmed(std::move(item));
+      fresh[key] = trimmed(std::move(item)).dump();
     }
     const auto& meta = page["metadata"];
     cont = meta.value("continue", "");
     version = meta.value("resourceVersion", "");
   } while (!cont.empty());
 
-  std::vector<Json> changed, removed;
+  std::vector<std::string> changed, removed;  // serialized, parsed one at a time for the handler
   {
     std::lock_guard lock(mu_);
     for (const auto& [key, o] : fresh) {
@@ -157,8 +157,8 @@ void Informer::relist() {
     synced_ = true;
     cv_.notify_all();
   }
-  for (const auto& o : changed) handler_(o);
-  for (const auto& o : removed) handler_(o);
+  for (const auto& o : changed) handler_(Json::parse(o));
+  for (const auto& o : removed) handler_(Json::parse(o));
 }
 
 void Informer::watch() {

@@ -69,7 +69,9 @@ class Informer {
   Handler handler_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, Json> cache_;
+  // Objects are kept serialized: a parsed nlohmann::json costs about ten times its text, and a cache of thousands of
+  // Deployments would otherwise dominate the operator's memory. Reads parse on demand.
+  std::map<std::string, std::string> cache_;
   std::string resource_version_;
   std::atomic<bool> synced_{false};
   std::atomic<bool> stopping_{false};

@@ -3,6 +3,7 @@
 #include "tests/bench/bench.h"
 #include "tests/bench/raft_bench.h"
 #include "tests/bench/fleet_bench.h"
+#include "tests/bench/operator_bench.h"
 
 #include <CLI/CLI.hpp>
 
@@ -49,6 +50,8 @@ int main(int argc, char** argv) {
   raft_cmd->add_option("--heartbeat-ms", raft.heartbeat_ms, "Raft heartbeat of the replicas")->capture_default_str();
   raft_cmd->add_flag("--no-verify", [&](int64_t) { raft.verify = false; }, "Skip reading everything back");
   raft_cmd->add_flag("--quick", raft_quick, "Short windows and 3 kills");
+  gasoline::bench::OperatorBenchOptions op;
+  auto* op_cmd = gasoline::bench::add_operator_command(app, op);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
       return gasoline::bench::run_raft(raft);
     }
     if (*fleet_cmd) return gasoline::bench::run_fleet(fleet);
+    if (*op_cmd) return gasoline::bench::run_operator(op);
   } catch (const std::exception& e) {
     std::cerr << "gasoline-bench: " << e.what() << "\n";
     return 1;
