@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every gasoline-bench scenario and prints their JSON lines on stdout (progress goes to stderr).
-#   ./hack/bench.sh [--quick] [scenario ...]     scenarios: pull raft fleet (default: all that exist)
+#   ./hack/bench.sh [--quick] [scenario ...]     scenarios: pull raft fleet operator (default: all that exist)
+# `operator` starts its own minimal Kubernetes (hack/cluster.sh up --minimal, state in build/bench-cluster) and stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=()
@@ -12,14 +13,24 @@ for a in "$@"; do
     *) scenarios+=("$a") ;;
   esac
 done
-./hack/build.sh gasoline-bench gasoline-kv >&2
+./hack/build.sh gasoline-bench gasoline-kv gasoline-worker gasoline-example-app gasoline-operator >&2
 available=$(build/bin/gasoline-bench --help | awk '/^Subcommands:/{f=1;next} f && NF {print $1}')
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(pull raft fleet)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(pull raft fleet operator)
 for s in "${scenarios[@]}"; do
   if ! grep -qx "$s" <<<"$available"; then
     echo "bench: scenario '$s' is not built yet; skipping" >&2
     continue
   fi
   echo "bench: running $s ${quick[*]}" >&2
+  if [ "$s" = operator ]; then
+    export GASOLINE_CLUSTER_DIR="$PWD/build/bench-cluster"
+    ./hack/cluster.sh build >&2
+    ./hack/cluster.sh up --minimal >&2
+    trap './hack/cluster.sh down >&2' EXIT
+    KUBECONFIG="${GASOLINE_CLUSTER_DIR}/kubeconfig" build/bin/gasoline-bench operator "${quick[@]}"
+    ./hack/cluster.sh down >&2
+    trap - EXIT
+    continue
+  fi
   build/bin/gasoline-bench "$s" "${quick[@]}"
 done

@@ -173,6 +173,7 @@ CLI::App* add_operator_command(CLI::App& app, OperatorBenchOptions& o) {
   cmd->add_option("--kubeconfig", o.kubeconfig, "kubeconfig (default: $KUBECONFIG)");
   cmd->add_option("--crd", o.crd, "The CRD file to install (default: the repository's crds/)");
   cmd->add_option("--timeout", o.timeout_s, "Seconds per scenario")->capture_default_str();
+  cmd->add_flag("--quick", [&o](int64_t) { o.pools = 100; }, "100 pools instead of 500");
   return cmd;
 }
 

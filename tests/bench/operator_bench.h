@@ -15,6 +15,7 @@ struct OperatorBenchOptions {
   int timeout_s = 600;
 };
 
+// --quick (100 pools) is applied by the command's callback.
 CLI::App* add_operator_command(CLI::App& app, OperatorBenchOptions& options);
 int run_operator(const OperatorBenchOptions& options);
 
