@@ -68,8 +68,8 @@ kubectl -n "$ns" apply -f "${CHART}/examples/sample-pool.yaml" >/dev/null
 wait_until "the sample pool's pods Running and Ready" 120 bash -c \
   "[ \"\$(kubectl -n '$ns' get gwp sample -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
 kubectl -n "$ns" get pods -l app.kubernetes.io/instance=sample -o wide
-kubectl -n "$ns" get pods -l app.kubernetes.io/instance=sample \
-  -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -qx Running || fail "no Running pod"
+phases="$(kubectl -n "$ns" get pods -l app.kubernetes.io/instance=sample -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}')"
+grep -qx Running <<<"$phases" || fail "no Running pod"
 # (Writes into namespaces other tests left terminating are refused with 403 as well; those are not RBAC.)
 forbidden="$(grep '403 Forbidden' "${LOGDIR}/operator.log" | grep -vc 'because it is being terminated' || true)"
 [ "$forbidden" = 0 ] || fail "the operator got ${forbidden} 403s with the chart's RBAC"

@@ -47,11 +47,13 @@ info "ok: owner references and labels on all four children"
 # The Deployment: native sidecar, downward API, grace period, HPA owns replicas.
 [ "$(jp deploy/orders '{.spec.template.spec.initContainers[0].name}')" = gasoline-worker ] || fail "no sidecar"
 [ "$(jp deploy/orders '{.spec.template.spec.initContainers[0].restartPolicy}')" = Always ] || fail "sidecar is not native"
-jp deploy/orders '{.spec.template.spec.initContainers[0].env}' | grep -q 'metadata.uid' || fail "no POD_UID from the downward API"
-jp deploy/orders '{.spec.template.spec.initContainers[0].env}' | grep -q 'order,ship' || fail "workflows not passed"
+# (Captured first: `cmd | grep -q` under pipefail fails when grep exits before cmd is done writing.)
+sidecar_env="$(jp deploy/orders '{.spec.template.spec.initContainers[0].env}')"
+grep -q 'metadata.uid' <<<"$sidecar_env" || fail "no POD_UID from the downward API"
+grep -q 'order,ship' <<<"$sidecar_env" || fail "workflows not passed"
 grace="$(jp deploy/orders '{.spec.template.spec.terminationGracePeriodSeconds}')"
 [ "$grace" -ge 25 ] || fail "grace period ${grace}s does not cover the 20 s drain plus a margin"
-jp deploy/orders '{.spec.template.spec.containers[0].lifecycle.preStop.httpGet.path}' | grep -q drain ||
+grep -q drain <<<"$(jp deploy/orders '{.spec.template.spec.containers[0].lifecycle.preStop.httpGet.path}')" ||
   fail "the app container has no preStop drain hook"
 mgr="$(kubectl -n "$ns" get deploy/orders --show-managed-fields -o json |
   python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(m["manager"] for m in d["metadata"]["managedFields"] if "f:replicas" in json.dumps(m.get("fieldsV1",{})) and m["manager"]=="gasoline-operator"))')"
@@ -70,7 +72,7 @@ wait_until "status Ready=True with 2 ready replicas" 120 \
 [ "$(jp gwp/orders '{.status.observedGeneration}')" = "$(jp gwp/orders '{.metadata.generation}')" ] || fail "observedGeneration"
 [ -n "$(jp gwp/orders '{.status.selector}')" ] || fail "status.selector is empty"
 kubectl -n "$ns" get gwp orders
-kubectl -n "$ns" get events --field-selector involvedObject.name=orders -o name | grep -q . || fail "no Events recorded"
+wait_until "an Event on the pool" 30 bash -c "[ -n \"\$(kubectl -n '$ns' get events --field-selector involvedObject.name=orders -o name)\" ]"
 
 # Unchanged: zero writes over several resyncs (2 s each). Counted by the operator and by the API server.
 wait_until "no reconcile in flight" 30 bash -c "[ \"\$(curl -s http://127.0.0.1:$PORT/metrics | awk '/^gasoline_operator_workqueue_depth/ {print \$2}')\" = 0 ]"
