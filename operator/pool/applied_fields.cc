@@ -1,5 +1,6 @@
 #include "operator/pool/applied_fields.h"
 
+#include <optional>
 #include <string>
 
 #include "operator/pool/compare.h"
@@ -12,6 +13,15 @@ using nlohmann::json;
 // List keys the server fills in when they are left out, so a key recorded with the default still names an item
 // that desired writes without it.
 bool is_defaulted_key(const std::string& field, const json& value) { return field == "protocol" && value == "TCP"; }
+
+// object[key] as a string: `absent` when the key is missing or null, nullopt when it holds another type.
+std::optional<std::string> string_field(const json& object, const char* key, const char* absent) {
+  if (!object.is_object()) return absent;
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return absent;
+  if (!it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
 
 bool matches_key(const json& item, const json& key) {
   if (!item.is_object()) return false;
@@ -60,11 +70,16 @@ bool drops_applied_field(const json& desired, const json& live, std::string_view
   const json::json_pointer managed("/metadata/managedFields");
   if (!live.is_object() || !live.contains(managed) || !live.at(managed).is_array()) return false;
   for (const auto& entry : live.at(managed)) {
-    if (!entry.is_object() || entry.value("manager", "") != field_manager || entry.value("operation", "") != "Apply" ||
-        !entry.value("subresource", "").empty())
-      continue;
-    if (entry.value("apiVersion", "") != desired.value("apiVersion", "")) return true;
-    if (entry.value("fieldsType", "FieldsV1") != "FieldsV1" || !entry.contains("fieldsV1")) return true;
+    // Fields of the wrong type (the server never writes them) make the entry not ours, or, once it is ours,
+    // unreadable: then the apply is sent.
+    const auto manager = string_field(entry, "manager", "");
+    const auto operation = string_field(entry, "operation", "");
+    const auto subresource = string_field(entry, "subresource", "");
+    if (!entry.is_object() || manager != field_manager || operation != "Apply" || subresource != "") continue;
+    const auto api_version = string_field(entry, "apiVersion", "");
+    const auto desired_api_version = string_field(desired, "apiVersion", "");
+    if (!api_version || !desired_api_version || *api_version != *desired_api_version) return true;
+    if (string_field(entry, "fieldsType", "FieldsV1") != "FieldsV1" || !entry.contains("fieldsV1")) return true;
     if (!covered(entry.at("fieldsV1"), desired)) return true;
   }
   return false;

@@ -43,7 +43,12 @@ std::string describe(const nlohmann::json& value) {
   }
   // Replace rather than throw on invalid UTF-8: the message is about the value, it must not fail on it.
   std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  if (text.size() > kDescribeLimit) text = text.substr(0, kDescribeLimit) + "...";
+  // Cut at a character boundary: the message ends up in the pool's status and an Event, which must be valid UTF-8.
+  if (text.size() > kDescribeLimit) {
+    size_t cut = kDescribeLimit;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text = text.substr(0, cut) + "...";
+  }
   return kind + text;
 }
 
@@ -113,7 +118,9 @@ int64_t Field::integer(int64_t min, int64_t max) const {
     // The API server stores integer fields as integers, but a hand-written 3.0 means 3.
     const double d = value_->get<double>();
     if (!std::isfinite(d) || std::trunc(d) != d) fail("must be an integer, got " + describe(*value_));
-    if (d < static_cast<double>(min) || d > static_cast<double>(max))
+    // max + 1.0, not max: INT64_MAX rounds up to 2^63 as a double, which is out of int64_t's range, and the cast
+    // below must only see values in range.
+    if (d < static_cast<double>(min) || d >= static_cast<double>(max) + 1.0)
       fail(range_text(min, max) + ", got " + number_text(d));
     v = static_cast<int64_t>(d);
   } else {

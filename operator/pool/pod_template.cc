@@ -10,8 +10,12 @@ using nlohmann::json;
 bool has_env(const json& container, std::string_view name) {
   auto it = container.find("env");
   if (it == container.end() || !it->is_array()) return false;
-  for (const auto& var : *it)
-    if (var.is_object() && var.value("name", "") == name) return true;
+  for (const auto& var : *it) {
+    // A name of another type is the API server's to reject, not a reason for render to throw.
+    if (!var.is_object()) continue;
+    auto var_name = var.find("name");
+    if (var_name != var.end() && var_name->is_string() && var_name->get_ref<const std::string&>() == name) return true;
+  }
   return false;
 }
 

@@ -1,6 +1,9 @@
 #include "operator/pool/status.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "operator/pool/render.h"
@@ -20,14 +23,39 @@ struct Condition {
   std::string message;
 };
 
-// Reads an integer at a JSON pointer, tolerating anything the server or a test hands us.
-int64_t integer_at(const json& object, const char* pointer, int64_t fallback) {
+constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
+constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+// apps/v1 replica counts are int32 and never negative; clamping to that keeps the arithmetic on them defined.
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+
+// Reads an integer at a JSON pointer, tolerating anything the server or a test hands us: a value that is not a
+// number is the fallback, a number outside [min, max] (a huge float, a uint64 above int64's range) is clamped.
+int64_t integer_at(const json& object, const char* pointer, int64_t fallback, int64_t min = kInt64Min,
+                   int64_t max = kInt64Max) {
   const json::json_pointer ptr(pointer);
   if (!object.is_object() || !object.contains(ptr)) return fallback;
   const auto& v = object.at(ptr);
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float()) return static_cast<int64_t>(v.get<double>());
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<uint64_t>();
+    return u > static_cast<uint64_t>(max) ? max : std::max(static_cast<int64_t>(u), min);
+  }
+  if (v.is_number_integer()) return std::clamp(v.get<int64_t>(), min, max);
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isnan(d)) return fallback;
+    // Compared as doubles before the cast, which is undefined for values out of range (INT64_MAX rounds to 2^63).
+    if (d <= static_cast<double>(min)) return min;
+    if (d >= static_cast<double>(max)) return max;
+    return static_cast<int64_t>(d);
+  }
   return fallback;
+}
+
+// object[key] if it is a string, else "" (absent, or a value of another type the server would not have written).
+std::string text_of(const json& object, const char* key) {
+  if (!object.is_object()) return {};
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 std::string string_at(const json& object, const char* pointer) {
@@ -54,16 +82,19 @@ struct DeploymentView {
 
 DeploymentView view_of(const json& d) {
   DeploymentView v{
-      integer_at(d, "/spec/replicas", 1),       integer_at(d, "/status/replicas", 0),
-      integer_at(d, "/status/readyReplicas", 0), integer_at(d, "/status/updatedReplicas", 0),
-      integer_at(d, "/status/availableReplicas", 0), integer_at(d, "/metadata/generation", 0),
+      integer_at(d, "/spec/replicas", 1, 0, kInt32Max),
+      integer_at(d, "/status/replicas", 0, 0, kInt32Max),
+      integer_at(d, "/status/readyReplicas", 0, 0, kInt32Max),
+      integer_at(d, "/status/updatedReplicas", 0, 0, kInt32Max),
+      integer_at(d, "/status/availableReplicas", 0, 0, kInt32Max),
+      integer_at(d, "/metadata/generation", 0),
       integer_at(d, "/status/observedGeneration", 0),
   };
   const json::json_pointer conditions("/status/conditions");
   if (d.is_object() && d.contains(conditions) && d.at(conditions).is_array())
     for (const auto& c : d.at(conditions))
-      if (c.is_object() && c.value("type", "") == "Progressing" && c.value("status", "") == "False" &&
-          c.value("reason", "") == "ProgressDeadlineExceeded")
+      if (text_of(c, "type") == "Progressing" && text_of(c, "status") == "False" &&
+          text_of(c, "reason") == "ProgressDeadlineExceeded")
         v.progress_deadline_exceeded = &c;
   return v;
 }
@@ -95,7 +126,7 @@ Condition degraded(const std::optional<DeploymentView>& d, const std::optional<s
   if (error) return {"Degraded", true, "ReconcileFailed", truncated(*error)};
   if (d && d->progress_deadline_exceeded) {
     const auto& c = *d->progress_deadline_exceeded;
-    const std::string detail = c.value("message", "");
+    const std::string detail = text_of(c, "message");
     return {"Degraded", true, "DeploymentFailed",
             truncated("the Deployment exceeded its progress deadline" + (detail.empty() ? "" : ": " + detail))};
   }
@@ -106,15 +137,15 @@ const json* old_condition(const json& pool, const std::string& type) {
   const json::json_pointer ptr("/status/conditions");
   if (!pool.is_object() || !pool.contains(ptr) || !pool.at(ptr).is_array()) return nullptr;
   for (const auto& c : pool.at(ptr))
-    if (c.is_object() && c.value("type", "") == type) return &c;
+    if (text_of(c, "type") == type) return &c;
   return nullptr;
 }
 
 json condition_json(const Condition& c, const json& pool, int64_t generation, const std::string& now) {
   const std::string status = c.status ? "True" : "False";
   std::string since = now;
-  if (const json* old = old_condition(pool, c.type); old && old->value("status", "") == status) {
-    const std::string kept = old->value("lastTransitionTime", "");
+  if (const json* old = old_condition(pool, c.type); old && text_of(*old, "status") == status) {
+    const std::string kept = text_of(*old, "lastTransitionTime");
     if (!kept.empty()) since = kept;
   }
   return {{"type", c.type},

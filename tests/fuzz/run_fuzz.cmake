@@ -1,12 +1,12 @@
 # Runs a libFuzzer binary for SECONDS on a fresh copy of the seed corpus in WORK.
-#   cmake -DFUZZER=bin -DCORPUS=dir -DWORK=dir -DSECONDS=20 -P run_fuzz.cmake
+#   cmake -DFUZZER=bin -DCORPUS=dir -DWORK=dir -DSECONDS=20 [-DDICT=file.dict] -P run_fuzz.cmake
 foreach(v FUZZER CORPUS WORK SECONDS)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "run_fuzz.cmake: -D${v}=... is required")
   endif()
 endforeach()
 if(NOT EXISTS ${FUZZER})
-  message(FATAL_ERROR "fuzzer binary ${FUZZER} is missing; build the fuzz_frame target")
+  message(FATAL_ERROR "fuzzer binary ${FUZZER} is missing; build its target")
 endif()
 
 file(REMOVE_RECURSE ${WORK})
@@ -16,8 +16,12 @@ file(COPY ${seeds} DESTINATION ${WORK}/corpus)
 list(LENGTH seeds n)
 message(STATUS "fuzzing for ${SECONDS}s from ${n} seeds in ${WORK}")
 
+set(dict_flag)
+if(DICT)
+  set(dict_flag -dict=${DICT})
+endif()
 execute_process(
-  COMMAND ${FUZZER} ${WORK}/corpus -max_total_time=${SECONDS} -rss_limit_mb=2048 -timeout=10
+  COMMAND ${FUZZER} ${WORK}/corpus ${dict_flag} -max_total_time=${SECONDS} -rss_limit_mb=2048 -timeout=10
           -print_final_stats=1 -artifact_prefix=${WORK}/artifacts/
   RESULT_VARIABLE rc
   OUTPUT_VARIABLE out

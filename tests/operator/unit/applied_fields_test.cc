@@ -117,5 +117,35 @@ TEST(PoolAppliedFields, RemovedNodeSelectorIsNoticedOnlyThroughManagedFields) {
   EXPECT_FALSE(needs_apply(applied, live, kManager));
 }
 
+// Found by fuzz_pool: managedFields entries (or a desired apiVersion) of the wrong type made needs_apply throw
+// json's type_error. An entry whose identity fields are not strings is not ours; once it is ours, an unreadable
+// field means the apply is sent.
+TEST(PoolAppliedFields, FieldsOfTheWrongTypeDoNotThrow) {
+  const json desired = json::parse(R"({"apiVersion": "v1", "kind": "ConfigMap"})");
+  const auto live_with = [&](const char* entries) {
+    json live = desired;
+    live["metadata"]["managedFields"] = json::parse(entries);
+    return live;
+  };
+  EXPECT_FALSE(needs_apply(desired, live_with(R"([{"manager": 7, "operation": "Apply"}, {"manager": null}])"), kManager));
+  EXPECT_FALSE(needs_apply(desired, live_with(R"([{"manager": "gasoline-operator", "operation": ["Apply"]}])"), kManager));
+  EXPECT_FALSE(needs_apply(
+      desired, live_with(R"([{"manager": "gasoline-operator", "operation": "Apply", "subresource": 1}])"), kManager));
+  EXPECT_TRUE(needs_apply(desired,
+                          live_with(R"([{"manager": "gasoline-operator", "operation": "Apply", "apiVersion": 1,
+                                         "fieldsV1": {}}])"),
+                          kManager));
+  EXPECT_TRUE(needs_apply(desired,
+                          live_with(R"([{"manager": "gasoline-operator", "operation": "Apply", "apiVersion": "v1",
+                                         "fieldsType": 2, "fieldsV1": {}}])"),
+                          kManager));
+  json odd = desired;
+  odd["apiVersion"] = 1;
+  json live = live_with(R"([{"manager": "gasoline-operator", "operation": "Apply", "apiVersion": "v1", "fieldsV1": {}}])");
+  live["apiVersion"] = 1;
+  EXPECT_TRUE(needs_apply(odd, live, kManager));
+  EXPECT_NO_THROW((void)drops_applied_field(json::array(), live, kManager));
+}
+
 }  // namespace
 }  // namespace gasoline::op::pool

@@ -312,5 +312,17 @@ TEST(PoolRender, EveryChildIsASubsetOfItself) {
   }
 }
 
+// Found by fuzz_pool: an env var whose name is not a string made render throw json's type_error instead of leaving
+// the var to the API server's validation.
+TEST(PoolRender, EnvVarWithANonStringNameDoesNotThrow) {
+  const json pool = minimal_pool_with(
+      R"({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "i", "env": [{"name": 1}, 2]}]}}}})");
+  Children c;
+  ASSERT_NO_THROW(c = render(pool, test_defaults()));
+  const json& env = c.deployment["spec"]["template"]["spec"]["containers"][0]["env"];
+  ASSERT_EQ(env.size(), 3u);
+  EXPECT_EQ(env[2]["name"], "GASOLINE_API_URL");
+}
+
 }  // namespace
 }  // namespace gasoline::op::pool

@@ -375,5 +375,34 @@ TEST(PoolParseSpec, DoesNotModifyItsInput) {
   EXPECT_EQ(pool, before);
 }
 
+// Found by fuzz_pool: 2^63 as a float passed the range check of an int64 field (INT64_MAX rounds up to it as a
+// double) and was then cast to int64_t, which is undefined behaviour.
+TEST(PoolParseSpec, FloatJustAboveInt64IsOutOfRange) {
+  for (const char* patch : {R"({"metadata": {"generation": 9223372036854775808.0}})",
+                            R"({"metadata": {"generation": 1e300}})",
+                            R"({"spec": {"template": {"spec": {"terminationGracePeriodSeconds": 9.3e18}}}})"}) {
+    SCOPED_TRACE(patch);
+    EXPECT_THROW(parse_spec(minimal_pool_with(patch), test_defaults()), SpecError);
+  }
+  // The largest double below 2^63 is still in range.
+  EXPECT_EQ(parse_spec(minimal_pool_with(R"({"metadata": {"generation": 9223372036854774784.0}})"), test_defaults())
+                .generation,
+            int64_t{9223372036854774784});
+}
+
+// Found by fuzz_pool: the value in a SpecError's message was cut at 40 bytes, possibly inside a UTF-8 character;
+// the message goes into the Degraded condition, whose status apply then failed to serialise (json type_error 316).
+TEST(PoolParseSpec, ErrorMessagesStayValidUtf8) {
+  const json pool = minimal_pool_with(R"({"spec": {"replicas": "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"}})");
+  try {
+    parse_spec(pool, test_defaults());
+    FAIL() << "no SpecError";
+  } catch (const SpecError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("spec.replicas: must be an integer, got string \"\u00e9"), std::string::npos) << message;
+    EXPECT_NO_THROW((void)json(message).dump());
+  }
+}
+
 }  // namespace
 }  // namespace gasoline::op::pool

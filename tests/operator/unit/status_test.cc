@@ -284,5 +284,48 @@ TEST(PoolComputeStatus, DeterministicAndDoesNotModifyItsInputs) {
   EXPECT_EQ(d, d_before);
 }
 
+// Found by fuzz_pool: conditions whose fields are not strings (in the live Deployment or in the pool's old status)
+// made compute_status throw json's type_error, although it must never throw.
+TEST(PoolComputeStatus, NeverThrowsOnConditionsOfTheWrongType) {
+  json d = deployment(1, 1, 1, 1, 1);
+  d["status"]["conditions"] = json::parse(R"([{"type": 1}, {"type": "Progressing", "status": false, "reason": 2},
+      {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": 3}])");
+  json pool = minimal_pool();
+  pool["status"]["conditions"] = json::parse(R"([{"type": "Ready", "status": 1, "lastTransitionTime": 2},
+      {"type": "Degraded", "status": "False", "lastTransitionTime": 7}, {"type": null}])");
+  Observed observed;
+  observed.deployment = &d;
+  json status;
+  ASSERT_NO_THROW(status = compute_status(pool, observed, kNow));
+  EXPECT_EQ(condition(status, "Degraded")->at("reason"), "DeploymentFailed");
+  EXPECT_EQ(condition(status, "Degraded")->at("message"), "the Deployment exceeded its progress deadline");
+  EXPECT_EQ(condition(status, "Ready")->at("lastTransitionTime"), kNow);
+}
+
+// Found by fuzz_pool: a huge float count or generation was cast to int64_t out of range, and replicas - updated
+// could overflow; both are undefined behaviour. Counts are clamped to apps/v1's range (int32, >= 0).
+TEST(PoolComputeStatus, OutOfRangeNumbersAreClamped) {
+  json d = deployment(1, 1, 1, 1, 1);
+  d["spec"]["replicas"] = -5;
+  d["status"]["replicas"] = 9223372036854775807LL;
+  d["status"]["updatedReplicas"] = -1;
+  d["status"]["readyReplicas"] = 1e300;
+  d["status"]["availableReplicas"] = 18446744073709551615ULL;
+  d["metadata"]["generation"] = -1e300;
+  json pool = minimal_pool();
+  pool["metadata"]["generation"] = 1e300;
+  Observed observed;
+  observed.deployment = &d;
+  json status;
+  ASSERT_NO_THROW(status = compute_status(pool, observed, kNow));
+  EXPECT_EQ(status.at("observedGeneration"), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(status.at("replicas"), 2147483647);
+  EXPECT_EQ(status.at("updatedReplicas"), 0);
+  EXPECT_EQ(status.at("readyReplicas"), 2147483647);
+  EXPECT_EQ(status.at("availableReplicas"), 2147483647);
+  EXPECT_EQ(condition(status, "Ready")->at("reason"), "ScaledToZero");
+  EXPECT_EQ(condition(status, "Progressing")->at("message"), "old replicas pending termination: 2147483647");
+}
+
 }  // namespace
 }  // namespace gasoline::op::pool
