@@ -14,6 +14,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string read_file(const fs::path& p) {
+  // An ifstream "reads" a directory as 0 bytes; an empty CA would silently mean the system's roots.
+  if (fs::is_directory(p)) throw std::runtime_error(p.string() + " is a directory, not a file");
   std::ifstream in(p, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + p.string());
   std::ostringstream s;

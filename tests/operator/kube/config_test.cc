@@ -98,6 +98,15 @@ TEST(Kubeconfig, ErrorsNameTheFileAndTheProblem) {
     }
   }
   EXPECT_THROW(kube::load_kubeconfig(dir.path() + "/missing"), std::runtime_error);
+  // A path naming a directory is an error, not an empty CA (which would mean "trust the system's roots").
+  write(dir.path() + "/config", "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, "
+                                "cluster: {server: 'https://a:1', certificate-authority: '" + dir.path() + "'}}]\n");
+  try {
+    kube::load_kubeconfig(dir.path() + "/config");
+    ADD_FAILURE() << "a directory was accepted as the CA file";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  }
 }
 
 TEST(InCluster, ReadsTheServiceAccountAndTheServiceEnvironment) {
