@@ -490,6 +490,7 @@ void Sidecar::submit(const api::TaskToken& t, api::ParsedResult r, Done done) {
 
 void Sidecar::send_commit(const std::string& token) {
   Json args;
+  std::string op;
   {
     std::lock_guard lock(mu_);
     auto it = held_.find(token);
@@ -497,8 +498,9 @@ void Sidecar::send_commit(const std::string& token) {
     it->second.inflight = true;
     it->second.sent_mono = mono_ms();
     args = *it->second.commit;
+    op = it->second.release ? "release" : "commit";
   }
-  client_->call_async("commit", std::move(args), [this, token](std::exception_ptr e, Json result) {
+  client_->call_async(op, std::move(args), [this, token](std::exception_ptr e, Json result) {
     try {
       on_commit_reply(token, e, result);
     } catch (const std::exception& ex) {
@@ -584,16 +586,12 @@ void Sidecar::on_commit_reply(const std::string& token, std::exception_ptr error
   run(after);
 }
 
-// Gives a lease back without recording a step: the kv has no release op, so this commits `continue` without
-// state (state unchanged) and without consuming signals; the workflow is due again at once.
+// Gives a lease back without recording a step (the kv's `release`): the workflow keeps its state and signals and
+// is due again at once, for another worker when this one drains.
 void Sidecar::release_locked(Held& h, const std::string& why) {
   if (h.commit) return;
   h.release = true;
-  h.commit = Json{{"workflow_id", h.workflow_id},
-                  {"worker", config_.id},
-                  {"token", h.lease},
-                  {"step", {{"kind", "continue"}}},
-                  {"consumed_signal_seq", 0}};
+  h.commit = Json{{"workflow_id", h.workflow_id}, {"worker", config_.id}, {"token", h.lease}, {"reason", why}};
   log::info("giving a lease back", {{"workflow", h.workflow_id}, {"token", h.key}, {"why", why}});
 }
 

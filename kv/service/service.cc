@@ -110,6 +110,7 @@ void Service::handle(rpc::Request req, rpc::Responder r) {
     if (op == "cancel") return cancel(args, r);
     if (op == "pull") return pull(args, r);
     if (op == "commit") return commit(args, r);
+    if (op == "release") return release(args, r);
     r.error(rpc::code::kBadRequest, "unknown op '" + op + "'");
   } catch (const std::invalid_argument& e) {
     r.error(rpc::code::kBadRequest, std::string(op) + ": " + e.what());
@@ -602,6 +603,15 @@ void Service::commit(const Json& args, rpc::Responder r) {
   }
   if (args.contains("signals"))
     for (const auto& s : args["signals"]) c.signals.push_back(store::signal_spec_from_json(s));
+  propose_and_reply(std::move(c), r);
+}
+
+void Service::release(const Json& args, rpc::Responder r) {
+  store::Release c;
+  c.workflow_id = str_arg(args, "workflow_id");
+  c.worker_id = str_arg(args, "worker");
+  c.token = num_arg<uint64_t>(args, "token", 0);
+  c.reason = args.value("reason", "released");
   propose_and_reply(std::move(c), r);
 }
 

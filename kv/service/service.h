@@ -72,6 +72,7 @@ class Service {
   void status(rpc::Responder r);
   void pull(const rpc::Json& args, rpc::Responder r);
   void commit(const rpc::Json& args, rpc::Responder r);
+  void release(const rpc::Json& args, rpc::Responder r);
 
   void cluster(const std::string& op, const rpc::Json& args, rpc::Responder r);
   // Runs a read: linearizable through a log barrier on the leader, or local when the caller passes stale=true.

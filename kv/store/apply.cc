@@ -434,6 +434,16 @@ class Applier {
                    {"undelivered", std::move(undelivered)}});
   }
 
+  Result on(const Release& r) {
+    auto w = load(r.workflow_id);
+    if (!w) return fail(Code::kNotFound, "workflow '" + r.workflow_id + "' not found");
+    if (r.token == 0 || w->lease_worker != r.worker_id || w->lease_token != r.token)
+      return fail(Code::kConflict, "lease lost: workflow '" + r.workflow_id + "' is no longer leased to '" +
+                                       r.worker_id + "' with token " + std::to_string(r.token));
+    release(*w, r.reason.empty() ? "released" : r.reason);
+    return ok(Json{{"released", true}, {"status", to_string(w->status)}});
+  }
+
   Result on(const Reclaim& r) {
     auto w = load_worker(r.pool, r.worker_id);
     if (w && w->last_ping_ts >= ts_ - r.lost_after_ms) return ok(Json{{"alive", true}, {"released", Json::array()}});

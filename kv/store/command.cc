@@ -76,6 +76,7 @@ std::string_view command_name(const Command& c) {
                                [](const Cancel&) { return std::string_view("cancel"); },
                                [](const LeaseBatch&) { return std::string_view("lease"); },
                                [](const CommitStep&) { return std::string_view("commit"); },
+                               [](const Release&) { return std::string_view("release"); },
                                [](const Reclaim&) { return std::string_view("reclaim"); }},
                     c);
 }
@@ -188,6 +189,10 @@ Json to_json(const Command& c) {
                         {"step", to_json(c.step)}, {"consumed", c.consumed_signal_seq},
                         {"children", children},   {"signals", signals}};
           },
+          [](const Release& r) {
+            return Json{{"t", "release"}, {"id", r.workflow_id}, {"worker", r.worker_id}, {"token", r.token},
+                        {"reason", r.reason}};
+          },
           [](const Reclaim& r) {
             return Json{{"t", "reclaim"}, {"pool", r.pool}, {"worker", r.worker_id}, {"lost_after", r.lost_after_ms}};
           }},
@@ -225,6 +230,9 @@ Command command_from_json(const Json& j) {
       for (const auto& s : j.at("signals")) c.signals.push_back(signal_spec_from_json(s));
     return c;
   }
+  if (t == "release")
+    return Release{opt<std::string>(j, "id", ""), opt<std::string>(j, "worker", ""), opt<uint64_t>(j, "token", 0),
+                   opt<std::string>(j, "reason", "")};
   if (t == "reclaim")
     return Reclaim{opt<std::string>(j, "pool", ""), opt<std::string>(j, "worker", ""),
                    opt<int64_t>(j, "lost_after", 0)};

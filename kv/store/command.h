@@ -95,6 +95,15 @@ struct CommitStep {
   std::vector<SignalSpec> signals;
 };
 
+// Hands one lease back without recording a step (a drain, a task the app never took): the workflow keeps its state
+// and is due again at once. Fenced by the token like a commit; a stale token is a conflict.
+struct Release {
+  std::string workflow_id;
+  std::string worker_id;
+  uint64_t token = 0;
+  std::string reason;
+};
+
 // Releases the leases of a worker whose last ping is older than lost_after_ms, re-checked at apply time.
 struct Reclaim {
   std::string pool;
@@ -102,7 +111,8 @@ struct Reclaim {
   int64_t lost_after_ms = 0;
 };
 
-using Command = std::variant<PingBatch, Drain, Leave, Dispatch, SendSignal, Cancel, LeaseBatch, CommitStep, Reclaim>;
+using Command =
+    std::variant<PingBatch, Drain, Leave, Dispatch, SendSignal, Cancel, LeaseBatch, CommitStep, Release, Reclaim>;
 std::string_view command_name(const Command&);
 
 struct Entry {

@@ -901,6 +901,38 @@ TEST(StoreFencing, CommitWithAStaleTokenOrAnotherWorkerConflicts) {
   EXPECT_TRUE(a.mutations.empty());
 }
 
+TEST(StoreFencing, ReleaseHandsTheLeaseBackWithoutAStep) {
+  Kv kv;
+  uint64_t token = kv.start("wf-1", "w1");
+  ASSERT_TRUE(kv.run(commit("wf-1", "w1", token, continue_step(Json{{"i", 1}}))).ok());
+  uint64_t token2 = kv.lease("w1", "wf-1");
+  auto before = kv.wf("wf-1");
+  ASSERT_EQ(before.steps, 1u);
+
+  // Fenced like a commit.
+  for (auto [worker, t] : {std::pair<std::string, uint64_t>{"w1", token}, {"w2", token2}, {"w1", 0}})
+    EXPECT_EQ(kv.run(Release{"wf-1", worker, t, "draining"}).code, Code::kConflict);
+  EXPECT_EQ(kv.run(Release{"nope", "w1", token2, "draining"}).code, Code::kNotFound);
+
+  auto a = kv.apply({Release{"wf-1", "w1", token2, "draining"}});
+  ASSERT_TRUE(a.results[0].ok()) << a.results[0].message;
+  EXPECT_EQ(a.results[0].body["status"], "pending");
+  auto after = kv.wf("wf-1");
+  EXPECT_EQ(after.steps, 1u) << "a release is not a step";
+  EXPECT_EQ(after.state, before.state);
+  EXPECT_TRUE(after.lease_worker.empty());
+  EXPECT_EQ(after.lease_token, 0u);
+  EXPECT_EQ(after.wake_reason, "draining");
+  ASSERT_EQ(a.wakes.size(), 1u) << "due again at once, for the next worker";
+  EXPECT_EQ(a.wakes[0].workflow_id, "wf-1");
+  // A retried release after it applied: the lease is gone, so it is a conflict and changes nothing.
+  auto retry = kv.apply({Release{"wf-1", "w1", token2, "draining"}});
+  EXPECT_EQ(retry.results[0].code, Code::kConflict);
+  EXPECT_TRUE(retry.mutations.empty());
+  // And the old holder's commit is refused.
+  EXPECT_EQ(kv.run(commit("wf-1", "w1", token2, complete_step())).code, Code::kConflict);
+}
+
 TEST(StoreFencing, RetriedCommitIsAppliedOnce) {
   Kv kv;
   uint64_t token = kv.start("wf-1", "w1");
