@@ -618,6 +618,11 @@ void expect_eq(const Command& a, const Command& b) {
           for (size_t i = 0; i < x.children.size(); ++i) expect_eq(x.children[i], y.children[i]);
           ASSERT_EQ(x.signals.size(), y.signals.size());
           for (size_t i = 0; i < x.signals.size(); ++i) expect_eq(x.signals[i], y.signals[i]);
+        } else if constexpr (std::is_same_v<T, Release>) {
+          EXPECT_EQ(x.workflow_id, y.workflow_id);
+          EXPECT_EQ(x.worker_id, y.worker_id);
+          EXPECT_EQ(x.token, y.token);
+          EXPECT_EQ(x.reason, y.reason);
         } else if constexpr (std::is_same_v<T, Reclaim>) {
           EXPECT_EQ(x.pool, y.pool);
           EXPECT_EQ(x.worker_id, y.worker_id);
@@ -639,6 +644,7 @@ std::vector<Command> every_command() {
   out.push_back(Cancel{"wf-1", "no longer needed"});
   out.push_back(LeaseBatch{"p0", "w0", {{"wf-1", kT0}, {"wf-2", -1}, {"wf-3", kForever}}});
   out.push_back(Reclaim{"p0", "w9", 2000});
+  out.push_back(Release{"wf-1", "w0", (uint64_t{1} << 52) | 7, "draining"});
   for (auto kind : {StepKind::kComplete, StepKind::kFail, StepKind::kSleep, StepKind::kWait, StepKind::kRetry,
                     StepKind::kContinue}) {
     CommitStep c;
