@@ -2,9 +2,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <memory>
 #include <thread>
 
 namespace gasoline::op {
@@ -21,45 +23,52 @@ struct AdminServer::Impl {
   AdminHandler handler;
   std::thread thread;
 
+  // One request per connection, read and answered asynchronously under a 5 s deadline: a client that connects and
+  // says nothing (a half-open peer, a scanner) costs one timer, never the thread that answers the kubelet.
+  struct Session : std::enable_shared_from_this<Session> {
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+    bhttp::request_parser<bhttp::string_body> parser;
+    bhttp::response<bhttp::string_body> res;
+    Impl* impl;
+
+    Session(tcp::socket socket, Impl* i) : stream(std::move(socket)), impl(i) { parser.body_limit(4096); }
+
+    void start() {
+      stream.expires_after(std::chrono::seconds(5));
+      bhttp::async_read(stream, buffer, parser,
+                        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+      if (ec) return;  // timeout, reset, malformed: just close
+      const auto& req = parser.get();
+      AdminReply reply;
+      if (req.method() != bhttp::verb::get) {
+        reply = {405, "only GET is served here\n"};
+      } else {
+        std::string path(req.target());
+        reply = impl->handler(path.substr(0, path.find('?')));
+      }
+      res = bhttp::response<bhttp::string_body>{static_cast<bhttp::status>(reply.status), req.version()};
+      res.set(bhttp::field::content_type, reply.content_type);
+      res.body() = std::move(reply.body);
+      res.keep_alive(false);
+      res.prepare_payload();
+      stream.expires_after(std::chrono::seconds(5));
+      bhttp::async_write(stream, res, [self = shared_from_this()](beast::error_code, size_t) {
+        beast::error_code ignored;
+        self->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      });
+    }
+  };
+
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec) return;  // closed
-      serve(std::move(socket));
+      std::make_shared<Session>(std::move(socket), this)->start();
       accept();
     });
-  }
-
-  // Short and synchronous: probes are tiny, and a slow client only delays other probes by the socket timeout.
-  void serve(tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    stream.expires_after(std::chrono::seconds(5));
-    beast::flat_buffer buffer;
-    bhttp::request<bhttp::string_body> req;
-    beast::error_code ec;
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.body_limit(4096);
-    // The stream's expiry only applies to async operations; use a plain blocking read with a socket timeout.
-    struct timeval tv{5, 0};
-    setsockopt(stream.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(stream.socket().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    bhttp::read(stream.socket(), buffer, parser, ec);
-    if (ec) return;
-    req = parser.release();
-    AdminReply reply;
-    if (req.method() != bhttp::verb::get) {
-      reply = {405, "only GET is served here\n"};
-    } else {
-      std::string path(req.target());
-      path = path.substr(0, path.find('?'));
-      reply = handler(path);
-    }
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(reply.status), req.version()};
-    res.set(bhttp::field::content_type, reply.content_type);
-    res.body() = std::move(reply.body);
-    res.keep_alive(false);
-    res.prepare_payload();
-    bhttp::write(stream.socket(), res, ec);
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   }
 };
 

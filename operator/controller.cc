@@ -43,18 +43,23 @@ Controller::Controller(kube::Client& client, ControllerOptions options, Metrics&
       metrics_(metrics),
       kv_(options_.kv_token, options_.kv_poll, [this](const std::string& address, const std::string& pool) {
         // A count changed: requeue the pools it concerns ("" = all pools on that kv).
+        if (address == options_.defaults.kv_address) metrics_.set_kv_reachable(kv_.reachable(address));
         if (!pools_) return;
-        for (const auto& p : pools_->objects()) {
-          if (kv_address(p) != address) continue;
-          if (pool.empty()) {
-            queue_.add(kube::object_key(p));
-            continue;
+        try {
+          for (const auto& p : pools_->objects()) {
+            if (kv_address(p) != address) continue;
+            if (pool.empty()) {
+              queue_.add(kube::object_key(p));
+              continue;
+            }
+            try {
+              if (pool::kv_pool_name(p) == pool) queue_.add(kube::object_key(p));
+            } catch (const pool::SpecError&) {
+              // An invalid pool has no kv name to match; its Degraded condition already says why.
+            }
           }
-          try {
-            if (pool::kv_pool_name(p) == pool) queue_.add(kube::object_key(p));
-          } catch (const pool::SpecError&) {
-            // An invalid pool has no kv name to match; its Degraded condition already says why.
-          }
+        } catch (const std::exception& e) {
+          log::error("could not requeue pools after a kv change", {{"kv", address}, {"error", e.what()}});
         }
       }) {
   auto opts = [&](const kube::Resource& r, std::string selector) {
@@ -86,11 +91,17 @@ bool Controller::synced() const {
 }
 
 void Controller::start(std::chrono::milliseconds timeout) {
-  kv_.watch(options_.defaults.kv_address);
-  kv_.start();
-  for (auto* i : {pools_.get(), deployments_.informer.get(), services_.informer.get(), hpas_.informer.get(),
-                  pdbs_.informer.get()})
-    i->start();
+  {
+    // Threads are started under the lifecycle lock, so a stop() either comes before (and nothing starts) or after
+    // (and finds them to join).
+    std::lock_guard lock(lifecycle_mu_);
+    if (stopped_) throw std::runtime_error("stopped before it started");
+    kv_.watch(options_.defaults.kv_address);
+    kv_.start();
+    for (auto* i : {pools_.get(), deployments_.informer.get(), services_.informer.get(), hpas_.informer.get(),
+                    pdbs_.informer.get()})
+      i->start();
+  }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (auto* i : {pools_.get(), deployments_.informer.get(), services_.informer.get(), hpas_.informer.get(),
                   pdbs_.informer.get()}) {
@@ -107,7 +118,10 @@ void Controller::start(std::chrono::milliseconds timeout) {
 }
 
 void Controller::stop() {
-  stopped_ = true;
+  {
+    std::lock_guard lock(lifecycle_mu_);
+    stopped_ = true;
+  }
   queue_.shut_down();
   {
     std::lock_guard lock(lifecycle_mu_);
@@ -115,10 +129,13 @@ void Controller::stop() {
       if (t.joinable()) t.join();
     workers_.clear();
   }
+  // Every informer first learns it is stopping, then the watches are cut, then they are joined: an informer whose
+  // watch ended must not reconnect while it waits for its turn to be joined.
+  std::vector<kube::Informer*> informers{pools_.get(), deployments_.informer.get(), services_.informer.get(),
+                                         hpas_.informer.get(), pdbs_.informer.get()};
+  for (auto* i : informers) i->request_stop();
   client_.http().cancel_streams();
-  for (auto* i : {pools_.get(), deployments_.informer.get(), services_.informer.get(), hpas_.informer.get(),
-                  pdbs_.informer.get()})
-    if (i) i->stop();
+  for (auto* i : informers) i->stop();
   kv_.stop();
 }
 
@@ -129,9 +146,9 @@ void Controller::worker() {
     auto [ns, name] = split_key(*key);
     int64_t start = mono_ms();
     try {
-      reconcile(ns, name);
+      auto result = reconcile(ns, name);
       queue_.forget(*key);
-      metrics_.reconcile("ok", (mono_ms() - start) / 1000.0);
+      metrics_.reconcile(result, (mono_ms() - start) / 1000.0);
     } catch (const std::exception& e) {
       metrics_.reconcile("error", (mono_ms() - start) / 1000.0);
       log::warn("reconcile failed; retrying with backoff",
@@ -184,27 +201,33 @@ Json Controller::sync_child(const Json& pool, Child& child, const Json& desired,
   std::string ns = meta.value("namespace", ""), name = meta.value("name", "");
   std::string key = child.resource->plural + "/" + ns + "/" + name;
   auto live = child.informer->get(ns, name);
+  std::string live_rv = live ? (*live)["metadata"].value("resourceVersion", "") : "";
   std::string dump = desired.dump();
-  if (live && !pool::needs_apply(desired, *live, kube::kFieldManager)) return *live;
-  if (live) {
-    std::lock_guard lock(applied_mu_);
-    auto it = applied_.find(key);
-    // Our own write is newer than the cache: the informer will bring it; nothing to do meanwhile.
-    if (it != applied_.end() && it->second.first == dump &&
-        it->second.second != (*live)["metadata"].value("resourceVersion", ""))
-      return *live;
-  }
-  auto after = client_.apply(*child.resource, desired);
-  metrics_.write(child.resource->kind, "apply");
   {
     std::lock_guard lock(applied_mu_);
-    applied_[key] = {dump, after["metadata"].value("resourceVersion", "")};
+    if (auto it = applied_.find(key); it != applied_.end()) {
+      if (it->second.before_rv == live_rv) {
+        if (it->second.desired == dump) return Json::parse(it->second.after);  // the cache lags our own write
+      } else {
+        applied_.erase(it);  // the cache moved on
+      }
+    }
   }
-  log::info(live ? "updated" : "created", {{"pool", pool["metadata"].value("namespace", "") + "/" +
-                                                          pool["metadata"].value("name", "")},
-                                           {"kind", child.resource->kind},
-                                           {"name", name}});
-  (live ? changes.updated : changes.created).push_back(child.resource->kind + " " + name);
+  if (live && !pool::needs_apply(desired, *live, kube::kFieldManager)) return *live;
+  auto after = client_.apply(*child.resource, desired);
+  metrics_.write(child.resource->kind, "apply");
+  std::string after_rv = after["metadata"].value("resourceVersion", "");
+  {
+    std::lock_guard lock(applied_mu_);
+    applied_[key] = PendingApply{dump, live_rv, after.dump()};
+  }
+  if (after_rv != live_rv) {  // an apply that changed nothing is not news
+    log::info(live ? "updated" : "created", {{"pool", pool["metadata"].value("namespace", "") + "/" +
+                                                            pool["metadata"].value("name", "")},
+                                             {"kind", child.resource->kind},
+                                             {"name", name}});
+    (live ? changes.updated : changes.created).push_back(child.resource->kind + " " + name);
+  }
   return after;
 }
 
@@ -212,8 +235,9 @@ void Controller::delete_child(const Json& pool, Child& child, const std::string&
   std::string ns = pool["metadata"].value("namespace", "");
   auto live = child.informer->get(ns, name);
   if (!live || !owned_by(*live, pool)) return;  // never delete what this pool does not own
-  client_.remove(*child.resource, ns, name);
+  bool deleted = client_.remove(*child.resource, ns, name);
   metrics_.write(child.resource->kind, "delete");
+  if (!deleted) return;  // already gone: the cache lags, nothing to report
   log::info("deleted", {{"pool", ns + "/" + pool["metadata"].value("name", "")}, {"kind", child.resource->kind},
                         {"name", name}});
   changes.deleted.push_back(child.resource->kind + " " + name);
@@ -235,10 +259,19 @@ void Controller::report(const Json& pool, const Changes& changes) {
   event(pool, "Normal", reason, note);
 }
 
-void Controller::reconcile(const std::string& ns, const std::string& name) {
+void Controller::forget_applied(const std::string& ns, const std::string& name) {
+  std::lock_guard lock(applied_mu_);
+  for (const auto* child : {&deployments_, &services_, &hpas_, &pdbs_})
+    applied_.erase(child->resource->plural + "/" + ns + "/" + name);
+}
+
+std::string Controller::reconcile(const std::string& ns, const std::string& name) {
   auto pool = pools_->get(ns, name);
-  if (!pool) return;  // deleted: its children go with the garbage collector (owner references)
-  if ((*pool)["metadata"].contains("deletionTimestamp")) return;
+  if (!pool || (*pool)["metadata"].contains("deletionTimestamp")) {
+    // Deleted: its children go with the garbage collector (owner references).
+    forget_applied(ns, name);
+    return "ok";
+  }
   pool::Observed observed;
   std::optional<Json> deployment = deployments_.informer->get(ns, name);
   try {
@@ -262,14 +295,14 @@ void Controller::reconcile(const std::string& ns, const std::string& name) {
   } catch (const pool::SpecError& e) {
     // The user must fix the pool; retrying will not help. Status and an Event say what is wrong.
     observed.reconcile_error = e.what();
-    metrics_.reconcile("invalid", 0);
   }
   if (deployment && owned_by(*deployment, *pool)) observed.deployment = &*deployment;
   if (!observed.reconcile_error) observed.active_workers = kv_.active(kv_address(*pool), pool::kv_pool_name(*pool));
 
+  const std::string result = observed.reconcile_error ? "invalid" : "ok";
   Json status = pool::compute_status(*pool, observed, kube::time_now());
   Json old_status = (*pool).value("status", Json::object());
-  if (status == old_status) return;
+  if (status == old_status) return result;
   if (observed.reconcile_error) {
     // Once per distinct problem, not on every resync.
     bool already = false;
@@ -283,6 +316,7 @@ void Controller::reconcile(const std::string& ns, const std::string& name) {
                 {"status", status}};
   client_.apply(res::kPools, patch, "status");
   metrics_.write("GasolineWorkerPool", "status");
+  return result;
 }
 
 }  // namespace gasoline::op

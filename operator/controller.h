@@ -50,8 +50,8 @@ class Controller {
 
   void enqueue_owner(const kube::Json& child);
   void worker();
-  // Throws on API errors (the key is retried with backoff).
-  void reconcile(const std::string& ns, const std::string& name);
+  // Throws on API errors (the key is retried with backoff). Returns "ok" or "invalid" (the spec cannot be rendered).
+  std::string reconcile(const std::string& ns, const std::string& name);
   // What one reconcile changed, reported as one Event (not one per child: Events are writes too).
   struct Changes {
     std::vector<std::string> created, updated, deleted;
@@ -75,10 +75,17 @@ class Controller {
   std::vector<std::thread> workers_;
   std::atomic<bool> started_{false}, stopped_{false};
 
-  // What we applied last per child key, with the resourceVersion the server returned: while the informer has not
-  // caught up with our own write, the same desired object is not applied again.
+  // Our writes the informer has not shown yet: while the cache still holds the version it held before our apply
+  // (or nothing, for a create), the same desired object is not applied again and the apply's answer stands in for
+  // the cache. Any newer version, ours or anyone's, drops the entry and is judged by needs_apply again.
+  struct PendingApply {
+    std::string desired;    // dump of what we applied
+    std::string before_rv;  // the cache's resourceVersion before the apply ("" = not in the cache)
+    std::string after;      // dump of the server's answer
+  };
   std::mutex applied_mu_;
-  std::map<std::string, std::pair<std::string, std::string>> applied_;  // key → (desired dump, resourceVersion)
+  std::map<std::string, PendingApply> applied_;  // "plural/ns/name"
+  void forget_applied(const std::string& ns, const std::string& name);
 };
 
 }  // namespace gasoline::op

@@ -89,8 +89,8 @@ void KvStatus::poll(const std::string& address) {
     });
     bool reach_changed = before.has_value() != now.has_value();
     before = std::move(now);
-    // Reachability flipped: every pool on that kv may need its status updated; "" tells the owner "all".
-    if (reach_changed) changed.insert("");
+    // Reachability flipped: every pool on that kv may need its status updated; "" alone tells the owner "all".
+    if (reach_changed) changed = {""};
   }
   for (const auto& pool : changed) on_change_(address, pool);
 }

@@ -109,7 +109,10 @@ int main(int argc, char** argv) {
     http.set_observer([&](std::string_view method, int status) { metrics.api_request(method, status); });
     kube::Client client(http);
     op::Controller controller(client, options, metrics);
-    kube::LeaderElector elector(client, kube::ElectionOptions{election_ns, election_name, identity});
+    // Lease requests get a short timeout: a renewal stuck on a dead connection must fail well inside the 10 s renew
+    // deadline, so that leadership is given up before the 15 s lease can pass to another replica.
+    kube::Client election_client(http, std::chrono::milliseconds(1500));
+    kube::LeaderElector elector(election_client, kube::ElectionOptions{election_ns, election_name, identity});
 
     std::atomic<bool> standby_ok{true};
     std::unique_ptr<op::AdminServer> metrics_server, probe_server;
@@ -130,25 +133,30 @@ int main(int argc, char** argv) {
       });
 
     std::atomic<bool> lost{false}, shutting_down{false};
+    std::thread starter;
+    // Starting the controller (cache sync) runs beside the elector, which must keep renewing meanwhile.
     auto lead = [&] {
       metrics.set_leader(true);
-      controller.start(std::chrono::seconds(sync_timeout_s));
+      starter = std::thread([&] {
+        try {
+          controller.start(std::chrono::seconds(sync_timeout_s));
+        } catch (const std::exception& e) {
+          if (shutting_down) return;  // stop() interrupted a cache sync
+          log::error("operator failed", {{"error", e.what()}});
+          lost = true;
+          kill(getpid(), SIGTERM);
+        }
+      });
     };
     std::thread runner([&] {
-      try {
-        if (!leader_elect) {
-          lead();
-          return;
-        }
-        if (!elector.run(lead)) {
-          lost = true;
-          kill(getpid(), SIGTERM);  // stop acting at once: another replica leads now
-        }
-      } catch (const std::exception& e) {
-        if (shutting_down) return;  // stop() interrupted a cache sync
-        log::error("operator failed", {{"error", e.what()}});
-        lost = true;
-        kill(getpid(), SIGTERM);
+      if (!leader_elect) {
+        lead();
+        return;
+      }
+      if (!elector.run(lead)) {
+        // Another replica may lead already: stop acting at once, without a graceful drain (as controller-runtime).
+        log::error("lost the leader lease; exiting at once");
+        std::_Exit(1);
       }
     });
 
@@ -163,9 +171,10 @@ int main(int argc, char** argv) {
     });
     watchdog.detach();
     shutting_down = true;
+    controller.stop();  // finishes reconciles in flight (still renewing the lease) and ends a cache sync
     elector.stop();
-    controller.stop();  // also ends a cache sync still in progress
     runner.join();
+    if (starter.joinable()) starter.join();
     if (!lost) elector.release();
     metrics.set_leader(false);
     log::info("stopped");

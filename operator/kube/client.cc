@@ -53,7 +53,7 @@ std::string url_encode(std::string_view s) {
 
 Json Client::send(std::string_view method, const std::string& what, const std::string& target,
                   const std::string& body, std::string_view content_type) {
-  auto r = http_.request(method, target, body, content_type);
+  auto r = http_.request(method, target, body, content_type, timeout_);
   if (r.status < 200 || r.status >= 300) throw api_error(what, r);
   auto out = Json::parse(r.body, nullptr, false);
   if (out.is_discarded()) throw std::runtime_error(what + ": the API server answered with invalid JSON");
@@ -98,9 +98,11 @@ Json Client::replace(const Resource& r, const Json& object) {
   return send("PUT", "update " + r.plural + " " + ns + "/" + name, r.path(ns, name), object.dump());
 }
 
-void Client::remove(const Resource& r, const std::string& ns, const std::string& name) {
-  auto res = http_.request("DELETE", r.path(ns, name), R"({"propagationPolicy":"Background"})");
-  if (res.status == 404 || (res.status >= 200 && res.status < 300)) return;
+bool Client::remove(const Resource& r, const std::string& ns, const std::string& name) {
+  auto res = http_.request("DELETE", r.path(ns, name), R"({"propagationPolicy":"Background"})", "application/json",
+                           timeout_);
+  if (res.status == 404) return false;
+  if (res.status >= 200 && res.status < 300) return true;
   throw api_error("delete " + r.plural + " " + ns + "/" + name, res);
 }
 

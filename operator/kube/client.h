@@ -58,7 +58,9 @@ inline constexpr const char* kFieldManager = "gasoline-operator";
 
 class Client {
  public:
-  explicit Client(Http& http) : http_(http) {}
+  // `timeout` bounds every request of this client (the leader elector uses a short one).
+  explicit Client(Http& http, std::chrono::milliseconds timeout = std::chrono::seconds(30))
+      : http_(http), timeout_(timeout) {}
 
   Json get(const Resource& r, const std::string& ns, const std::string& name);
   std::optional<Json> find(const Resource& r, const std::string& ns, const std::string& name);  // nullopt on 404
@@ -70,8 +72,8 @@ class Client {
   Json create(const Resource& r, const std::string& ns, const Json& object);
   // PUT with the object's resourceVersion: optimistic concurrency (leases). Conflict → ApiError 409.
   Json replace(const Resource& r, const Json& object);
-  // Deletes with background propagation; a missing object is not an error.
-  void remove(const Resource& r, const std::string& ns, const std::string& name);
+  // Deletes with background propagation. Returns false when the object was already gone (404), which is no error.
+  bool remove(const Resource& r, const std::string& ns, const std::string& name);
 
   Http& http() { return http_; }
 
@@ -79,6 +81,7 @@ class Client {
   Json send(std::string_view method, const std::string& what, const std::string& target, const std::string& body = {},
             std::string_view content_type = "application/json");
   Http& http_;
+  std::chrono::milliseconds timeout_;
 };
 
 std::string url_encode(std::string_view s);

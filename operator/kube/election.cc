@@ -37,6 +37,9 @@ bool LeaderElector::try_acquire_or_renew() {
   auto now = std::chrono::steady_clock::now();
   const int duration_s = static_cast<int>((options_.lease_duration.count() + 999) / 1000);
   auto existing = client_.find(kLeases, options_.ns, options_.name);
+  // As client-go: the record's observation time is taken after the read, expiry is judged against `now` taken
+  // before it, so a slow read can only make us wait longer, never take a lease early.
+  auto observed = std::chrono::steady_clock::now();
   if (!existing) {
     Json lease = {{"apiVersion", "coordination.k8s.io/v1"},
                   {"kind", "Lease"},
@@ -54,13 +57,13 @@ bool LeaderElector::try_acquire_or_renew() {
       throw;
     }
     observed_spec_ = lease["spec"];
-    observed_at_ = now;
+    observed_at_ = observed;
     return true;
   }
   Json spec = (*existing)["spec"];
   if (spec != observed_spec_) {
     observed_spec_ = spec;
-    observed_at_ = now;
+    observed_at_ = observed;
   }
   std::string holder = spec.value("holderIdentity", "");
   int held_for_s = spec.value("leaseDurationSeconds", duration_s);
@@ -79,7 +82,7 @@ bool LeaderElector::try_acquire_or_renew() {
   try {
     auto after = client_.replace(kLeases, updated);  // carries resourceVersion: a racing writer gets 409
     observed_spec_ = after["spec"];
-    observed_at_ = now;
+    observed_at_ = observed;
   } catch (const ApiError& e) {
     if (e.conflict()) return false;
     throw;
@@ -92,32 +95,37 @@ bool LeaderElector::run(const std::function<void()>& on_lead) {
     std::unique_lock lock(mu_);
     return !cv_.wait_for(lock, d, [&] { return stopping_.load(); });
   };
-  // Campaign.
+  // Campaign. A renewal counts from when its request was sent, never from when the answer came.
+  std::chrono::steady_clock::time_point last_renew;
   for (;;) {
     if (stopping_) return true;
+    auto sent = std::chrono::steady_clock::now();
     try {
-      if (try_acquire_or_renew()) break;
+      if (try_acquire_or_renew()) {
+        last_renew = sent;
+        break;
+      }
     } catch (const std::exception& e) {
       log::warn("leader election: cannot read or write the lease", {{"error", e.what()}});
     }
     if (!wait(options_.retry_period)) return true;
   }
   leading_ = true;
+  if (stopping_) return true;  // acquired while shutting down: the caller releases it, nothing starts
   log::info("became the leader", {{"lease", options_.ns + "/" + options_.name}, {"identity", options_.identity}});
-  on_lead();
+  on_lead();  // must not block: renewals start now
   // Renew; give up when no renewal succeeded within renew_deadline.
-  auto last_renew = std::chrono::steady_clock::now();
   while (wait(options_.retry_period)) {
     bool renewed = false;
+    auto sent = std::chrono::steady_clock::now();
     try {
       renewed = try_acquire_or_renew();
     } catch (const std::exception& e) {
       log::warn("leader election: renewal failed", {{"error", e.what()}});
     }
-    auto now = std::chrono::steady_clock::now();
     if (renewed) {
-      last_renew = now;
-    } else if (now - last_renew >= options_.renew_deadline) {
+      last_renew = sent;
+    } else if (std::chrono::steady_clock::now() - last_renew >= options_.renew_deadline) {
       leading_ = false;
       log::error("lost the leader lease", {{"lease", options_.ns + "/" + options_.name}});
       return false;

@@ -27,8 +27,10 @@ class LeaderElector {
  public:
   LeaderElector(Client& client, ElectionOptions options);
 
-  // Blocks: campaigns until leading, calls on_lead, renews; returns when leadership is lost (false) or stop() was
-  // called (true). A process that loses leadership must stop acting at once: the caller exits.
+  // Blocks: campaigns until leading, calls on_lead (which must not block: renewal starts right after it), renews;
+  // returns when leadership is lost (false) or stop() was called (true). A process that loses leadership must stop
+  // acting at once: the caller exits. The Client's request timeout must be well below renew_deadline, so one slow
+  // request cannot hold a leader past its lease.
   bool run(const std::function<void()>& on_lead);
   void stop();
   bool leading() const { return leading_; }

@@ -78,6 +78,10 @@ struct Conn {
     ioc.restart();
     ioc.run();
     if (!done) throw TransportError(what + ": interrupted");
+    if (result == bhttp::error::end_of_stream || result == asio::error::eof ||
+        result == asio::error::connection_reset || result == asio::error::broken_pipe ||
+        result == ssl::error::stream_truncated)
+      throw ClosedError(what + ": " + result.message());
     if (result) throw TransportError(what + ": " + result.message());
   }
 };
@@ -218,24 +222,30 @@ HttpResponse Http::request(std::string_view method, const std::string& target, c
                            std::string_view content_type, std::chrono::milliseconds timeout) {
   auto req = impl_->make_request(method, target, body, content_type);
   for (int attempt = 0;; ++attempt) {
-    auto conn = impl_->take(timeout);
-    bool reused = conn->used;
+    bool reused = false;
     try {
+      // A retry never takes another pooled connection: it may be just as stale.
+      auto conn = attempt == 0 ? impl_->take(timeout) : impl_->connect(timeout);
+      reused = conn->used;
       conn->run(timeout, "write", [&](auto handler) { bhttp::async_write(conn->stream, req, handler); });
       bhttp::response_parser<bhttp::string_body> parser;
       parser.body_limit(kMaxResponseBody);
       conn->run(timeout, "read", [&](auto handler) { bhttp::async_read(conn->stream, conn->buffer, parser, handler); });
+      bool reusable = parser.get().keep_alive() && !parser.need_eof();
       auto res = parser.release();
       HttpResponse out{static_cast<int>(res.result_int()), std::move(res.body()),
                        std::string(res[bhttp::field::content_type])};
       conn->used = true;
-      if (res.keep_alive()) impl_->give_back(std::move(conn));
+      if (reusable) impl_->give_back(std::move(conn));
       impl_->observe(method, out.status);
       return out;
-    } catch (const TransportError& e) {
-      // A pooled connection the server closed while idle: one retry on a fresh connection. Requests are
-      // idempotent at this level (apply, get, list, status); an Event created twice is harmless.
+    } catch (const ClosedError& e) {
+      // Only a pooled connection the server had closed while idle is retried, once: the request never reached it.
+      // A timeout is not retried: the request may have been processed.
       if (reused && attempt == 0) continue;
+      impl_->observe(method, 0);
+      throw TransportError(std::string(method) + " " + target + ": " + e.what());
+    } catch (const TransportError& e) {
       impl_->observe(method, 0);
       throw TransportError(std::string(method) + " " + target + ": " + e.what());
     }
@@ -244,6 +254,10 @@ HttpResponse Http::request(std::string_view method, const std::string& target, c
 
 HttpResponse Http::stream(const std::string& target, const std::function<bool(std::string_view)>& on_line,
                           std::chrono::milliseconds idle_timeout) {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->cancelled) return HttpResponse{};  // shutting down: no new connection
+  }
   auto req = impl_->make_request("GET", target, "", "");
   auto conn = impl_->connect(std::chrono::seconds(10));
   {

@@ -27,6 +27,12 @@ class TransportError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+// The server closed the connection before answering (an idle keep-alive connection it dropped): the request was not
+// processed and may be sent again on a fresh connection.
+class ClosedError : public TransportError {
+ public:
+  using TransportError::TransportError;
+};
 
 // Called after every request and every watch that got an HTTP answer (status) or failed (status 0).
 using RequestObserver = std::function<void(std::string_view method, int status)>;

@@ -1,5 +1,6 @@
 #include "operator/kube/informer.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <random>
@@ -49,18 +50,24 @@ Informer::Informer(Client& client, InformerOptions options, Handler handler)
 Informer::~Informer() { stop(); }
 
 void Informer::start() {
+  std::lock_guard lock(mu_);
+  if (stopping_ || thread_.joinable()) return;
   thread_ = std::thread([this] { run(); });
   resync_thread_ = std::thread([this] { resync_loop(); });
 }
 
-void Informer::stop() {
+void Informer::request_stop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return;
     stopping_ = true;
   }
   cv_.notify_all();
-  // A watch blocked in a read ends through Http::cancel_streams() (the owner calls it) or at its idle timeout.
+}
+
+void Informer::stop() {
+  request_stop();
+  // start() creates the threads under mu_ and only while not stopping, so after request_stop() they either exist
+  // already or never will. A watch blocked in a read ends through Http::cancel_streams() (the owner calls it).
   if (thread_.joinable()) thread_.join();
   if (resync_thread_.joinable()) resync_thread_.join();
 }
@@ -170,6 +177,7 @@ void Informer::watch() {
   }
   if (!options_.label_selector.empty()) query += "&labelSelector=" + url_encode(options_.label_selector);
   bool expired = false;
+  std::string error;
   auto r = client_.http().stream(
       options_.resource.path(options_.ns) + "?" + query,
       [&](std::string_view line) {
@@ -183,9 +191,10 @@ void Informer::watch() {
         auto& object = event["object"];
         if (type == "ERROR") {
           // A Status object: 410 Gone means our resourceVersion is too old; anything else ends this watch.
-          if (object.value("code", 0) == 410) expired = true;
+          if (object.value("code", 0) == 410)
+            expired = true;
           else
-            log::warn("watch error", {{"resource", options_.resource.plural}, {"status", object}});
+            error = object.dump();
           return false;
         }
         std::string version = object["metadata"].value("resourceVersion", "");
@@ -197,6 +206,8 @@ void Informer::watch() {
       // A bookmark or an event should come well within the watch's own timeout; silence past it is a dead link.
       std::chrono::seconds(630));
   if (r.status == 410 || expired) throw Expired("watch: resource version too old");
+  // Any other ERROR event ends the watch as a failure, so it is retried with backoff and not in a tight loop.
+  if (!error.empty()) throw std::runtime_error("watch " + options_.resource.plural + ": " + error);
   if (r.status != 200 && r.status != 0) throw api_error("watch " + options_.resource.plural, r);
 }
 
@@ -209,14 +220,26 @@ void Informer::run() {
         relist();
         need_list = false;
       }
+      uint64_t events_before = stats().events;
+      int64_t started = mono_ms();
       watch();
-      backoff = std::chrono::milliseconds(200);  // a watch that ran is progress
+      // Progress (events, or a watch that lasted) resets the backoff; a watch the server ends at once is retried
+      // after a short pause, not in a tight loop.
+      if (stats().events != events_before || mono_ms() - started >= 1000) {
+        backoff = std::chrono::milliseconds(200);
+      } else {
+        if (!sleep_for(backoff)) break;
+        backoff = std::min(backoff * 2, options_.max_backoff);
+      }
     } catch (const Expired& e) {
       {
         std::lock_guard lock(mu_);
         ++stats_.expired;
       }
       log::info("resource version expired; relisting", {{"resource", options_.resource.plural}});
+      // An expired continue token during a relist means the LIST outlived it: pause before starting over.
+      if (need_list && !sleep_for(backoff)) break;
+      if (need_list) backoff = std::min(backoff * 2, options_.max_backoff);
       need_list = true;
     } catch (const std::exception& e) {
       if (stopping_) break;
@@ -235,7 +258,13 @@ void Informer::run() {
 void Informer::resync_loop() {
   while (sleep_for(options_.resync)) {
     if (!synced_) continue;
-    for (const auto& o : objects()) handler_(o);
+    for (const auto& o : objects()) {
+      try {
+        handler_(o);
+      } catch (const std::exception& e) {
+        log::error("resync handler failed", {{"resource", options_.resource.plural}, {"error", e.what()}});
+      }
+    }
   }
 }
 

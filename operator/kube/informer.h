@@ -43,7 +43,10 @@ class Informer {
 
   Informer(Client& client, InformerOptions options, Handler handler);
   ~Informer();
-  void start();
+  void start();  // does nothing once stopping
+  // Tells the threads to finish without waiting for them (a watch blocked in a read ends through
+  // Http::cancel_streams()); stop() then joins them.
+  void request_stop();
   void stop();
 
   bool synced() const { return synced_; }
