@@ -15,6 +15,21 @@ void WorkQueue::add_locked(const std::string& key) {
   cv_.notify_one();
 }
 
+void WorkQueue::delay_locked(const std::string& key, Clock::time_point at) {
+  if (auto it = delayed_at_.find(key); it != delayed_at_.end()) {
+    if (it->second <= at) return;  // already due earlier
+    auto [first, last] = delayed_.equal_range(it->second);
+    for (auto d = first; d != last; ++d)
+      if (d->second == key) {
+        delayed_.erase(d);
+        break;
+      }
+  }
+  delayed_at_[key] = at;
+  delayed_.emplace(at, key);
+  cv_.notify_all();
+}
+
 void WorkQueue::add(const std::string& key) {
   std::lock_guard lock(mu_);
   add_locked(key);
@@ -24,8 +39,7 @@ void WorkQueue::add_after(const std::string& key, std::chrono::milliseconds dela
   std::lock_guard lock(mu_);
   if (shut_down_) return;
   if (delay <= std::chrono::milliseconds(0)) return add_locked(key);
-  delayed_.emplace(Clock::now() + delay, key);
-  cv_.notify_all();
+  delay_locked(key, Clock::now() + delay);
 }
 
 // The overall bucket: every rate-limited add takes a token; without one it waits for the next refill.
@@ -48,8 +62,7 @@ void WorkQueue::add_rate_limited(const std::string& key) {
   auto delay = std::max<Clock::duration>(std::chrono::duration_cast<Clock::duration>(
                                              std::chrono::duration<double, std::milli>(backoff_ms)),
                                          bucket_delay_locked(now));
-  delayed_.emplace(now + delay, key);
-  cv_.notify_all();
+  delay_locked(key, now + delay);
 }
 
 void WorkQueue::forget(const std::string& key) {
@@ -69,8 +82,10 @@ std::optional<std::string> WorkQueue::get() {
     if (shut_down_) return std::nullopt;
     auto now = Clock::now();
     while (!delayed_.empty() && delayed_.begin()->first <= now) {
-      add_locked(delayed_.begin()->second);
+      std::string key = delayed_.begin()->second;
       delayed_.erase(delayed_.begin());
+      delayed_at_.erase(key);
+      add_locked(key);
     }
     if (!queue_.empty()) {
       std::string key = std::move(queue_.front());

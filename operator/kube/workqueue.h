@@ -44,6 +44,7 @@ class WorkQueue {
 
  private:
   void add_locked(const std::string& key);
+  void delay_locked(const std::string& key, Clock::time_point at);
   Clock::duration bucket_delay_locked(Clock::time_point now);
 
   RateLimits limits_;
@@ -51,7 +52,9 @@ class WorkQueue {
   std::condition_variable cv_;
   std::deque<std::string> queue_;
   std::set<std::string> dirty_, processing_;
+  // Waiting keys, each once at its earliest time (as client-go's AddAfter): time-ordered, plus the reverse index.
   std::multimap<Clock::time_point, std::string> delayed_;
+  std::map<std::string, Clock::time_point> delayed_at_;
   std::map<std::string, int> failures_;
   double tokens_;
   Clock::time_point refilled_;

@@ -123,6 +123,22 @@ TEST(WorkQueue, TheOverallBucketLimitsABurstOfFailures) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, 180ms);
 }
 
+TEST(WorkQueue, ADelayedKeyWaitsOnceAtItsEarliestTime) {
+  RateLimits limits;
+  limits.base = 10ms;
+  WorkQueue q(limits);
+  q.add_after("a", 60s);
+  q.add_after("a", 20ms);  // earlier: replaces the 60 s entry
+  q.add_after("a", 30s);   // later: ignored
+  // Backoffs of 10, 20, 40, 80, 160 ms: the first is earlier and replaces the 20 ms entry, the rest are later.
+  for (int i = 0; i < 5; ++i) q.add_rate_limited("a");
+  EXPECT_EQ(get_within(q, 5s), "a");
+  q.done("a");
+  // Had any later entry of "a" been kept, it would come back within 160 ms, before "b".
+  q.add_after("b", 400ms);
+  EXPECT_EQ(get_within(q, 5s), "b");
+}
+
 TEST(WorkQueue, AddAfterAndShutDown) {
   WorkQueue q;
   q.add_after("later", 30ms);
