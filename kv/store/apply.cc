@@ -49,7 +49,7 @@ class Applier {
   std::optional<Workflow> load(std::string_view id) const {
     auto raw = txn_.get(keys::workflow(id));
     if (!raw) return std::nullopt;
-    return workflow_from_json(decode(*raw));
+    return decode_workflow(*raw);
   }
 
   // Writes the record and keeps the by-status index in step. `old_status` is empty for a new workflow.
@@ -59,13 +59,13 @@ class Applier {
       if (old_status) txn_.del(keys::by_status(w.pool, static_cast<uint8_t>(*old_status), w.id));
       txn_.put(keys::by_status(w.pool, static_cast<uint8_t>(w.status), w.id), "");
     }
-    txn_.put(keys::workflow(w.id), encode(to_json(w)));
+    txn_.put(keys::workflow(w.id), encode(w));
   }
 
   std::optional<Worker> load_worker(std::string_view pool, std::string_view id) const {
     auto raw = txn_.get(keys::worker(pool, id));
     if (!raw) return std::nullopt;
-    return worker_from_json(decode(*raw));
+    return decode_worker(*raw);
   }
 
   // --- wake index ----------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ class Applier {
         return ok(Json{{"seq", keys::get_u64(*seq)}, {"duplicate", true}});
     }
     Signal sig{w->id, w->next_signal_seq++, s.name, s.body, ts_};
-    txn_.put(keys::signal(w->id, sig.seq), encode(to_json(sig)));
+    txn_.put(keys::signal(w->id, sig.seq), encode(sig));
     if (!s.signal_id.empty()) {
       std::string seq;
       keys::put_u64(seq, sig.seq);
@@ -154,7 +154,7 @@ class Applier {
   bool has_pending_signal(const Workflow& w, const std::vector<std::string>& names) const {
     bool found = false;
     txn_.scan(keys::signal_prefix(w.id), [&](std::string_view, std::string_view value) {
-      auto sig = signal_from_json(decode(value));
+      auto sig = decode_signal(value);
       if (sig.seq > w.consumed_signal_seq && std::find(names.begin(), names.end(), sig.name) != names.end()) {
         found = true;
         return false;
@@ -191,7 +191,7 @@ class Applier {
       w.cpu = p.cpu;
       w.free_slots = p.free_slots;
       w.last_ping_ts = ts_;  // leader time, not the pod's clock
-      txn_.put(keys::worker(w.pool, w.id), encode(to_json(w)));
+      txn_.put(keys::worker(w.pool, w.id), encode(w));
       ++accepted;
     }
     return ok(Json{{"accepted", accepted}});
@@ -202,7 +202,7 @@ class Applier {
     if (!w) return fail(Code::kNotFound, "worker '" + d.worker_id + "' is not a member of pool '" + d.pool + "'");
     w->state = WorkerState::kDraining;
     w->last_ping_ts = ts_;
-    txn_.put(keys::worker(d.pool, d.worker_id), encode(to_json(*w)));
+    txn_.put(keys::worker(d.pool, d.worker_id), encode(*w));
     return ok();
   }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The logical data model of DESIGN.md §4. Records are stored as MessagePack maps (via nlohmann::json) so that
-// fields can be added without a migration; missing fields read as their defaults.
+// The logical data model of DESIGN.md §4. Records are stored as MessagePack maps so that fields can be added without
+// a migration: unknown fields are skipped, and missing or nil fields read as their defaults.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -79,6 +79,17 @@ struct Signal {
   int64_t ts = 0;
 };
 
+// Records as the DB stores them. The codec writes and reads each field directly (no JSON DOM in between, the
+// state machine's hottest path); the bytes equal encode(to_json(record)). Malformed bytes throw
+// msgpack::DecodeError naming the record and the field.
+std::string encode(const Workflow&);
+std::string encode(const Worker&);
+std::string encode(const Signal&);
+Workflow decode_workflow(std::string_view bytes);
+Worker decode_worker(std::string_view bytes);
+Signal decode_signal(std::string_view bytes);
+
+// The same records as JSON (replies, tools, and the reference the codec is tested against).
 Json to_json(const Worker&);
 Worker worker_from_json(const Json&);
 Json to_json(const Workflow&);

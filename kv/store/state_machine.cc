@@ -129,7 +129,7 @@ void StateMachine::mirror(const Mutations& m) {
       if (!keys::parse_worker(k, pool, id)) continue;
       auto& ws = workers_[std::string(pool)];
       if (v) {
-        ws[std::string(id)] = worker_from_json(decode(*v));
+        ws[std::string(id)] = decode_worker(*v);
       } else {
         ws.erase(std::string(id));
       }
@@ -157,7 +157,7 @@ std::optional<Workflow> StateMachine::workflow(std::string_view id) const {
   DbReader reader(db_.get());
   auto raw = reader.get(keys::workflow(id));
   if (!raw) return std::nullopt;
-  return workflow_from_json(decode(*raw));
+  return decode_workflow(*raw);
 }
 
 std::vector<Workflow> StateMachine::list(std::string_view pool, std::optional<Status> status, size_t limit,
@@ -187,7 +187,7 @@ std::vector<Signal> StateMachine::signals(std::string_view workflow_id, uint64_t
   std::vector<Signal> out;
   if (limit == 0) return out;
   reader.scan(keys::signal_prefix(workflow_id), [&](std::string_view, std::string_view value) {
-    auto s = signal_from_json(decode(value));
+    auto s = decode_signal(value);
     if (s.seq > after_seq) out.push_back(std::move(s));
     return out.size() < limit;
   });

@@ -13,6 +13,7 @@
 #include "kv/rpc/frame.h"
 #include "kv/rpc/protocol.h"
 #include "kv/store/command.h"
+#include "tests/fuzz/fuzz_check.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -26,15 +27,6 @@ namespace {
 using gasoline::rpc::Frame;
 using gasoline::rpc::FrameDecoder;
 using gasoline::rpc::Json;
-
-[[noreturn]] void invariant_failed(const char* what) {
-  std::fprintf(stderr, "invariant failed: %s\n", what);
-  std::abort();
-}
-#define CHECK(cond)                       \
-  do {                                    \
-    if (!(cond)) invariant_failed(#cond); \
-  } while (0)
 
 // The argument parsers the service runs on a request's "args" (kv/service/service.cc), all of which must turn
 // bad input into exceptions, never crashes.

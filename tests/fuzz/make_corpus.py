@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of fuzz_frame (tests/fuzz/corpus/frame/). Run it again after a protocol change.
+"""Writes the seed corpora of fuzz_frame and fuzz_record (tests/fuzz/corpus/). Run it again after a protocol change.
 
 Each seed is a 4-byte fuzz header (cap selector, chunking seed; see frame_fuzz.cc) followed by a byte stream of
 frames: u32 length, u8 type, u64 request id, MessagePack body (DESIGN.md §4 "Wire protocol").
@@ -99,9 +99,39 @@ seeds = {
     "nested": DEFAULT_CAP + hello + frame(REQUEST, 10, b"\x91" * 300 + b"\xc0"),
 }
 
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "frame")
-os.makedirs(out, exist_ok=True)
-for name, data in seeds.items():
-    with open(os.path.join(out, name), "wb") as f:
-        f.write(data)
-print(f"wrote {len(seeds)} seeds to {out}")
+
+
+def write_seeds(corpus, seeds):
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", corpus)
+    os.makedirs(out, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+    print(f"wrote {len(seeds)} seeds to {out}")
+
+
+write_seeds("frame", seeds)
+
+# fuzz_record (record_fuzz.cc): byte 0 picks the record kind (0 workflow, 1 worker, 2 signal), the rest is a DB
+# record as kv/store writes it: a map with sorted keys.
+def record(fields):
+    return mp(dict(sorted(fields.items())))
+
+
+workflow = {"id": "wf-1", "pool": "p", "name": "job", "tags": {"team": "x"}, "input": {"a": [1, 2.5, None]},
+            "state": None, "output": None, "error": "", "status": 1, "attempt": 0, "max_attempts": 3,
+            "created_ts": 1700000000000, "updated_ts": 1700000000001, "parent_id": "", "notify_parent": False,
+            "wake_ts": -1, "wake_reason": "dispatch", "wait_signals": ["go"], "lease_worker": "w1",
+            "lease_token": 4096, "last_commit_worker": "", "last_commit_token": 0, "next_signal_seq": 1,
+            "consumed_signal_seq": 0, "steps": 2}
+worker = {"pool": "p", "id": "w1", "pod": "pod-1", "version": "1", "state": 0, "last_ping_ts": 1700000000000,
+          "cpu": 0.25, "free_slots": 4, "workflows": ["job"]}
+signal = {"workflow_id": "wf-1", "seq": 1, "name": "go", "body": {"x": 1}, "ts": 1700000000000}
+record_seeds = {
+    "workflow": b"\x00" + record(workflow),
+    "worker": b"\x01" + record(worker),
+    "signal": b"\x02" + record(signal),
+    "workflow_unsorted_extra": b"\x00" + mp({"zz": {"new": [1]}, **workflow}),
+    "workflow_partial_nil": b"\x00" + record({"id": "wf-2", "tags": None, "status": 4, "input": None}),
+}
+write_seeds("record", record_seeds)
