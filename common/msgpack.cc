@@ -105,6 +105,11 @@ void Writer::map_header(size_t n) {
   }
 }
 
+void Writer::strings(const std::vector<std::string>& v) {
+  array_header(v.size());
+  for (const auto& s : v) string(s);
+}
+
 void Writer::json(const nlohmann::json& j) {
   switch (j.type()) {
     case nlohmann::json::value_t::null: return nil();
@@ -124,7 +129,7 @@ void Writer::json(const nlohmann::json& j) {
 // --- Reader ------------------------------------------------------------------------------------------------
 
 void Reader::fail(std::string_view message) const {
-  throw DecodeError(std::string(what_) + ": " + std::string(message) + " at byte " + std::to_string(pos_));
+  throw DecodeError(std::string(what_) + ": " + std::string(message) + " at byte " + std::to_string(base_ + pos_));
 }
 
 uint8_t Reader::byte() {
@@ -210,6 +215,12 @@ std::string_view Reader::string() {
   if (b == 0xdb) return take(be(4));
   --pos_;
   fail("expected a string");
+}
+
+std::vector<std::string> Reader::strings() {
+  std::vector<std::string> out(array_header());
+  for (auto& s : out) s = string();
+  return out;
 }
 
 bool Reader::boolean() {
@@ -298,6 +309,13 @@ double Reader::floating() {
 }
 
 void Reader::skip() { skip(0); }
+
+std::string_view Reader::raw(size_t* offset) {
+  size_t start = pos_;
+  skip();
+  if (offset) *offset = base_ + start;
+  return bytes_.substr(start, pos_ - start);
+}
 
 void Reader::skip(int depth) {
   if (depth > kMaxDepth) fail("nested deeper than " + std::to_string(kMaxDepth) + " levels");

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gasoline::msgpack {
 
@@ -33,6 +34,7 @@ class Writer {
   void string(std::string_view s);
   void array_header(size_t n);
   void map_header(size_t n);
+  void strings(const std::vector<std::string>& v);
   // Any JSON value (nulls and empty maps without a detour through nlohmann).
   void json(const nlohmann::json& j);
 
@@ -45,8 +47,9 @@ enum class Type { kNil, kBool, kInt, kFloat, kString, kBinary, kArray, kMap, kEx
 
 class Reader {
  public:
-  // `what` names the thing being decoded in error messages ("workflow record").
-  Reader(std::string_view bytes, std::string_view what) : bytes_(bytes), what_(what) {}
+  // `what` names the thing being decoded in error messages ("workflow record"); `base` is the offset of `bytes`
+  // in the whole input, so a reader over one field's bytes reports offsets in the whole.
+  Reader(std::string_view bytes, std::string_view what, size_t base = 0) : bytes_(bytes), what_(what), base_(base) {}
 
   bool done() const { return pos_ == bytes_.size(); }
   size_t offset() const { return pos_; }
@@ -57,6 +60,7 @@ class Reader {
   size_t map_header();
   size_t array_header();
   std::string_view string();
+  std::vector<std::string> strings();  // an array of strings
   bool boolean();
   int64_t integer();            // any integer encoding that fits int64
   uint64_t unsigned_integer();  // any non-negative integer encoding
@@ -65,6 +69,8 @@ class Reader {
   // One whole value of any type, as a JSON value (nil → null).
   nlohmann::json json();
   void skip();
+  // Skips one value and returns its encoded bytes (and their offset, for a Reader over them).
+  std::string_view raw(size_t* offset = nullptr);
 
   // Throws DecodeError("<what>: <message> at byte N").
   [[noreturn]] void fail(std::string_view message) const;
@@ -77,6 +83,7 @@ class Reader {
 
   std::string_view bytes_;
   std::string_view what_;
+  size_t base_ = 0;
   size_t pos_ = 0;
 };
 

@@ -239,18 +239,4 @@ Command command_from_json(const Json& j) {
   throw std::invalid_argument("unknown command type '" + t + "'");
 }
 
-std::string encode_entry(const Entry& e) {
-  Json cmds = Json::array();
-  for (const auto& c : e.commands) cmds.push_back(to_json(c));
-  return encode(Json{{"ts", e.ts}, {"cmds", std::move(cmds)}});
-}
-
-Entry decode_entry(std::string_view bytes) {
-  Json j = decode(bytes);
-  Entry e;
-  e.ts = json_as<int64_t>(j.at("ts"), "ts");
-  for (const auto& c : j.at("cmds")) e.commands.push_back(command_from_json(c));
-  return e;
-}
-
 }  // namespace gasoline::store

@@ -122,6 +122,8 @@ struct Entry {
 
 Json to_json(const Command&);
 Command command_from_json(const Json&);  // throws std::invalid_argument / nlohmann exceptions on bad input
+// The Raft log's entries (entry_codec.cc): MessagePack written and read field by field, the same bytes as
+// encode({"ts", "cmds": [to_json(command)...]}). decode_entry throws msgpack::DecodeError on bad bytes.
 std::string encode_entry(const Entry&);
 Entry decode_entry(std::string_view bytes);
 

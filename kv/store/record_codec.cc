@@ -25,17 +25,6 @@ T read_unsigned(Reader& r) {
   return static_cast<T>(r.unsigned_integer(std::numeric_limits<T>::max()));
 }
 
-std::vector<std::string> read_strings(Reader& r) {
-  std::vector<std::string> out(r.array_header());
-  for (auto& s : out) s = std::string(r.string());
-  return out;
-}
-
-void write_strings(Writer& w, const std::vector<std::string>& v) {
-  w.array_header(v.size());
-  for (const auto& s : v) w.string(s);
-}
-
 template <typename Record, size_t N>
 std::string encode_with(const Field<Record> (&fields)[N], const Record& record) {
   std::string out;
@@ -129,8 +118,8 @@ const Field<Workflow> kWorkflowFields[] = {
      [](Reader& r, Workflow& x) { x.tags = r.json(); }},
     {"updated_ts", [](Writer& w, const Workflow& x) { w.integer(x.updated_ts); },
      [](Reader& r, Workflow& x) { x.updated_ts = r.integer(); }},
-    {"wait_signals", [](Writer& w, const Workflow& x) { write_strings(w, x.wait_signals); },
-     [](Reader& r, Workflow& x) { x.wait_signals = read_strings(r); }},
+    {"wait_signals", [](Writer& w, const Workflow& x) { w.strings(x.wait_signals); },
+     [](Reader& r, Workflow& x) { x.wait_signals = r.strings(); }},
     {"wake_reason", [](Writer& w, const Workflow& x) { w.string(x.wake_reason); },
      [](Reader& r, Workflow& x) { x.wake_reason = r.string(); }},
     {"wake_ts", [](Writer& w, const Workflow& x) { w.integer(x.wake_ts); },
@@ -152,8 +141,8 @@ const Field<Worker> kWorkerFields[] = {
      }},
     {"version", [](Writer& w, const Worker& x) { w.string(x.version); },
      [](Reader& r, Worker& x) { x.version = r.string(); }},
-    {"workflows", [](Writer& w, const Worker& x) { write_strings(w, x.workflows); },
-     [](Reader& r, Worker& x) { x.workflows = read_strings(r); }},
+    {"workflows", [](Writer& w, const Worker& x) { w.strings(x.workflows); },
+     [](Reader& r, Worker& x) { x.workflows = r.strings(); }},
 };
 
 const Field<Signal> kSignalFields[] = {
