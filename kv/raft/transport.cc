@@ -118,10 +118,18 @@ void on_written(uv_write_t* w, int status) {
   maybe_closed(t);
 }
 
+// Raft's messages are small and latency-bound (an append result releases the leader's commit): without
+// TCP_NODELAY, Nagle's algorithm holds a small write until the previous one is acknowledged.
+void no_delay(uv_tcp_t* tcp) {
+  if (int rv = uv_tcp_nodelay(tcp, 1); rv != 0)
+    log::warn("could not set TCP_NODELAY on a raft connection", {{"error", uv_strerror(rv)}});
+}
+
 void on_connected(uv_connect_t* req, int status) {
   auto* c = static_cast<Connect*>(req->data);
   if (c->canceled) return fail_connect(c, RAFT_CANCELED);
   if (status != 0) return fail_connect(c, RAFT_NOCONNECTION);
+  no_delay(c->tcp);
   c->handshake = encode_handshake(c->t->id, c->t->address);
   uv_buf_t buf = uv_buf_init(c->handshake.data(), static_cast<unsigned>(c->handshake.size()));
   c->write.data = c;
@@ -227,6 +235,7 @@ void on_connection(uv_stream_t* server, int status) {
   in->tcp->data = in;
   in->pos = t->incoming.insert(t->incoming.end(), in);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(in->tcp)) != 0) return drop_incoming(in);
+  no_delay(in->tcp);
   // Read exactly the handshake's bytes: the peer's Raft messages follow at once, and they belong to libraft.
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(in->tcp),
