@@ -1,5 +1,6 @@
 // gasoline-kv: the replicated state service (single replica until kv/raft lands).
 #include "common/log.h"
+#include "common/token_file.h"
 #include "kv/assign/shedding.h"
 #include "kv/assign/strategy.h"
 #include "kv/raft/raft_log.h"
@@ -20,15 +21,6 @@
 using namespace gasoline;
 
 namespace {
-std::string read_token(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read token file '" + path + "'");
-  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
-  if (token.empty()) throw std::runtime_error("token file '" + path + "' is empty");
-  return token;
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -121,7 +113,7 @@ int main(int argc, char** argv) {
                 "still ranked");
     std::string token;
     if (!token_file.empty()) {
-      token = read_token(token_file);
+      token = read_token_file(token_file);
     } else if (!allow_unauthenticated) {
       throw std::invalid_argument("--token-file is required (or --allow-unauthenticated for development)");
     }

@@ -1,6 +1,7 @@
 // gasoline-operator: reconciles GasolineWorkerPools into a Deployment (app + gasoline-worker as a native sidecar),
 // a Service, an HPA on the app container's CPU and a PDB, and reports each pool's status (DESIGN.md §6).
 #include "common/log.h"
+#include "common/token_file.h"
 #include "operator/admin_server.h"
 #include "operator/controller.h"
 #include "operator/kube/election.h"
@@ -20,16 +21,6 @@
 using namespace gasoline;
 
 namespace {
-
-std::string read_token(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read the kv token file " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  std::string t = s.str();
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-  return t;
-}
 
 std::string default_identity() {
   if (const char* pod = std::getenv("POD_NAME"); pod && *pod) return pod;
@@ -95,7 +86,7 @@ int main(int argc, char** argv) {
     options.kv_poll = std::chrono::seconds(kv_poll_s);
     options.identity = identity;
     options.watch_namespace = watch_namespace;
-    if (!kv_token_file.empty()) options.kv_token = read_token(kv_token_file);
+    if (!kv_token_file.empty()) options.kv_token = read_token_file(kv_token_file);
     auto config = kube::load_config(kubeconfig, context);
     if (election_ns.empty()) election_ns = config.ns;
     log::info("starting", {{"kubernetes", config.server},

@@ -1,5 +1,7 @@
 #include "worker/config.h"
 
+#include "common/token_file.h"
+
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -79,16 +81,6 @@ std::string sanitize(const std::string& s, size_t max) {
 std::string env_or(const Env& env, const std::string& key, const std::string& fallback = "") {
   auto it = env.find(key);
   return it == env.end() || it->second.empty() ? fallback : it->second;
-}
-
-std::string read_token(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::invalid_argument("--token-file: cannot read '" + path + "'");
-  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
-  if (token.empty()) throw std::invalid_argument("--token-file: '" + path + "' is empty");
-  return token;
 }
 
 std::chrono::milliseconds duration_flag(const std::string& flag, const std::string& text, bool allow_zero = false) {
@@ -208,7 +200,13 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   c.kv = split_list(kv_list);
   if (c.kv.empty()) throw std::invalid_argument("--kv: at least one host:port is needed");
   c.workflows = split_list(workflows);
-  if (!c.token_file.empty()) c.token = read_token(c.token_file);
+  if (!c.token_file.empty()) {
+    try {
+      c.token = read_token_file(c.token_file);
+    } catch (const std::runtime_error& e) {
+      throw std::invalid_argument(std::string("--token-file: ") + e.what());
+    }
+  }
   if (c.api_port < 0 || c.api_port > 65535) throw std::invalid_argument("--api-port: out of range");
   if (c.concurrency == 0 || c.concurrency > 4096) throw std::invalid_argument("--concurrency: must be 1..4096");
   c.ping_interval = duration_flag("--ping-interval", ping);

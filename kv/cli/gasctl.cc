@@ -1,4 +1,5 @@
 // gasctl: the command-line client of gasoline-kv.
+#include "common/token_file.h"
 #include "kv/rpc/client.h"
 
 #include <CLI/CLI.hpp>
@@ -132,11 +133,7 @@ int main(int argc, char** argv) {
     options.endpoints = split(kv, ',');
     options.name = "gasctl";
     options.call_timeout = std::chrono::milliseconds(timeout_ms);
-    if (!token_file.empty()) {
-      std::ifstream in(token_file);
-      if (!in) throw std::runtime_error("cannot read token file '" + token_file + "'");
-      std::getline(in, options.token);
-    }
+    if (!token_file.empty()) options.token = read_token_file(token_file);
     rpc::Client client(options);
     rpc::CallOptions retry{std::chrono::milliseconds(timeout_ms), true};
     Json result;

@@ -1,6 +1,7 @@
 #include "operator/kube/http.h"
 
 #include "common/clock.h"
+#include "common/token_file.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -128,16 +129,12 @@ struct Http::Impl {
     std::lock_guard lock(mu);
     int64_t now = mono_ms();
     if (token_read_ms < 0 || now - token_read_ms >= 60'000) {
-      std::ifstream in(config.token_file);
-      if (in) {
-        std::ostringstream s;
-        s << in.rdbuf();
-        std::string t = s.str();
-        while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-        cached_token = t;
+      try {
+        cached_token = read_token_file(config.token_file);
         token_read_ms = now;
-      } else if (cached_token.empty()) {
-        throw TransportError("cannot read the token file " + config.token_file);
+      } catch (const std::runtime_error& e) {
+        // Mid-rotation the file can be briefly missing: keep the token we have, and fail only without one.
+        if (cached_token.empty()) throw TransportError(e.what());
       }
     }
     return cached_token;

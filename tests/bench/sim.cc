@@ -5,6 +5,7 @@
 #include "tests/support/sim_worker.h"
 
 #include "common/clock.h"
+#include "common/token_file.h"
 
 #include <csignal>
 #include <fstream>
@@ -51,7 +52,7 @@ int run_sim(const SimOptions& o) {
   std::signal(SIGINT, [](int) { g_interrupted = true; });
   std::signal(SIGTERM, [](int) { g_interrupted = true; });
   std::string token;
-  if (!o.token_file.empty()) std::getline(std::ifstream(o.token_file), token);
+  if (!o.token_file.empty()) token = read_token_file(o.token_file);
   rpc::ClientOptions co;
   co.endpoints = {o.kv};
   co.token = token;
