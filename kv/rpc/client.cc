@@ -38,7 +38,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::atomic<bool> closing{false};
   uint64_t next_id = 1;
   uint64_t generation = 0;  // bumps on every new connection so stale callbacks are ignored
-  std::map<uint64_t, Callback> inflight;
+  // A call in flight, or queued for the connection. Every call has a deadline, so a kv that accepts but never
+  // answers cannot leave a callback pending forever.
+  struct Call {
+    Callback cb;
+    std::string op;
+    std::chrono::steady_clock::time_point sent;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::map<uint64_t, Call> inflight;
+  asio::steady_timer deadline_timer{io};
+  bool deadline_armed = false;
   std::deque<std::pair<uint64_t, std::string>> queued;  // requests waiting for the connection
   std::string write_pending;
   std::string write_inflight;
@@ -62,8 +72,47 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void fail_all(const std::string& code, const std::string& message) {
     auto pending = std::move(inflight);
     inflight.clear();
-    for (auto& [id, cb] : pending) cb(kv_error(code, message), Json());
+    for (auto& [id, call] : pending) call.cb(kv_error(code, message), Json());
     queued.clear();
+  }
+
+  // Fails the calls past their deadline (the outcome of a write among them is unknown: callers retry idempotently)
+  // and leaves a connection that stayed silent since the oldest of them was sent.
+  void expire_calls() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<Call> expired;
+    for (auto it = inflight.begin(); it != inflight.end();) {
+      if (it->second.deadline <= now) {
+        expired.push_back(std::move(it->second));
+        it = inflight.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (expired.empty()) return;
+    auto oldest = expired.front().sent;
+    for (auto& call : expired) {
+      oldest = std::min(oldest, call.sent);
+      auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(call.deadline - call.sent).count();
+      call.cb(kv_error(code::kUnavailable, "'" + call.op + "' got no answer within " + std::to_string(waited) + " ms"),
+              Json());
+    }
+    drop_if_silent(oldest);
+  }
+
+  void arm_deadline_timer() {
+    if (deadline_armed || inflight.empty() || closing) return;
+    deadline_armed = true;
+    deadline_timer.expires_after(std::chrono::milliseconds(100));
+    std::weak_ptr<Impl> weak = shared_from_this();  // a timer must not keep a closed client alive
+    deadline_timer.async_wait([weak](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->deadline_armed = false;
+      if (ec || self->closing) return;
+      self->expire_calls();
+      self->arm_deadline_timer();
+    });
   }
 
   void disconnect(const std::string& why) {
@@ -201,7 +250,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       case FrameType::kResponse: {
         auto it = inflight.find(f.id);
         if (it == inflight.end()) return;  // timed out already
-        auto cb = std::move(it->second);
+        auto cb = std::move(it->second.cb);
         inflight.erase(it);
         if (body.value("ok", false)) {
           cb(nullptr, body.contains("result") ? body["result"] : Json::object());
@@ -226,10 +275,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       case FrameType::kError: {
         std::string code = body.value("code", code::kProtocol);
         std::string message = body.value("message", "the kv closed the connection");
-        auto pending = std::move(inflight);
-        inflight.clear();
-        for (auto& [id, cb] : pending) cb(kv_error(code, message), Json());
-        queued.clear();
+        fail_all(code, message);
         disconnect(code + ": " + message);
         return;
       }
@@ -239,17 +285,19 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
   }
 
-  void submit(const std::string& op, Json args, Callback cb) {
+  void submit(const std::string& op, Json args, Callback cb, std::chrono::milliseconds timeout) {
     if (closing) {
       cb(kv_error(code::kUnavailable, "client is closed"), Json());
       return;
     }
     uint64_t id = next_id++;
-    inflight.emplace(id, std::move(cb));
+    auto now = std::chrono::steady_clock::now();
+    inflight.emplace(id, Call{std::move(cb), op, now, now + timeout});
+    arm_deadline_timer();
     std::string frame = encode_frame(FrameType::kRequest, id, encode_body(Json{{"op", op}, {"args", std::move(args)}}));
     if (frame.size() > options.max_frame + kLengthSize) {
       auto it = inflight.find(id);
-      auto c = std::move(it->second);
+      auto c = std::move(it->second.cb);
       inflight.erase(it);
       c(kv_error(code::kTooLarge, "request of " + std::to_string(frame.size()) + " bytes exceeds the frame limit"),
         Json());
@@ -295,10 +343,11 @@ void Client::close() {
   }
 }
 
-void Client::call_async(const std::string& op, Json args, Callback cb) {
+void Client::call_async(const std::string& op, Json args, Callback cb, std::chrono::milliseconds timeout) {
   auto impl = impl_;
-  asio::post(impl->io, [impl, op, args = std::move(args), cb = std::move(cb)]() mutable {
-    impl->submit(op, std::move(args), std::move(cb));
+  if (timeout.count() <= 0) timeout = impl->options.call_timeout;
+  asio::post(impl->io, [impl, op, args = std::move(args), cb = std::move(cb), timeout]() mutable {
+    impl->submit(op, std::move(args), std::move(cb), timeout);
   });
 }
 
@@ -314,14 +363,19 @@ Json Client::call(const std::string& op, Json args, CallOptions options) {
     auto sent = std::chrono::steady_clock::now();
     auto promise = std::make_shared<std::promise<Json>>();
     auto future = promise->get_future();
-    call_async(op, args, [promise](std::exception_ptr e, Json result) {
-      if (e) {
-        promise->set_exception(e);
-      } else {
-        promise->set_value(std::move(result));
-      }
-    });
-    if (future.wait_until(std::min(deadline, sent + attempt_timeout)) != std::future_status::ready) {
+    auto attempt_deadline = std::min(deadline, sent + attempt_timeout);
+    call_async(
+        op, args,
+        [promise](std::exception_ptr e, Json result) {
+          if (e) {
+            promise->set_exception(e);
+          } else {
+            promise->set_value(std::move(result));
+          }
+        },
+        std::max(std::chrono::milliseconds(1),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(attempt_deadline - sent)));
+    if (future.wait_until(attempt_deadline) != std::future_status::ready) {
       // The callback may still fire later; the promise is shared so that is harmless.
       auto impl = impl_;
       asio::post(impl->io, [impl, sent] { impl->drop_if_silent(sent); });

@@ -41,8 +41,10 @@ class Client {
   // Blocks until the response. Throws KvError (server errors keep their code; transport failures are
   // "unavailable").
   Json call(const std::string& op, Json args = Json::object(), CallOptions options = {});
-  // Non-blocking; the callback runs on the client's I/O thread and must not block.
-  void call_async(const std::string& op, Json args, Callback cb);
+  // Non-blocking; the callback runs on the client's I/O thread and must not block. Without an answer within
+  // `timeout` (0 = ClientOptions::call_timeout) the callback gets "unavailable" (the outcome is unknown), and a
+  // connection that stayed silent all that time is dropped so the next call can reach another replica.
+  void call_async(const std::string& op, Json args, Callback cb, std::chrono::milliseconds timeout = {});
 
   // Server pushes on this connection (bumps). Runs on the I/O thread.
   void set_bump_handler(std::function<void(const Json&)> handler);

@@ -1404,5 +1404,50 @@ TEST(KvServer, KillNineKeepsAcknowledgedDispatchesAndFencedLeases) {
   }
 }
 
+// A kv that accepts connections but never answers (SIGSTOP, a hung process, a partition that keeps the TCP
+// connection): an async call must still complete, with "unavailable" at its deadline, and the client must leave
+// the silent connection so it works again once the kv is back.
+TEST(KvServer, AsyncCallsToAFrozenKvFailAtTheirDeadlineAndTheClientRecovers) {
+  TempDir dir("kv-frozen");
+  KvProcess kv(dir.path());
+  rpc::ClientOptions co;
+  co.endpoints = {kv.address()};
+  co.token = kv.token();
+  co.call_timeout = 600ms;
+  rpc::Client client(co);
+  ASSERT_TRUE(client.call("status").is_object());
+
+  kv.process().signal(SIGSTOP);
+  std::mutex mu;
+  std::vector<std::string> codes;
+  auto sent = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    client.call_async("status", Json::object(), [&](std::exception_ptr e, Json) {
+      std::string code = "ok";
+      try {
+        if (e) std::rethrow_exception(e);
+      } catch (const rpc::KvError& err) {
+        code = err.code();
+      }
+      std::lock_guard lock(mu);
+      codes.push_back(code);
+    });
+  }
+  bool done = testing::wait_until(
+      [&] {
+        std::lock_guard lock(mu);
+        return codes.size() == 3;
+      },
+      10s);
+  auto waited = std::chrono::steady_clock::now() - sent;
+  kv.process().signal(SIGCONT);
+  ASSERT_TRUE(done) << "async calls to a frozen kv never completed";
+  EXPECT_EQ(codes, std::vector<std::string>(3, rpc::code::kUnavailable));
+  EXPECT_GE(waited, 600ms) << "failed before the deadline";
+
+  // Back: the next call reaches the kv over a fresh connection.
+  EXPECT_TRUE(client.call("status", Json::object(), rpc::CallOptions{5s, true}).is_object());
+}
+
 }  // namespace
 }  // namespace gasoline
