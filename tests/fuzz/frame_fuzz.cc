@@ -72,8 +72,8 @@ void parse_body(const std::string& body) {
   } catch (const std::exception&) {
     // Malformed bodies are answered with "protocol"; only crashes matter here.
   }
-  // The log's own decoder. Everything that reaches the log was first accepted by decode_body, so only bodies
-  // within its nesting limit are fed here (store::decode has no limit of its own; see the report).
+  // The log's own decoder (kv/store/entry_codec.cc, which bounds nesting itself), on the bodies decode_body
+  // accepted: the shapes a proposer could have put into an entry.
   if (!parsed) return;
   try {
     auto entry = gasoline::store::decode_entry(body);
