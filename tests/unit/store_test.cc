@@ -1934,3 +1934,24 @@ TEST(StoreTxn, OverlayScanMergesWritesAndDeletes) {
 
 }  // namespace
 }  // namespace gasoline::store
+
+namespace gasoline::store {
+namespace {
+
+// Numbers in request arguments are range-checked before they reach an integer field: a float, a negative or an
+// oversized value is a clear error, never a float-to-integer conversion (undefined behaviour the fuzzer once hit).
+TEST(ArgumentParsing, OutOfRangeAndNonIntegerNumbersAreRefused) {
+  const Json bad[] = {
+      Json{{"max_attempts", 1e30}}, Json{{"max_attempts", -1}},  Json{{"max_attempts", 1ULL << 40}},
+      Json{{"run_at", 1.5}},        Json{{"run_at", "soon"}},   Json{{"notify_parent", 1}},
+  };
+  for (const auto& args : bad) {
+    SCOPED_TRACE(args.dump());
+    EXPECT_THROW(dispatch_from_json(args), std::invalid_argument);
+  }
+  EXPECT_THROW(step_from_json(Json{{"kind", "sleep"}, {"until", 1e300}}), std::invalid_argument);
+  EXPECT_EQ(dispatch_from_json(Json{{"max_attempts", 7}, {"run_at", -5}}).max_attempts, 7u);
+}
+
+}  // namespace
+}  // namespace gasoline::store
