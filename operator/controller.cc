@@ -278,6 +278,8 @@ std::string Controller::reconcile(const std::string& ns, const std::string& name
     auto spec = pool::parse_spec(*pool, options_.defaults);
     observed.paused = spec.paused;
     auto children = pool::render(spec);
+    if (deployment && spec.autoscaling.enabled)
+      pool::keep_replicas_until_the_hpa_owns_them(children.deployment, *deployment, kube::kFieldManager);
     if (!observed.paused) {
       Changes changes;
       deployment = sync_child(*pool, deployments_, children.deployment, changes);

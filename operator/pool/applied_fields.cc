@@ -64,18 +64,44 @@ bool covered(const json& owned, const json& desired) {
   return true;
 }
 
+// Our last server-side apply's entry: manager `field_manager`, operation Apply, on the object itself (not a
+// subresource). Fields of the wrong type (the server never writes them) make an entry not ours.
+bool is_our_apply(const json& entry, std::string_view field_manager) {
+  return entry.is_object() && string_field(entry, "manager", "") == field_manager &&
+         string_field(entry, "operation", "") == "Apply" && string_field(entry, "subresource", "") == "";
+}
+
+const json* managed_fields(const json& live) {
+  static const json::json_pointer managed("/metadata/managedFields");
+  if (!live.is_object() || !live.contains(managed) || !live.at(managed).is_array()) return nullptr;
+  return &live.at(managed);
+}
+
 }  // namespace
 
+bool applied_field(const json& live, std::string_view field_manager, std::initializer_list<std::string_view> path) {
+  const json* entries = managed_fields(live);
+  if (!entries) return false;
+  for (const auto& entry : *entries) {
+    if (!is_our_apply(entry, field_manager) || !entry.contains("fieldsV1")) continue;
+    const json* at = &entry.at("fieldsV1");
+    for (auto field : path) {
+      if (!at->is_object()) break;
+      auto it = at->find("f:" + std::string(field));
+      at = it == at->end() ? nullptr : &*it;
+      if (!at) break;
+    }
+    if (at) return true;
+  }
+  return false;
+}
+
 bool drops_applied_field(const json& desired, const json& live, std::string_view field_manager) {
-  const json::json_pointer managed("/metadata/managedFields");
-  if (!live.is_object() || !live.contains(managed) || !live.at(managed).is_array()) return false;
-  for (const auto& entry : live.at(managed)) {
-    // Fields of the wrong type (the server never writes them) make the entry not ours, or, once it is ours,
-    // unreadable: then the apply is sent.
-    const auto manager = string_field(entry, "manager", "");
-    const auto operation = string_field(entry, "operation", "");
-    const auto subresource = string_field(entry, "subresource", "");
-    if (!entry.is_object() || manager != field_manager || operation != "Apply" || subresource != "") continue;
+  const json* entries = managed_fields(live);
+  if (!entries) return false;
+  for (const auto& entry : *entries) {
+    // Once the entry is ours, anything unreadable in it means the apply is sent.
+    if (!is_our_apply(entry, field_manager)) continue;
     const auto api_version = string_field(entry, "apiVersion", "");
     const auto desired_api_version = string_field(desired, "apiVersion", "");
     if (!api_version || !desired_api_version || *api_version != *desired_api_version) return true;

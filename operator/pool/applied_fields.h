@@ -8,6 +8,7 @@
 // (`k:{"name":"app"}`), so it can be checked against desired without knowing the schema.
 #include <nlohmann/json.hpp>
 
+#include <initializer_list>
 #include <string_view>
 
 namespace gasoline::op::pool {
@@ -16,6 +17,11 @@ namespace gasoline::op::pool {
 // desired lacks, or when that entry cannot be read with certainty (other apiVersion, unknown key format): both
 // mean the apply must be sent. False when there is no such entry: we never applied, so we can drop nothing.
 bool drops_applied_field(const nlohmann::json& desired, const nlohmann::json& live, std::string_view field_manager);
+
+// Whether our last apply (live's managedFields entry for `field_manager`, operation Apply) set the field at `path`,
+// e.g. {"spec", "replicas"}.
+bool applied_field(const nlohmann::json& live, std::string_view field_manager,
+                   std::initializer_list<std::string_view> path);
 
 // The reconciler's question: would applying desired change live? (!semantic_subset || drops_applied_field)
 bool needs_apply(const nlohmann::json& desired, const nlohmann::json& live, std::string_view field_manager);

@@ -1,5 +1,7 @@
 #include "operator/pool/render.h"
 
+#include "operator/pool/applied_fields.h"
+
 #include "operator/pool/field.h"
 #include "operator/pool/pod_template.h"
 #include "operator/pool/sidecar.h"
@@ -84,6 +86,13 @@ json pdb(const Spec& s) {
 }
 
 }  // namespace
+
+void keep_replicas_until_the_hpa_owns_them(json& deployment, const json& live, std::string_view field_manager) {
+  if (!deployment.is_object() || !deployment["spec"].is_object() || deployment["spec"].contains("replicas")) return;
+  const json::json_pointer replicas("/spec/replicas");
+  if (!live.is_object() || !live.contains(replicas) || !live.at(replicas).is_number_integer()) return;
+  if (applied_field(live, field_manager, {"spec", "replicas"})) deployment["spec"]["replicas"] = live.at(replicas);
+}
 
 json owner_reference(const Spec& s) {
   return {{"apiVersion", "gasoline.dev/v1alpha1"},

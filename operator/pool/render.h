@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "operator/pool/spec.h"
 
@@ -22,6 +23,13 @@ struct Children {
 // Throws SpecError (from parse_spec) for an invalid pool.
 Children render(const nlohmann::json& pool, const Defaults&);
 Children render(const Spec&);
+
+// Turning autoscaling on hands the Deployment's replicas to the HPA. Server-side apply deletes a field its manager
+// set before and now leaves out, and a Deployment without replicas runs one pod, so while our last apply (in
+// `live`'s managedFields) still owns spec.replicas the rendered Deployment keeps the live value. The HPA's first
+// scale takes the field over (an update owns what it changes) and from then on it stays out.
+void keep_replicas_until_the_hpa_owns_them(nlohmann::json& deployment, const nlohmann::json& live,
+                                           std::string_view field_manager);
 
 // The pods' selector as "k=v,k=v" sorted by key, for status.selector. Reads only metadata.name and
 // spec.selectorLabels, so a pool with an otherwise invalid spec still gets one. Throws SpecError if those are bad.

@@ -115,6 +115,18 @@ wait_until "observedGeneration caught up while paused" 30 bash -c "[ \"\$(kubect
 kubectl -n "$ns" patch gwp orders --type merge -p '{"spec":{"paused":false}}' >/dev/null
 wait_until "unpaused: Deployment replicas 2" 30 equals deploy/orders '{.spec.replicas}' 2
 
+# Autoscaling back on: the HPA takes replicas over, and the Deployment must not drop to one pod on the way (server-
+# side apply deletes a field its manager set before and now leaves out; the operator keeps the live value until
+# the HPA owns it).
+kubectl -n "$ns" scale gwp/orders --replicas=4 >/dev/null
+wait_until "Deployment replicas 4" 30 equals deploy/orders '{.spec.replicas}' 4
+kubectl -n "$ns" patch gwp orders --type merge \
+  -p '{"spec":{"autoscaling":{"enabled":true,"minReplicas":2,"maxReplicas":6}}}' >/dev/null
+wait_until "HPA recreated" 30 exists hpa/orders
+wait_until "observedGeneration caught up after autoscaling on" 30 bash -c "[ \"\$(kubectl -n '$ns' get gwp/orders -o jsonpath='{.status.observedGeneration}')\" = \"\$(kubectl -n '$ns' get gwp/orders -o jsonpath='{.metadata.generation}')\" ]"
+replicas=$(jp deploy/orders '{.spec.replicas}')
+[ "${replicas:-0}" -ge 2 ] || fail "turning autoscaling on dropped the Deployment to ${replicas:-no} replicas (HPA minimum 2)"
+
 # Deleting the pool: the garbage collector removes the children.
 kubectl -n "$ns" delete gwp orders --wait=false >/dev/null
 for kind in deploy svc pdb; do wait_until "$kind garbage-collected" 60 gone "$kind/orders"; done

@@ -147,5 +147,50 @@ TEST(PoolAppliedFields, FieldsOfTheWrongTypeDoNotThrow) {
   EXPECT_NO_THROW((void)drops_applied_field(json::array(), live, kManager));
 }
 
+// Autoscaling turned on: the rendered Deployment leaves replicas out, and applying that would delete the field our
+// earlier apply set (one pod). Until another manager (the HPA, through /scale) owns it, the live value is kept.
+TEST(PoolAppliedFields, ReplicasAreKeptUntilTheHpaOwnsThem) {
+  const json rendered = json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": {}}})");
+  json live = json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 3}})");
+  json ours = apply_entry(R"({"f:spec": {"f:replicas": {}, "f:template": {}}})", "apps/v1");
+  json ours_without_replicas = apply_entry(R"({"f:spec": {"f:template": {}}})", "apps/v1");
+  json hpa_scale = {{"manager", "kube-controller-manager"}, {"operation", "Update"}, {"apiVersion", "apps/v1"},
+                    {"subresource", "scale"}, {"fieldsType", "FieldsV1"},
+                    {"fieldsV1", {{"f:spec", {{"f:replicas", json::object()}}}}}};
+  struct Case {
+    const char* name;
+    json live;
+    json want_replicas;  // null: left out
+  };
+  const Case cases[] = {
+      {"our last apply set replicas: keep the live value", with_managed_fields(live, json::array({ours})), 3},
+      {"the HPA took replicas over: leave them out",
+       with_managed_fields(live, json::array({ours_without_replicas, hpa_scale})), nullptr},
+      {"no managedFields (we never applied)", live, nullptr},
+      {"another manager's apply set them", with_managed_fields(live, json::array({[&] {
+                                              json e = ours;
+                                              e["manager"] = "kubectl";
+                                              return e;
+                                            }()})),
+       nullptr},
+      {"live replicas missing", with_managed_fields(json::parse(R"({"spec": {}})"), json::array({ours})), nullptr},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    json d = rendered;
+    keep_replicas_until_the_hpa_owns_them(d, c.live, kManager);
+    if (c.want_replicas.is_null()) {
+      EXPECT_FALSE(d["spec"].contains("replicas"));
+    } else {
+      EXPECT_EQ(d["spec"]["replicas"], c.want_replicas);
+    }
+    EXPECT_EQ(d["spec"]["template"], json::object());  // nothing else touched
+  }
+  // A Deployment that sets replicas itself (autoscaling off) is left as rendered.
+  json fixed = json::parse(R"({"spec": {"replicas": 5}})");
+  keep_replicas_until_the_hpa_owns_them(fixed, with_managed_fields(live, json::array({ours})), kManager);
+  EXPECT_EQ(fixed["spec"]["replicas"], 5);
+}
+
 }  // namespace
 }  // namespace gasoline::op::pool
