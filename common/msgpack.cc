@@ -105,6 +105,21 @@ void Writer::map_header(size_t n) {
   }
 }
 
+void Writer::binary(std::string_view bytes) {
+  size_t n = bytes.size();
+  if (n <= 0xff) {
+    out_.push_back(static_cast<char>(0xc4));
+    be(n, 1);
+  } else if (n <= 0xffff) {
+    out_.push_back(static_cast<char>(0xc5));
+    be(n, 2);
+  } else {
+    out_.push_back(static_cast<char>(0xc6));
+    be(n, 4);
+  }
+  out_.append(bytes);
+}
+
 void Writer::strings(const std::vector<std::string>& v) {
   array_header(v.size());
   for (const auto& s : v) string(s);
@@ -215,6 +230,15 @@ std::string_view Reader::string() {
   if (b == 0xdb) return take(be(4));
   --pos_;
   fail("expected a string");
+}
+
+std::string_view Reader::binary() {
+  uint8_t b = byte();
+  if (b == 0xc4) return take(be(1));
+  if (b == 0xc5) return take(be(2));
+  if (b == 0xc6) return take(be(4));
+  --pos_;
+  fail("expected binary bytes");
 }
 
 std::vector<std::string> Reader::strings() {

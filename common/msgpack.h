@@ -32,6 +32,7 @@ class Writer {
   void unsigned_integer(uint64_t v);
   void floating(double v);
   void string(std::string_view s);
+  void binary(std::string_view bytes);  // bin8/16/32: bytes that are not text (keys, encoded records)
   void array_header(size_t n);
   void map_header(size_t n);
   void strings(const std::vector<std::string>& v);
@@ -60,6 +61,7 @@ class Reader {
   size_t map_header();
   size_t array_header();
   std::string_view string();
+  std::string_view binary();
   std::vector<std::string> strings();  // an array of strings
   bool boolean();
   int64_t integer();            // any integer encoding that fits int64

@@ -127,15 +127,18 @@ int main(int argc, char** argv) {
       log::info("raft id from the pod name", {{"raft_id", raft_id}});
     }
     if (replicated && raft_id == 0) throw std::invalid_argument("--peer needs --raft-id");
-    // Replicated, the Raft log is the write-ahead log (fsynced by libraft), so RocksDB need not fsync: after a
-    // crash, whatever RocksDB lost is replayed from the log or reinstalled from a snapshot.
-    auto sm = store::StateMachine::open(store::Options{data_dir + "/state", !no_fsync && !replicated, store_config});
+    // Replicated, the Raft log is the write-ahead log (fsynced by libraft), so RocksDB needs neither fsync nor a
+    // WAL of its own: after a crash, whatever RocksDB lost is replayed from the log or reinstalled from a snapshot.
+    auto sm = store::StateMachine::open(
+        store::Options{data_dir + "/state", !no_fsync && !replicated, store_config, /*wal=*/!replicated});
     log::info("state loaded", {{"data_dir", data_dir}, {"applied_index", sm->applied_index()}});
 
     boost::asio::io_context io;
     kv::Metrics metrics;
     kv::Service service(*sm, io, config, metrics);
-    auto on_applied = [&](const store::Entry& e, const store::Applied& a) { service.on_applied(e, a); };
+    auto on_applied = [&](int64_t ts, size_t commands, const std::vector<store::Wake>& wakes) {
+      service.on_applied(ts, commands, wakes);
+    };
     std::unique_ptr<kv::LocalLog> local;
     std::unique_ptr<raft::RaftLog> replicated_log;
     if (replicated) {

@@ -34,6 +34,7 @@ struct ApplyReq {
 struct BarrierReq {
   struct raft_barrier req {};
   kv::Done done;
+  const char* what = "";
 };
 
 struct ChangeReq {
@@ -80,6 +81,19 @@ int uv_async_work(raft_io*, raft_io_async_work* req, raft_io_async_work_cb cb) {
     delete w;
     return RAFT_IOERR;
   }
+  return 0;
+}
+
+// The state can no longer follow the log; stop rather than diverge. The log is intact, so a restart replays from
+// the applied index.
+[[noreturn]] void exit_on_storage_failure(raft_index index, const std::exception& e) {
+  log::error("storage failed while applying; exiting", {{"index", index}, {"error", e.what()}});
+  std::_Exit(70);
+}
+
+// Never return non-zero from apply for a bad entry: libraft would retry it forever and stall the log.
+int skip_undecodable(raft_index index, const char* error) {
+  log::error("undecodable raft entry skipped", {{"index", index}, {"error", error}});
   return 0;
 }
 
@@ -142,13 +156,14 @@ bool unframe_entry(const void* data, size_t len, std::string_view& payload) {
   return true;
 }
 
-RaftLog::RaftLog(store::StateMachine& sm, RaftOptions options, Applied on_applied, LeaderChange on_leader_change,
+RaftLog::RaftLog(store::StateMachine& sm, RaftOptions options, kv::AppliedFn on_applied, LeaderChange on_leader_change,
                  Committed on_committed)
     : sm_(sm),
       options_(std::move(options)),
       on_applied_(std::move(on_applied)),
       on_leader_change_(std::move(on_leader_change)),
-      on_committed_(std::move(on_committed)) {}
+      on_committed_(std::move(on_committed)),
+      speculation_(sm.committed()) {}
 
 RaftLog::~RaftLog() { stop(); }
 
@@ -298,6 +313,8 @@ void RaftLog::on_async() {
   for (auto& t : tasks) t();
   if (stopping) {
     for (auto& p : batch) p.done(failure(store::Code::kUnavailable, "the kv is shutting down"));
+    for (auto& p : waiting_) p.done(failure(store::Code::kUnavailable, "the kv is shutting down"));
+    waiting_.clear();
     uv_timer_stop(&tick_);
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
@@ -305,8 +322,7 @@ void RaftLog::on_async() {
       auto* self = static_cast<RaftLog*>(r->data);
       raft_uv_close(&self->io_);
       // The loop ends once the io and transport handles are closed.
-      for (auto& [index, results] : self->results_) (void)index, (void)results;
-      self->results_.clear();
+      self->proposals_.clear();
     });
     return;
   }
@@ -315,7 +331,14 @@ void RaftLog::on_async() {
 
 void RaftLog::submit(std::deque<Pending>& batch) {
   if (raft_state(&raft_) != RAFT_LEADER) {
+    speculation_.clear();
     for (auto& p : batch) p.done(failure(store::Code::kNotLeader, "this replica is not the leader"));
+    return;
+  }
+  if (!speculation_.ready(raft_.current_term, raft_last_applied(&raft_), raft_last_index(&raft_))) {
+    for (auto& p : batch) waiting_.push_back(std::move(p));
+    batch.clear();
+    catch_up();
     return;
   }
   while (!batch.empty()) {
@@ -331,7 +354,18 @@ void RaftLog::submit(std::deque<Pending>& batch) {
       batch.pop_front();
     }
     req->commands = entry.commands.size();
-    std::string framed = frame_entry(store::encode_entry(entry));
+    // raft_apply appends at the next index, on this thread, so the index the effects are computed for is known.
+    const raft_index index = raft_last_index(&raft_) + 1;
+    store::Applied applied;
+    try {
+      applied = speculation_.compute(entry, index, sm_.config());
+    } catch (const std::exception& e) {
+      auto res = failure(store::Code::kUnavailable, std::string("reading the state to propose failed: ") + e.what());
+      for (auto& d : req->dones) d(res);
+      delete req;
+      continue;
+    }
+    std::string framed = frame_entry(store::encode_effects(index, entry.ts, entry.commands.size(), applied.mutations));
     raft_buffer buf;
     buf.len = framed.size();
     buf.base = raft_malloc(buf.len);
@@ -340,16 +374,19 @@ void RaftLog::submit(std::deque<Pending>& batch) {
     int rv = raft_apply(&raft_, &req->req, &buf, 1, [](struct raft_apply* r, int status, void*) {
       auto* req = static_cast<ApplyReq*>(r->data);
       RaftLog* self = req->log;
-      auto it = self->results_.find(r->index);
-      if (status == 0 && it != self->results_.end() && it->second.size() == req->dones.size()) {
+      auto it = self->proposals_.find(r->index);
+      if (status == 0 && it != self->proposals_.end() && it->second.results.size() == req->dones.size()) {
         if (self->on_committed_) self->on_committed_(req->commands);
-        for (size_t i = 0; i < req->dones.size(); ++i) req->dones[i](it->second[i]);
+        for (size_t i = 0; i < req->dones.size(); ++i) req->dones[i](it->second.results[i]);
       } else {
-        auto res = status == 0 ? failure(store::Code::kUnavailable, "entry applied without its results (replay)")
+        // Not cleared here: within a term the leader's entries stay in its log even when the callback reports a
+        // failure (an I/O error, say), and may still commit; only a new term (Speculation::ready) or losing the
+        // leadership (submit) invalidates the layers.
+        auto res = status == 0 ? failure(store::Code::kUnavailable, "entry committed without its results")
                                : from_raft_status(status, "commit");
         for (auto& d : req->dones) d(res);
       }
-      if (it != self->results_.end()) self->results_.erase(it);
+      if (it != self->proposals_.end()) self->proposals_.erase(it);
       delete req;
     });
     if (rv != 0) {
@@ -357,25 +394,54 @@ void RaftLog::submit(std::deque<Pending>& batch) {
       auto res = from_raft_status(rv, "propose");
       for (auto& d : req->dones) d(res);
       delete req;
+      continue;
     }
+    if (req->req.index != index) {
+      // Cannot happen with libraft 0.15 (it appends at last index + 1); if it did, the effects would be computed
+      // for another place in the log than the one they land in.
+      log::error("raft appended an entry at an unexpected index; exiting",
+                 {{"expected", index}, {"actual", req->req.index}});
+      std::_Exit(70);
+    }
+    speculation_.push(index, std::move(applied.mutations));
+    proposals_[index] = Proposal{std::move(applied.results), std::move(applied.wakes)};
   }
 }
 
-void RaftLog::barrier(kv::Done done) {
-  post([this, done = std::move(done)]() mutable {
-    auto* req = new BarrierReq;
-    req->done = std::move(done);
-    req->req.data = req;
-    int rv = raft_barrier(&raft_, &req->req, [](struct raft_barrier* r, int status) {
-      auto* req = static_cast<BarrierReq*>(r->data);
-      req->done(from_raft_status(status, "read barrier"));
-      delete req;
-    });
-    if (rv != 0) {
-      req->done(from_raft_status(rv, "read barrier"));
-      delete req;
+void RaftLog::catch_up() {
+  if (catching_up_) return;
+  catching_up_ = true;
+  start_barrier("catch up", [this](const store::Result& res) {
+    catching_up_ = false;
+    std::deque<Pending> held;
+    held.swap(waiting_);
+    if (!res.ok()) {
+      for (auto& p : held) p.done(res);
+      return;
     }
+    // Ready now, or not the leader any more (they fail with kNotLeader), or behind again (another barrier).
+    if (!held.empty()) submit(held);
   });
+}
+
+void RaftLog::barrier(kv::Done done) {
+  post([this, done = std::move(done)]() mutable { start_barrier("read barrier", std::move(done)); });
+}
+
+void RaftLog::start_barrier(const char* what, kv::Done done) {
+  auto* req = new BarrierReq;
+  req->done = std::move(done);
+  req->what = what;
+  req->req.data = req;
+  int rv = raft_barrier(&raft_, &req->req, [](struct raft_barrier* r, int status) {
+    auto* req = static_cast<BarrierReq*>(r->data);
+    req->done(from_raft_status(status, req->what));
+    delete req;
+  });
+  if (rv != 0) {
+    req->done(from_raft_status(rv, what));
+    delete req;
+  }
 }
 
 void RaftLog::add_member(uint64_t id, const std::string& raft_address, const std::string& client_address,
@@ -510,31 +576,49 @@ int RaftLog::fsm_apply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
   // libraft passes no index; it bumps last_applied only after apply returns.
   raft_index index = raft_last_applied(&self->raft_) + 1;
   std::string_view payload;
+  if (!unframe_entry(buf->base, buf->len, payload)) return skip_undecodable(index, "bad framing");
+  if (store::is_effects(payload)) return self->apply_effects(payload, index);
+  return self->apply_commands(payload, index);
+}
+
+// The effects a leader computed: every replica, the leader included, only writes them.
+int RaftLog::apply_effects(std::string_view payload, raft_index index) {
+  store::EffectsView effects;
+  try {
+    effects = store::decode_effects(payload);
+  } catch (const std::exception& e) {
+    return skip_undecodable(index, e.what());
+  }
+  bool applied = false;
+  try {
+    applied = sm_.apply_effects(effects, index);
+  } catch (const std::exception& e) {
+    exit_on_storage_failure(index, e);
+  }
+  speculation_.applied(index);
+  if (!applied) return 0;  // replay of an entry already in RocksDB
+  static const std::vector<store::Wake> kNone;
+  auto it = proposals_.find(index);
+  if (on_applied_) on_applied_(effects.ts, effects.commands, it != proposals_.end() ? it->second.wakes : kNone);
+  return 0;
+}
+
+// A command entry, as versions before effects replication wrote them (still in older logs): computed here.
+int RaftLog::apply_commands(std::string_view payload, raft_index index) {
   store::Entry entry;
   try {
-    if (!unframe_entry(buf->base, buf->len, payload)) throw std::runtime_error("bad framing");
     entry = store::decode_entry(payload);
   } catch (const std::exception& e) {
-    // Never return non-zero: libraft would retry this entry forever and stall the log.
-    log::error("undecodable raft entry skipped", {{"index", index}, {"error", e.what()}});
-    return 0;
+    return skip_undecodable(index, e.what());
   }
   std::optional<store::Applied> applied;
   try {
-    applied = self->sm_.apply(entry, index);
+    applied = sm_.apply(entry, index);
   } catch (const std::exception& e) {
-    // The state can no longer follow the log; stop rather than diverge. The log is intact, so a restart
-    // replays from the applied index.
-    log::error("storage failed while applying; exiting", {{"index", index}, {"error", e.what()}});
-    std::_Exit(70);
+    exit_on_storage_failure(index, e);
   }
-  if (!applied) return 0;  // replay of an entry already in RocksDB
-  if (raft_state(&self->raft_) == RAFT_LEADER) {
-    self->results_[index] = applied->results;
-    // Entries of an earlier term applied by this new leader have no request to collect their results.
-    while (self->results_.size() > 4096) self->results_.erase(self->results_.begin());
-  }
-  if (self->on_applied_) self->on_applied_(entry, *applied);
+  if (!applied) return 0;
+  if (on_applied_) on_applied_(entry.ts, entry.commands.size(), applied->wakes);
   return 0;
 }
 

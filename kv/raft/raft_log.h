@@ -6,9 +6,12 @@
 //   - peers are DNS names, resolved on every connect by our own transport (kv/raft/transport.h);
 //   - snapshots are async (fsm v3), serialised from a RocksDB snapshot iterator, with a size cap;
 //   - apply never fails (business failures are results) and skips indexes already applied (replay);
+//   - the leader computes each entry's effects when it proposes (store::Speculation) and the log carries those
+//     effects (store/effects.h), so followers write mutations instead of re-running every command;
 //   - SIGPIPE is ignored by the binary.
 #include "kv/raft/libraft.h"
 #include "kv/service/log.h"
+#include "kv/store/speculation.h"
 #include "kv/store/state_machine.h"
 
 #include <nlohmann/json.hpp>
@@ -60,11 +63,10 @@ bool unframe_entry(const void* data, size_t len, std::string_view& payload);
 
 class RaftLog : public kv::Log, public kv::ClusterAdmin {
  public:
-  using Applied = std::function<void(const store::Entry&, const store::Applied&)>;
   using LeaderChange = std::function<void(bool is_leader)>;
   using Committed = std::function<void(size_t commands)>;
 
-  RaftLog(store::StateMachine& sm, RaftOptions options, Applied on_applied, LeaderChange on_leader_change,
+  RaftLog(store::StateMachine& sm, RaftOptions options, kv::AppliedFn on_applied, LeaderChange on_leader_change,
           Committed on_committed = {});
   ~RaftLog() override;
 
@@ -94,9 +96,13 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   void on_async();
   void publish_state();
   void submit(std::deque<Pending>& batch);
+  void catch_up();  // a barrier of this term, so a new leader applies what it inherited before speculating
+  void start_barrier(const char* what, kv::Done done);  // on the loop thread
   void post(std::function<void()> fn);  // runs fn on the loop thread
 
   static int fsm_apply(raft_fsm* fsm, const raft_buffer* buf, void** result);
+  int apply_effects(std::string_view payload, raft_index index);
+  int apply_commands(std::string_view payload, raft_index index);
   static int fsm_snapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n);
   static int fsm_snapshot_async(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n);
   static int fsm_snapshot_finalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n);
@@ -104,7 +110,7 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
 
   store::StateMachine& sm_;
   RaftOptions options_;
-  Applied on_applied_;
+  kv::AppliedFn on_applied_;
   LeaderChange on_leader_change_;
   Committed on_committed_;
 
@@ -124,8 +130,15 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   bool stopping_ = false;
   bool started_ = false;
 
-  // Results of entries this replica proposed, by index, from apply until the apply callback.
-  std::map<raft_index, std::vector<store::Result>> results_;
+  // What the leader computed for each entry it proposed, by index, until the entry's apply callback.
+  struct Proposal {
+    std::vector<store::Result> results;
+    std::vector<store::Wake> wakes;
+  };
+  std::map<raft_index, Proposal> proposals_;
+  store::Speculation speculation_;
+  std::deque<Pending> waiting_;  // proposals held while a new leader catches up
+  bool catching_up_ = false;
   int64_t last_proposed_ts_ = 0;
   const void* snapshot_ = nullptr;  // the RocksDB snapshot an async snapshot is serialising
 

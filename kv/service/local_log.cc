@@ -5,7 +5,7 @@
 
 namespace gasoline::kv {
 
-LocalLog::LocalLog(store::StateMachine& sm, std::string address, Applied on_applied, Committed on_committed)
+LocalLog::LocalLog(store::StateMachine& sm, std::string address, AppliedFn on_applied, Committed on_committed)
     : sm_(sm),
       address_(std::move(address)),
       on_applied_(std::move(on_applied)),
@@ -60,7 +60,7 @@ void LocalLog::run() {
       auto applied = sm_.apply(entry, sm_.applied_index() + 1);
       if (on_committed_) on_committed_(batch.size());
       for (size_t i = 0; i < batch.size(); ++i) batch[i].second(applied->results[i]);
-      if (on_applied_) on_applied_(entry, *applied);
+      if (on_applied_) on_applied_(entry.ts, entry.commands.size(), applied->wakes);
     } catch (const std::exception& e) {
       log::error("applying an entry failed", {{"error", e.what()}, {"commands", batch.size()}});
       for (auto& [cmd, done] : batch)

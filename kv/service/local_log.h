@@ -13,10 +13,9 @@ namespace gasoline::kv {
 
 class LocalLog : public Log {
  public:
-  using Applied = std::function<void(const store::Entry&, const store::Applied&)>;
   using Committed = std::function<void(size_t commands)>;
 
-  LocalLog(store::StateMachine& sm, std::string address, Applied on_applied, Committed on_committed = {});
+  LocalLog(store::StateMachine& sm, std::string address, AppliedFn on_applied, Committed on_committed = {});
   ~LocalLog() override;
 
   void propose(store::Command command, Done done) override;
@@ -30,7 +29,7 @@ class LocalLog : public Log {
 
   store::StateMachine& sm_;
   std::string address_;
-  Applied on_applied_;
+  AppliedFn on_applied_;
   Committed on_committed_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -11,6 +11,9 @@
 namespace gasoline::kv {
 
 using Done = std::function<void(const store::Result&)>;
+// Runs on the log's thread after each entry is applied: its timestamp, how many client commands it carried, and
+// the wake-ups it created (known only where the entry was computed: the leader).
+using AppliedFn = std::function<void(int64_t ts, size_t commands, const std::vector<store::Wake>& wakes)>;
 
 class Log {
  public:

@@ -617,12 +617,12 @@ void Service::release(const Json& args, rpc::Responder r) {
 
 // --- bumps -----------------------------------------------------------------------------------------------
 
-void Service::on_applied(const store::Entry& entry, const store::Applied& applied) {
+void Service::on_applied(int64_t ts, size_t commands, const std::vector<store::Wake>& wakes) {
   metrics_.applied_index(static_cast<double>(sm_.applied_index()));
-  metrics_.committed(entry.commands.size());
+  metrics_.committed(commands);
   if (!timers_) return;
-  for (const auto& w : applied.wakes) {
-    timers_->schedule(std::max(w.ts, entry.ts), [this, w] { bump(w, false); });
+  for (const auto& w : wakes) {
+    timers_->schedule(std::max(w.ts, ts), [this, w] { bump(w, false); });
   }
 }
 

@@ -50,7 +50,7 @@ class Service {
 
   void handle(rpc::Request request, rpc::Responder responder);
   // Called by the log after every applied entry (on the log's thread).
-  void on_applied(const store::Entry& entry, const store::Applied& applied);
+  void on_applied(int64_t ts, size_t commands, const std::vector<store::Wake>& wakes);
   void on_session_closed(rpc::Session& session);
 
   const ServiceConfig& config() const { return config_; }

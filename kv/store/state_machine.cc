@@ -55,6 +55,7 @@ std::unique_ptr<StateMachine> StateMachine::open(const Options& options) {
   auto s = rocksdb::DB::Open(ro, options.path, &raw);
   if (!s.ok()) throw std::runtime_error("open state DB at '" + options.path + "': " + s.ToString());
   sm->db_.reset(raw);
+  sm->reader_ = std::make_unique<DbReader>(raw);
   DbReader reader(raw);
   if (auto v = reader.get(keys::applied_index())) sm->applied_ = keys::get_u64(*v);
   if (auto v = reader.get(keys::last_ts())) sm->last_ts_ = keys::get_ts(*v);
@@ -67,8 +68,7 @@ int64_t StateMachine::last_ts() const { return last_ts_; }
 
 std::optional<Applied> StateMachine::apply(const Entry& entry, uint64_t index) {
   if (index <= applied_) return std::nullopt;
-  DbReader reader(db_.get());
-  Applied out = apply_entry(reader, entry, index, options_.config);
+  Applied out = apply_entry(*reader_, entry, index, options_.config);
   rocksdb::WriteBatch batch;
   for (const auto& [k, v] : out.mutations) {
     if (v) {
@@ -77,21 +77,49 @@ std::optional<Applied> StateMachine::apply(const Entry& entry, uint64_t index) {
       batch.Delete(k);
     }
   }
+  write(batch, index, entry.ts);
+  mirror(out.mutations);
+  return out;
+}
+
+bool StateMachine::apply_effects(const EffectsView& effects, uint64_t index) {
+  if (index <= applied_) return false;
+  if (effects.index != index)
+    throw std::runtime_error("effects computed for index " + std::to_string(effects.index) + " arrived at index " +
+                             std::to_string(index));
+  rocksdb::WriteBatch batch;
+  Mutations mirrored;  // only the families the in-memory mirrors follow
+  for (const auto& [k, v] : effects.mutations) {
+    rocksdb::Slice key(k.data(), k.size());
+    if (v) {
+      batch.Put(key, rocksdb::Slice(v->data(), v->size()));
+    } else {
+      batch.Delete(key);
+    }
+    if (k[0] == keys::kWake || k[0] == keys::kWorker)
+      mirrored.emplace(std::string(k), v ? std::optional<std::string>(std::string(*v)) : std::nullopt);
+  }
+  write(batch, index, effects.ts);
+  mirror(mirrored);
+  return true;
+}
+
+// Adds the applied index and the last timestamp to the entry's batch and writes it in one atomic write.
+void StateMachine::write(rocksdb::WriteBatch& batch, uint64_t index, int64_t entry_ts) {
   std::string idx;
   keys::put_u64(idx, index);
   batch.Put(keys::applied_index(), idx);
-  int64_t ts = std::max(entry.ts, last_ts_);
+  int64_t ts = std::max(entry_ts, last_ts_);
   std::string tsb;
   keys::put_ts(tsb, ts);
   batch.Put(keys::last_ts(), tsb);
   rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
+  wo.sync = options_.sync && options_.wal;
+  wo.disableWAL = !options_.wal;
   auto s = db_->Write(wo, &batch);
   if (!s.ok()) throw std::runtime_error("write entry " + std::to_string(index) + ": " + s.ToString());
   applied_ = index;
   last_ts_ = ts;
-  mirror(out.mutations);
-  return out;
 }
 
 void StateMachine::replace_all(const std::vector<std::pair<std::string, std::string>>& pairs) {
@@ -100,7 +128,8 @@ void StateMachine::replace_all(const std::vector<std::pair<std::string, std::str
   batch.DeleteRange(rocksdb::Slice("\x00", 1), rocksdb::Slice("\xff\xff", 2));
   for (const auto& [k, v] : pairs) batch.Put(k, v);
   rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
+  wo.sync = options_.sync && options_.wal;
+  wo.disableWAL = !options_.wal;
   auto s = db_->Write(wo, &batch);
   if (!s.ok()) throw std::runtime_error("install snapshot: " + s.ToString());
   DbReader reader(db_.get());

@@ -3,6 +3,7 @@
 // wake index and the worker table). Mirrors are derived from the mutations, so they can never disagree with the
 // DB; they are rebuilt on open.
 #include "kv/store/apply.h"
+#include "kv/store/effects.h"
 
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 
 namespace rocksdb {
 class DB;
+class WriteBatch;
 }
 
 namespace gasoline::store {
@@ -26,6 +28,10 @@ struct Options {
   std::string path;
   bool sync = true;  // fsync every applied entry (group commit amortises it)
   Config config;
+  // RocksDB's own write-ahead log. A replica of a Raft cluster runs without it: the Raft log is the write-ahead
+  // log, and after a crash whatever RocksDB lost is replayed from it or reinstalled from a snapshot (the applied
+  // index is written in every batch, and a memtable is flushed whole, so the DB is always some prefix of entries).
+  bool wal = true;
 };
 
 class StateMachine {
@@ -42,6 +48,14 @@ class StateMachine {
   // Applies the entry with this index. Entries at or below applied_index() were applied before (a replay after a
   // restart) and are skipped: returns nullopt. Throws std::runtime_error if the write fails.
   std::optional<Applied> apply(const Entry& entry, uint64_t index);
+  // Writes effects the leader computed for the entry with this index (kv/store/effects.h). Returns false for an
+  // index at or below applied_index() (a replay). Throws std::runtime_error if the effects name another index
+  // (the log and the state would diverge) or the write fails.
+  bool apply_effects(const EffectsView& effects, uint64_t index);
+
+  // The committed state, for the leader's speculation (read on the thread that applies).
+  const Reader& committed() const { return *reader_; }
+  const Config& config() const { return options_.config; }
 
   std::optional<Workflow> workflow(std::string_view id) const;
   // Workflows of a pool (optionally of one status), ordered by status then id, after `after_id` (exclusive).
@@ -73,9 +87,11 @@ class StateMachine {
   explicit StateMachine(Options options);
   void load_mirrors();
   void mirror(const Mutations& m);
+  void write(rocksdb::WriteBatch& batch, uint64_t index, int64_t ts);
 
   Options options_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<Reader> reader_;
   uint64_t applied_ = 0;
   int64_t last_ts_ = 0;
 

@@ -35,7 +35,7 @@ def mp(v):
             return bytes([0xA0 | len(b)]) + b
         return b"\xd9" + bytes([len(b)]) + b if len(b) < 256 else b"\xda" + struct.pack(">H", len(b)) + b
     if isinstance(v, bytes):
-        return b"\xc4" + bytes([len(v)]) + v
+        return b"\xc4" + bytes([len(v)]) + v if len(v) < 256 else b"\xc5" + struct.pack(">H", len(v)) + v
     if isinstance(v, list):
         head = bytes([0x90 | len(v)]) if len(v) < 16 else b"\xdc" + struct.pack(">H", len(v))
         return head + b"".join(mp(x) for x in v)
@@ -112,8 +112,8 @@ def write_seeds(corpus, seeds):
 
 write_seeds("frame", seeds)
 
-# fuzz_record (record_fuzz.cc): byte 0 picks the record kind (0 workflow, 1 worker, 2 signal), the rest is a DB
-# record as kv/store writes it: a map with sorted keys.
+# fuzz_record (record_fuzz.cc): byte 0 picks the record kind (0 workflow, 1 worker, 2 signal, 3 Raft effects
+# entry), the rest is a DB record as kv/store writes it (a map with sorted keys) or an effects payload.
 def record(fields):
     return mp(dict(sorted(fields.items())))
 
@@ -133,5 +133,9 @@ record_seeds = {
     "signal": b"\x02" + record(signal),
     "workflow_unsorted_extra": b"\x00" + mp({"zz": {"new": [1]}, **workflow}),
     "workflow_partial_nil": b"\x00" + record({"id": "wf-2", "tags": None, "status": 4, "input": None}),
+    # ["fx", index, ts, commands, [key, value-or-nil, ...]] with binary keys and values (kv/store/effects.h).
+    "effects": b"\x03" + mp(["fx", 7, 1700000000000, 2,
+                             [b"f" + b"wf-1", record(workflow), b"p" + b"p\x00\x02wf-1", b"", b"x" + b"p\x00" + bytes(8) + b"wf-1", None]]),
+    "effects_empty": b"\x03" + mp(["fx", 1, 0, 0, []]),
 }
 write_seeds("record", record_seeds)

@@ -1,4 +1,5 @@
-// libFuzzer target: kv/store's record codec (decode_workflow / decode_worker / decode_signal over common/msgpack).
+// libFuzzer target: kv/store's record codec (decode_workflow / decode_worker / decode_signal over common/msgpack)
+// and the Raft effects entries (decode_effects), which peers send.
 //
 // Byte 0 picks the record kind, the rest is the stored bytes. A record read from the DB or a snapshot a peer sent
 // must either decode or throw msgpack::DecodeError; anything else escaping, a crash or a sanitizer report is a
@@ -7,6 +8,7 @@
 //
 // Built with clang++ -fsanitize=fuzzer,address,undefined by tests/fuzz/CMakeLists.txt.
 #include "common/msgpack.h"
+#include "kv/store/effects.h"
 #include "kv/store/model.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -34,15 +36,37 @@ void round_trip(std::string_view bytes, Record (*decode_fn)(std::string_view)) {
   CHECK(once == twice);
 }
 
+// Effects that decode must re-encode to bytes that decode to the same effects (and encoding is a fixpoint).
+void effects_round_trip(std::string_view bytes) {
+  EffectsView first;
+  try {
+    first = decode_effects(bytes);
+  } catch (const gasoline::msgpack::DecodeError&) {
+    return;
+  }
+  CHECK(is_effects(bytes));
+  Mutations m;
+  for (const auto& [k, v] : first.mutations) m[std::string(k)] = v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+  CHECK(m.size() == first.mutations.size());
+  std::string once = encode_effects(first.index, first.ts, first.commands, m);
+  auto second = decode_effects(once);  // must not throw: we wrote it
+  CHECK(second.index == first.index && second.ts == first.ts && second.commands == first.commands);
+  CHECK(second.mutations == first.mutations);
+  Mutations m2;
+  for (const auto& [k, v] : second.mutations) m2[std::string(k)] = v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+  CHECK(encode_effects(second.index, second.ts, second.commands, m2) == once);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
     case 0: round_trip<Workflow>(bytes, decode_workflow); break;
     case 1: round_trip<Worker>(bytes, decode_worker); break;
-    default: round_trip<Signal>(bytes, decode_signal); break;
+    case 2: round_trip<Signal>(bytes, decode_signal); break;
+    default: effects_round_trip(bytes); break;
   }
   return 0;
 }

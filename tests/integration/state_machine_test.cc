@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <deque>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -15,7 +16,9 @@
 #include <tuple>
 #include <vector>
 
+#include "kv/store/effects.h"
 #include "kv/store/keys.h"
+#include "kv/store/speculation.h"
 #include "kv/store/state_machine.h"
 #include "tests/support/process.h"
 
@@ -329,6 +332,51 @@ TEST(StateMachine, MatchesThePureStateAndSurvivesAReopen) {
   }
   for (const auto& [pool, ts, id, name] : mirrors_before.due) EXPECT_TRUE(sm->has_wake(pool, ts, id));
   EXPECT_FALSE(sm->has_wake("p0", 1, "wf-0"));
+}
+
+// Replication by effects: a leader computes each entry over its speculative view (the committed state plus the
+// entries it proposed that are not applied yet) and every replica writes only the effects. Whatever the lag
+// between proposing and applying, the results are the pure ones and the state and mirrors end as the pure state.
+TEST(StateMachine, EffectsComputedAheadOfTheCommittedStateGiveThePureState) {
+  State pure;
+  std::vector<Applied> want;
+  auto log = make_workload(23, 300, pure, &want);
+  int64_t last_ts = log.entries.back().second.ts;
+  for (size_t lag : {size_t{0}, size_t{1}, size_t{4}, size_t{64}}) {
+    SCOPED_TRACE("lag " + std::to_string(lag));
+    TempDir dir("sm-effects");
+    auto sm = open_sm(dir.path() + "/db");
+    Speculation spec(sm->committed());
+    ASSERT_TRUE(spec.ready(1, 0, 0));
+    std::deque<std::pair<uint64_t, std::string>> in_flight;  // proposed, not applied
+    auto apply_oldest = [&] {
+      auto [index, payload] = std::move(in_flight.front());
+      in_flight.pop_front();
+      ASSERT_TRUE(is_effects(payload));
+      ASSERT_TRUE(sm->apply_effects(decode_effects(payload), index));
+      spec.applied(index);
+      EXPECT_EQ(spec.layers(), in_flight.size());
+    };
+    for (size_t i = 0; i < log.entries.size(); ++i) {
+      const auto& [index, entry] = log.entries[i];
+      auto got = spec.compute(entry, index, Config{});
+      expect_same_applied(got, want[i], index);
+      in_flight.emplace_back(index, encode_effects(index, entry.ts, entry.commands.size(), got.mutations));
+      spec.push(index, std::move(got.mutations));
+      while (in_flight.size() > lag) apply_oldest();
+    }
+    while (!in_flight.empty()) apply_oldest();
+    EXPECT_EQ(data_of(dump(*sm)), pure);
+    EXPECT_EQ(sm->applied_index(), 300u);
+    EXPECT_EQ(sm->last_ts(), last_ts);
+    EXPECT_EQ(mirrors_of(*sm, last_ts), expected_mirrors(pure, last_ts));
+    // A replay is skipped; effects computed for another index are refused instead of diverging.
+    auto again = encode_effects(300, last_ts, 1, Mutations{{keys::workflow("x"), std::nullopt}});
+    EXPECT_FALSE(sm->apply_effects(decode_effects(again), 300));
+    auto elsewhere = encode_effects(302, last_ts, 1, Mutations{{keys::workflow("x"), std::nullopt}});
+    EXPECT_THROW(sm->apply_effects(decode_effects(elsewhere), 301), std::runtime_error);
+    EXPECT_EQ(sm->applied_index(), 300u);
+  }
 }
 
 TEST(StateMachine, ReplayOfAppliedIndexesIsSkipped) {

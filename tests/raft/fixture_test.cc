@@ -1,16 +1,19 @@
 // Deterministic tests on libraft's in-memory cluster fixture (raft/fixture.h): every fixture server drives a real
-// store::StateMachine (RocksDB in a temp dir) through an FSM that decodes our framed entries exactly as RaftLog
-// does (frame_entry / unframe_entry, store::encode_entry / decode_entry, apply at raft_last_applied + 1, async
-// snapshots from a RocksDB snapshot iterator, restore with replace_all). The fixture's time is simulated and its
+// store::StateMachine (RocksDB in a temp dir) the way RaftLog does: the leader computes each entry's effects
+// when it proposes (store::Speculation, at raft_last_index + 1, after a barrier when its term is new) and the log
+// carries them (store::encode_effects, frame_entry); every replica writes them at raft_last_applied + 1; async
+// snapshots from a RocksDB snapshot iterator, restore with replace_all. The fixture's time is simulated and its
 // scheduling is deterministic, so every run of a seed is the same run.
 //
-// Each test checks a linearizable lease history: the commands of every applied entry, in log order, are replayed
-// through a model of leases (at most one live lease per workflow; a commit is accepted only with the live
-// (worker, token); a stale token is rejected), the results clients were acknowledged must be the results every
-// replica applied at that index, and at the end every replica's RocksDB holds identical contents.
+// Each test checks a linearizable lease history: every applied entry is matched to the proposal that produced it
+// (same bytes at the index it was computed for), and the proposals' commands and results, in log order, are
+// replayed through a model of leases (at most one live lease per workflow; a commit is accepted only with the
+// live (worker, token); a stale token is rejected); an acknowledged proposal must be what every replica applied
+// at its index; and at the end every replica's RocksDB holds identical contents.
 #include "kv/raft/libraft.h"
 #include "kv/raft/raft_log.h"
 #include "kv/raft/snapshot.h"
+#include "kv/store/speculation.h"
 #include "kv/store/state_machine.h"
 #include "tests/support/process.h"
 
@@ -42,9 +45,9 @@ struct Node {
   unsigned i = 0;
   std::unique_ptr<testing::TempDir> dir;
   std::unique_ptr<store::StateMachine> sm;
+  std::unique_ptr<store::Speculation> spec;  // as RaftLog's: used while this node leads
   raft_fsm fsm{};
-  std::map<raft_index, std::string> payloads;                 // every entry this node applied
-  std::map<raft_index, std::vector<store::Result>> results;  // and its results
+  std::map<raft_index, std::string> payloads;  // every entry this node applied
   const rocksdb::Snapshot* snap = nullptr;
   int snapshots = 0;
   int restores = 0;
@@ -54,9 +57,23 @@ struct Pending {
   struct raft_apply req {};
   unsigned node = 0;
   std::vector<store::Command> commands;
+  std::string payload;                  // the effects, as proposed
+  std::vector<store::Result> results;   // what the leader computed; the client's answer if it commits
+  raft_index index = 0;                 // where they were computed for
   bool fired = false;
   int status = -1;
-  raft_index index = 0;
+};
+
+struct BarrierWait {
+  struct raft_barrier req {};
+  bool fired = false;
+  int status = -1;
+};
+
+// An applied entry explained: the commands of the proposal it came from and the results computed for them.
+struct AppliedEntry {
+  std::vector<store::Command> commands;
+  std::vector<store::Result> results;
 };
 
 std::string describe(const store::Result& r) {
@@ -67,6 +84,7 @@ struct Harness {
   raft_fixture f{};
   std::vector<std::unique_ptr<Node>> nodes;
   std::deque<std::unique_ptr<Pending>> pending;
+  std::deque<std::unique_ptr<BarrierWait>> barriers;  // libraft may hold a request after we stop waiting
   std::vector<std::string> errors;  // FSM-level failures (must stay empty)
 
   explicit Harness(unsigned n, unsigned snapshot_threshold = 0, unsigned snapshot_trailing = 0) {
@@ -77,6 +95,7 @@ struct Harness {
       node->i = i;
       node->dir = std::make_unique<testing::TempDir>("gasoline-raft-fixture");
       node->sm = store::StateMachine::open(store::Options{node->dir->path() + "/state", false, store::Config{}});
+      node->spec = std::make_unique<store::Speculation>(node->sm->committed());
       // Version 3 (async snapshots, as RaftLog) needs io->version >= 2 at raft_init, and the fixture's in-memory io
       // leaves its version unset although it implements async_work: init as version 2, then upgrade both.
       node->fsm.version = 2;
@@ -149,12 +168,41 @@ struct Harness {
       }
   }
 
-  // Proposes the commands as one entry on node i. Returns nullptr if libraft refused synchronously.
+  // A new leader applies what it inherited before it speculates: commit a barrier of its term (as RaftLog does).
+  bool catch_up(unsigned i, unsigned max_ms = 10000) {
+    struct raft* r = node_raft(i);
+    barriers.push_back(std::make_unique<BarrierWait>());
+    auto* b = barriers.back().get();
+    b->req.data = b;
+    int rv = raft_barrier(r, &b->req, [](struct raft_barrier* req, int status) {
+      auto* b = static_cast<BarrierWait*>(req->data);
+      b->fired = true;
+      b->status = status;
+    });
+    if (rv != 0) return false;
+    raft_fixture_step_until(
+        &f, [](raft_fixture*, void* arg) { return static_cast<BarrierWait*>(arg)->fired; }, b, max_ms);
+    return b->fired && b->status == 0 && raft_state(r) == RAFT_LEADER &&
+           nodes[i]->spec->ready(r->current_term, raft_last_applied(r), raft_last_index(r));
+  }
+
+  // Proposes the commands as one entry on node i: computes their effects over node i's speculative state and
+  // replicates those. Returns nullptr if node i cannot propose (not the leader, or it could not catch up).
   Pending* propose(unsigned i, std::vector<store::Command> commands) {
+    struct raft* r = node_raft(i);
+    auto& node = *nodes[i];
+    if (raft_state(r) != RAFT_LEADER) {
+      node.spec->clear();
+      return nullptr;
+    }
+    if (!node.spec->ready(r->current_term, raft_last_applied(r), raft_last_index(r)) && !catch_up(i)) return nullptr;
     store::Entry entry;
     entry.ts = ts();
     entry.commands = commands;
-    std::string framed = raft::frame_entry(store::encode_entry(entry));
+    const raft_index index = raft_last_index(r) + 1;
+    auto applied = node.spec->compute(entry, index, node.sm->config());
+    std::string payload = store::encode_effects(index, entry.ts, commands.size(), applied.mutations);
+    std::string framed = raft::frame_entry(payload);
     raft_buffer buf;
     buf.len = framed.size();
     buf.base = raft_malloc(buf.len);
@@ -162,17 +210,21 @@ struct Harness {
     auto p = std::make_unique<Pending>();
     p->node = i;
     p->commands = std::move(commands);
+    p->payload = std::move(payload);
+    p->results = std::move(applied.results);
+    p->index = index;
     p->req.data = p.get();
-    int rv = raft_apply(node_raft(i), &p->req, &buf, 1, [](struct raft_apply* req, int status, void*) {
+    int rv = raft_apply(r, &p->req, &buf, 1, [](struct raft_apply* req, int status, void*) {
       auto* p = static_cast<Pending*>(req->data);
       p->fired = true;
       p->status = status;
-      p->index = req->index;
+      if (req->index != p->index) p->status = -2;  // never expected; expect_consistent reports it
     });
     if (rv != 0) {
       raft_free(buf.base);
       return nullptr;
     }
+    node.spec->push(index, std::move(applied.mutations));
     pending.push_back(std::move(p));
     return pending.back().get();
   }
@@ -192,14 +244,23 @@ struct Harness {
     return acked_results(*p);
   }
 
-  std::vector<store::Result> acked_results(const Pending& p) {
-    auto& r = nodes[p.node]->results;
-    auto it = r.find(p.index);
-    if (it == r.end()) {
-      errors.push_back("entry " + std::to_string(p.index) + " acknowledged without results on its proposer");
-      return {};
+  std::vector<store::Result> acked_results(const Pending& p) { return p.results; }
+
+  // Node i's applied entries, each matched to the proposal it came from (the same bytes computed for that index).
+  std::map<raft_index, AppliedEntry> history(unsigned i) {
+    std::map<std::pair<raft_index, std::string_view>, const Pending*> by_entry;
+    for (const auto& p : pending) by_entry[{p->index, p->payload}] = p.get();
+    std::map<raft_index, AppliedEntry> out;
+    for (const auto& [index, payload] : nodes[i]->payloads) {
+      auto it = by_entry.find({index, payload});
+      if (it == by_entry.end()) {
+        errors.push_back("node " + std::to_string(i) + " applied an entry at " + std::to_string(index) +
+                         " that no proposal computed for that index");
+        continue;
+      }
+      out[index] = AppliedEntry{it->second->commands, it->second->results};
     }
-    return it->second;
+    return out;
   }
 
   std::optional<store::Result> run1(store::Command c) {
@@ -249,15 +310,15 @@ struct Harness {
       return 0;
     }
     try {
-      auto entry = store::decode_entry(payload);
-      auto applied = n->sm->apply(entry, index);
+      auto effects = store::decode_effects(payload);
+      bool applied = n->sm->apply_effects(effects, index);
+      n->spec->applied(index);
       if (!applied) {
         n->h->errors.push_back("node " + std::to_string(n->i) + ": index " + std::to_string(index) +
                                " applied twice (skipped as a replay)");
         return 0;
       }
       n->payloads[index] = std::string(payload);
-      n->results[index] = applied->results;
     } catch (const std::exception& e) {
       n->h->errors.push_back("node " + std::to_string(n->i) + ": apply " + std::to_string(index) + ": " + e.what());
     }
@@ -328,14 +389,12 @@ struct ModelWorkflow {
 };
 
 // Replays every applied command in log order through a model of leases and returns the violations. `applied` maps
-// an index to (payload, results) as one replica applied it.
-std::vector<std::string> check_lease_history(const std::map<raft_index, std::string>& payloads,
-                                             const std::map<raft_index, std::vector<store::Result>>& results,
+// an index to the commands and results of the entry one replica applied there.
+std::vector<std::string> check_lease_history(const std::map<raft_index, AppliedEntry>& applied,
                                              std::map<std::string, ModelWorkflow>& model) {
   std::vector<std::string> v;
-  for (const auto& [index, payload] : payloads) {
-    auto entry = store::decode_entry(payload);
-    const auto& rs = results.at(index);
+  for (const auto& [index, entry] : applied) {
+    const auto& rs = entry.results;
     if (rs.size() != entry.commands.size()) {
       v.push_back("index " + std::to_string(index) + ": result count differs from command count");
       continue;
@@ -399,28 +458,23 @@ std::vector<std::string> check_lease_history(const std::map<raft_index, std::str
 
 // Every check that ends a fixture test.
 void expect_consistent(Harness& h) {
-  EXPECT_TRUE(h.errors.empty()) << ::testing::PrintToString(h.errors);
-  // State machine safety: every replica applied the same entry with the same results at every common index.
+  // State machine safety: every replica applied the same entry at every common index.
   for (unsigned i = 1; i < h.n(); ++i) {
     for (const auto& [index, payload] : h.nodes[i]->payloads) {
       auto it = h.nodes[0]->payloads.find(index);
       if (it == h.nodes[0]->payloads.end()) continue;
       EXPECT_EQ(it->second, payload) << "node " << i << " applied another entry at " << index;
-      const auto& a = h.nodes[0]->results.at(index);
-      const auto& b = h.nodes[i]->results.at(index);
-      ASSERT_EQ(a.size(), b.size());
-      for (size_t k = 0; k < a.size(); ++k) EXPECT_EQ(describe(a[k]), describe(b[k])) << "at " << index;
     }
   }
-  // Every acknowledged proposal: its results are the ones the replicas applied at that index.
+  // Every acknowledged proposal is what the replicas applied at its index (so its results are the ones that count).
   for (const auto& p : h.pending) {
-    if (!p->fired || p->status != 0) continue;
+    if (!p->fired) continue;
+    EXPECT_NE(p->status, -2) << "libraft appended the entry computed for " << p->index << " elsewhere";
+    if (p->status != 0) continue;
     for (const auto& node : h.nodes) {
       auto it = node->payloads.find(p->index);
       if (it == node->payloads.end()) continue;
-      auto entry = store::decode_entry(it->second);
-      EXPECT_EQ(store::to_json(entry.commands.front()).dump(), store::to_json(p->commands.front()).dump())
-          << "index " << p->index << " acknowledged for another entry";
+      EXPECT_EQ(it->second, p->payload) << "index " << p->index << " acknowledged for another entry";
     }
   }
   // The linearizable lease history, on the replica that applied the longest history from index 1.
@@ -428,7 +482,7 @@ void expect_consistent(Harness& h) {
   for (unsigned i = 0; i < h.n(); ++i)
     if (h.nodes[i]->restores == 0 && h.nodes[i]->payloads.size() > h.nodes[best]->payloads.size()) best = i;
   std::map<std::string, ModelWorkflow> model;
-  auto violations = check_lease_history(h.nodes[best]->payloads, h.nodes[best]->results, model);
+  auto violations = check_lease_history(h.history(best), model);
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
   // The model agrees with the state.
   for (const auto& [id, w] : model) {
@@ -438,6 +492,8 @@ void expect_consistent(Harness& h) {
     EXPECT_EQ(wf->lease_worker, w.holder) << id;
     EXPECT_EQ(wf->lease_token, w.token) << id;
   }
+  // FSM-level failures, and applied entries no proposal explains (history() adds those).
+  EXPECT_TRUE(h.errors.empty()) << ::testing::PrintToString(h.errors);
   // Convergence: identical RocksDB contents everywhere.
   auto reference = h.dump(0);
   EXPECT_GT(reference.size(), 2u);
@@ -486,11 +542,9 @@ std::map<std::string, uint64_t> lease(Harness& h, const std::string& worker, con
 // The lease model must be able to fail: a forged applied history with a second live lease and a commit accepted
 // with a stale token.
 TEST(RaftFixture, LeaseModelRejectsABadHistory) {
-  std::map<raft_index, std::string> payloads;
-  std::map<raft_index, std::vector<store::Result>> results;
+  std::map<raft_index, AppliedEntry> applied;
   auto add = [&](raft_index index, store::Command c, store::Result r) {
-    payloads[index] = store::encode_entry(store::Entry{kBaseTs, {std::move(c)}});
-    results[index] = {std::move(r)};
+    applied[index] = AppliedEntry{{std::move(c)}, {std::move(r)}};
   };
   auto granted = [](raft_index index) {
     return store::Result{store::Code::kOk, "",
@@ -503,7 +557,7 @@ TEST(RaftFixture, LeaseModelRejectsABadHistory) {
   add(4, commit("w", "a", store::lease_token(2, 0), false),           // stale token accepted
       store::Result{store::Code::kOk, "", Json{{"duplicate", false}}});
   std::map<std::string, ModelWorkflow> model;
-  auto v = check_lease_history(payloads, results, model);
+  auto v = check_lease_history(applied, model);
   ASSERT_EQ(v.size(), 2u) << ::testing::PrintToString(v);
   EXPECT_NE(v[0].find("second live lease"), std::string::npos) << v[0];
   EXPECT_NE(v[1].find("stale token"), std::string::npos) << v[1];
@@ -728,9 +782,8 @@ TEST_P(RaftFixtureRandom, LeaseHistoryStaysLinearizable) {
   // The run exercised what it claims to: leader changes, grants, accepted commits, rejected stale tokens.
   size_t grants = 0, commits_ok = 0, stale_rejected = 0;
   unsigned l = static_cast<unsigned>(h.leader());
-  for (const auto& [index, payload] : h.nodes[l]->payloads) {
-    auto entry = store::decode_entry(payload);
-    const auto& rs = h.nodes[l]->results.at(index);
+  for (const auto& [index, entry] : h.history(l)) {
+    const auto& rs = entry.results;
     for (size_t c = 0; c < rs.size(); ++c) {
       if (std::holds_alternative<store::LeaseBatch>(entry.commands[c]))
         grants += rs[c].body.value("granted", Json::array()).size();

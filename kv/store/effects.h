@@ -1,0 +1,33 @@
+#pragma once
+// What the Raft log replicates: the effects of a group-committed entry, computed once by the leader, rather than
+// the commands themselves. The leader runs apply_entry() when it proposes (kv/store/speculation.h); followers
+// and the leader's own apply only write these mutations. Every replica still ends in the same state, but only
+// one of them pays for decoding records, evaluating conditions and building results.
+//
+// The payload is a MessagePack array, ["fx", index, ts, commands, [key, value-or-nil, ...]] with keys and values
+// as binary, so it can never be mistaken for a command entry (a map).
+#include "kv/store/txn.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gasoline::store {
+
+struct EffectsView {
+  uint64_t index = 0;     // the log index the leader computed these effects for
+  int64_t ts = 0;         // the leader's timestamp of the entry
+  uint64_t commands = 0;  // how many client commands the entry carried (metrics)
+  // Views into the payload, in key order; nullopt = delete.
+  std::vector<std::pair<std::string_view, std::optional<std::string_view>>> mutations;
+};
+
+std::string encode_effects(uint64_t index, int64_t ts, size_t commands, const Mutations& mutations);
+// True if `payload` is an effects entry (false for a command entry). Looks at the first bytes only.
+bool is_effects(std::string_view payload);
+// Throws msgpack::DecodeError naming the byte offset on malformed input. The views point into `payload`.
+EffectsView decode_effects(std::string_view payload);
+
+}  // namespace gasoline::store

@@ -1,0 +1,112 @@
+// The effects entry codec (kv/store/effects.h): what the Raft log carries since the leader computes entries.
+#include "common/msgpack.h"
+#include "kv/store/command.h"
+#include "kv/store/effects.h"
+
+#include <gtest/gtest.h>
+
+namespace gasoline::store {
+namespace {
+
+Mutations sample() {
+  Mutations m;
+  m[std::string("f\0wf-1", 6)] = std::string(300, 'r');                 // bin16 value, a key with a NUL
+  m["p\xff\x01pool"] = std::string();                                      // an empty value is not a delete
+  m["x-wake"] = std::nullopt;                                              // a delete
+  m[std::string(1, 'z') + std::string(70000, 'k')] = std::string("v");    // bin32 key
+  return m;
+}
+
+TEST(Effects, RoundTripKeepsEveryFieldAndMutation) {
+  auto m = sample();
+  auto bytes = encode_effects(42, -5, 3, m);
+  ASSERT_TRUE(is_effects(bytes));
+  auto e = decode_effects(bytes);
+  EXPECT_EQ(e.index, 42u);
+  EXPECT_EQ(e.ts, -5);
+  EXPECT_EQ(e.commands, 3u);
+  ASSERT_EQ(e.mutations.size(), m.size());
+  auto it = m.begin();
+  for (const auto& [k, v] : e.mutations) {
+    EXPECT_EQ(k, it->first);
+    ASSERT_EQ(v.has_value(), it->second.has_value()) << it->first.substr(0, 10);
+    if (v) {
+      EXPECT_EQ(*v, *it->second);
+    }
+    ++it;
+  }
+  // No mutations at all (an entry whose commands all failed) is fine too.
+  auto empty = decode_effects(encode_effects(7, 1, 1, {}));
+  EXPECT_EQ(empty.index, 7u);
+  EXPECT_TRUE(empty.mutations.empty());
+}
+
+TEST(Effects, CommandEntriesAreNotEffects) {
+  EXPECT_FALSE(is_effects(encode_entry(Entry{1, {PingBatch{}}})));
+  EXPECT_FALSE(is_effects(""));
+  EXPECT_FALSE(is_effects("\x95"));
+  EXPECT_THROW(decode_effects(encode_entry(Entry{1, {PingBatch{}}})), msgpack::DecodeError);
+}
+
+TEST(Effects, EveryTruncationIsADecodeError) {
+  auto bytes = encode_effects(9, 1'700'000'000'000, 2, sample());
+  for (size_t n = 0; n < bytes.size(); n += (n < 64 ? 1 : 997)) {
+    EXPECT_THROW(decode_effects(std::string_view(bytes).substr(0, n)), msgpack::DecodeError) << n;
+  }
+}
+
+// Malformed payloads a buggy or hostile peer could send: each is refused with a message naming the problem.
+TEST(Effects, MalformedPayloadsNameTheProblem) {
+  auto build = [](auto&& body) {
+    std::string out;
+    msgpack::Writer w(out);
+    body(w);
+    return out;
+  };
+  struct Case {
+    const char* name;
+    std::string bytes;
+    const char* message;
+  };
+  std::vector<Case> cases{
+      {"odd item count", build([](msgpack::Writer& w) {
+         w.array_header(5), w.string("fx"), w.unsigned_integer(1), w.integer(1), w.unsigned_integer(1);
+         w.array_header(1), w.binary("k");
+       }), "odd number"},
+      {"keys out of order", build([](msgpack::Writer& w) {
+         w.array_header(5), w.string("fx"), w.unsigned_integer(1), w.integer(1), w.unsigned_integer(1);
+         w.array_header(4), w.binary("b"), w.nil(), w.binary("a"), w.nil();
+       }), "out of order"},
+      {"duplicate key", build([](msgpack::Writer& w) {
+         w.array_header(5), w.string("fx"), w.unsigned_integer(1), w.integer(1), w.unsigned_integer(1);
+         w.array_header(4), w.binary("a"), w.nil(), w.binary("a"), w.binary("v");
+       }), "out of order"},
+      {"empty key", build([](msgpack::Writer& w) {
+         w.array_header(5), w.string("fx"), w.unsigned_integer(1), w.integer(1), w.unsigned_integer(1);
+         w.array_header(2), w.binary(""), w.nil();
+       }), "empty key"},
+      {"huge count", build([](msgpack::Writer& w) {
+         w.array_header(5), w.string("fx"), w.unsigned_integer(1), w.integer(1), w.unsigned_integer(1);
+         w.array_header(0xfffffffe);
+       }), "more mutations than bytes"},
+      {"text value", build([](msgpack::Writer& w) {
+         w.array_header(5), w.string("fx"), w.unsigned_integer(1), w.integer(1), w.unsigned_integer(1);
+         w.array_header(2), w.binary("k"), w.string("v");
+       }), "expected binary"},
+      {"negative index", build([](msgpack::Writer& w) {
+         w.array_header(5), w.string("fx"), w.integer(-1);
+       }), "raft effects entry"},
+      {"trailing bytes", encode_effects(1, 1, 1, {}) + "x", "trailing"},
+  };
+  for (const auto& c : cases) {
+    try {
+      decode_effects(c.bytes);
+      ADD_FAILURE() << c.name << ": accepted";
+    } catch (const msgpack::DecodeError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << c.name << ": " << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gasoline::store
