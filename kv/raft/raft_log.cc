@@ -585,7 +585,7 @@ int RaftLog::fsm_apply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
 int RaftLog::apply_effects(std::string_view payload, raft_index index) {
   store::EffectsView effects;
   try {
-    effects = store::decode_effects(payload);
+    effects = store::decode_effects(payload, effects_scratch_);
   } catch (const std::exception& e) {
     return skip_undecodable(index, e.what());
   }

@@ -137,6 +137,7 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   };
   std::map<raft_index, Proposal> proposals_;
   store::Speculation speculation_;
+  std::string effects_scratch_;  // decompressed effects of the entry being applied
   std::deque<Pending> waiting_;  // proposals held while a new leader catches up
   bool catching_up_ = false;
   int64_t last_proposed_ts_ = 0;

@@ -5,7 +5,10 @@
 // one of them pays for decoding records, evaluating conditions and building results.
 //
 // The payload is a MessagePack array, ["fx", index, ts, commands, [key, value-or-nil, ...]] with keys and values
-// as binary, so it can never be mistaken for a command entry (a map).
+// as binary, so it can never be mistaken for a command entry (a map). Effects carry whole records (a command
+// carries a few ids), so above kCompressAbove bytes the array is LZ4-compressed: ["fz", raw size, lz4 block]. The
+// records' repeated field names make entries several times smaller, and every replica writes, checksums and sends
+// each entry (measured: docs/benchmarks.md).
 #include "kv/store/txn.h"
 
 #include <cstdint>
@@ -24,10 +27,15 @@ struct EffectsView {
   std::vector<std::pair<std::string_view, std::optional<std::string_view>>> mutations;
 };
 
+inline constexpr size_t kCompressAbove = 512;
+// A compressed payload that claims to expand beyond this is refused before anything is allocated.
+inline constexpr size_t kMaxEffectsBytes = 256u << 20;
+
 std::string encode_effects(uint64_t index, int64_t ts, size_t commands, const Mutations& mutations);
-// True if `payload` is an effects entry (false for a command entry). Looks at the first bytes only.
+// True if `payload` is an effects entry, compressed or not (false for a command entry). Looks at the first bytes.
 bool is_effects(std::string_view payload);
-// Throws msgpack::DecodeError naming the byte offset on malformed input. The views point into `payload`.
-EffectsView decode_effects(std::string_view payload);
+// Throws msgpack::DecodeError naming the problem on malformed input. The views point into `payload`, or into
+// `scratch` when the payload is compressed: keep both alive while the view is used.
+EffectsView decode_effects(std::string_view payload, std::string& scratch);
 
 }  // namespace gasoline::store

@@ -118,12 +118,12 @@ Json throughput(const RaftBenchOptions& o, int replicas) {
   raft_test::Load load(load_options(o, c, "tp" + std::to_string(replicas)), h);
   load.start();
   std::this_thread::sleep_for(std::chrono::seconds(o.warmup_s));  // benchmark warm-up, not synchronisation
-  uint64_t c0 = load.acked_commits();
+  uint64_t c0 = load.acked_commits(), pulls0 = load.pulls(), empty0 = load.empty_pulls();
   int64_t t0 = raft_test::now_us();
   double kv_cpu0 = cluster_cpu_seconds(c), self_cpu0 = cpu_seconds(0);
   uint64_t applied0 = c.applied_index(static_cast<size_t>(c.leader_index()));
   std::this_thread::sleep_for(std::chrono::seconds(o.measure_s));  // the measurement window
-  uint64_t c1 = load.acked_commits();
+  uint64_t c1 = load.acked_commits(), pulls1 = load.pulls(), empty1 = load.empty_pulls();
   int64_t t1 = raft_test::now_us();
   double kv_cpu1 = cluster_cpu_seconds(c), self_cpu1 = cpu_seconds(0);
   uint64_t applied1 = c.applied_index(static_cast<size_t>(c.leader_index()));
@@ -148,7 +148,12 @@ Json throughput(const RaftBenchOptions& o, int replicas) {
               // window, and log entries per second (each one fsynced; commands per entry = group commit).
               {"kv_cpu_cores", round_to((kv_cpu1 - kv_cpu0) / seconds, 2)},
               {"client_cpu_cores", round_to((self_cpu1 - self_cpu0) / seconds, 2)},
-              {"entries_per_s", std::round(static_cast<double>(applied1 - applied0) / seconds)}};
+              {"entries_per_s", std::round(static_cast<double>(applied1 - applied0) / seconds)},
+              // Pulls per second and the share that found nothing due (the worker then waits 10 ms).
+              {"pulls_per_s", std::round(static_cast<double>(pulls1 - pulls0) / seconds)},
+              {"empty_pull_share", round_to(pulls1 > pulls0 ? static_cast<double>(empty1 - empty0) /
+                                                                   static_cast<double>(pulls1 - pulls0)
+                                                             : 0.0, 3)}};
 }
 
 Json failover(const RaftBenchOptions& o) {

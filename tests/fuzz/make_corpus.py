@@ -137,5 +137,8 @@ record_seeds = {
     "effects": b"\x03" + mp(["fx", 7, 1700000000000, 2,
                              [b"f" + b"wf-1", record(workflow), b"p" + b"p\x00\x02wf-1", b"", b"x" + b"p\x00" + bytes(8) + b"wf-1", None]]),
     "effects_empty": b"\x03" + mp(["fx", 1, 0, 0, []]),
+    # A compressed payload: ["fz", raw size, lz4 block]; this block holds 6 literal bytes "abcdef" (not valid effects
+    # once expanded, so the fuzzer starts from both sides of the check).
+    "effects_compressed": b"\x03" + mp(["fz", 6, b"\x60abcdef"]),
 }
 write_seeds("record", record_seeds)

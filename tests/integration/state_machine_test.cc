@@ -353,7 +353,8 @@ TEST(StateMachine, EffectsComputedAheadOfTheCommittedStateGiveThePureState) {
       auto [index, payload] = std::move(in_flight.front());
       in_flight.pop_front();
       ASSERT_TRUE(is_effects(payload));
-      ASSERT_TRUE(sm->apply_effects(decode_effects(payload), index));
+      std::string scratch;
+      ASSERT_TRUE(sm->apply_effects(decode_effects(payload, scratch), index));
       spec.applied(index);
       EXPECT_EQ(spec.layers(), in_flight.size());
     };
@@ -372,9 +373,10 @@ TEST(StateMachine, EffectsComputedAheadOfTheCommittedStateGiveThePureState) {
     EXPECT_EQ(mirrors_of(*sm, last_ts), expected_mirrors(pure, last_ts));
     // A replay is skipped; effects computed for another index are refused instead of diverging.
     auto again = encode_effects(300, last_ts, 1, Mutations{{keys::workflow("x"), std::nullopt}});
-    EXPECT_FALSE(sm->apply_effects(decode_effects(again), 300));
+    std::string scratch;
+    EXPECT_FALSE(sm->apply_effects(decode_effects(again, scratch), 300));
     auto elsewhere = encode_effects(302, last_ts, 1, Mutations{{keys::workflow("x"), std::nullopt}});
-    EXPECT_THROW(sm->apply_effects(decode_effects(elsewhere), 301), std::runtime_error);
+    EXPECT_THROW(sm->apply_effects(decode_effects(elsewhere, scratch), 301), std::runtime_error);
     EXPECT_EQ(sm->applied_index(), 300u);
   }
 }

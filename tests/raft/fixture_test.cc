@@ -310,7 +310,8 @@ struct Harness {
       return 0;
     }
     try {
-      auto effects = store::decode_effects(payload);
+      std::string scratch;
+      auto effects = store::decode_effects(payload, scratch);
       bool applied = n->sm->apply_effects(effects, index);
       n->spec->applied(index);
       if (!applied) {

@@ -217,6 +217,8 @@ void Load::worker_loop(int w) {
     call_batch(slot, pull, options_.attempt_timeout, std::chrono::steady_clock::now() + options_.attempt_timeout,
                &stopping_);
     auto& p = pull[0];
+    ++pulls_;
+    if (p.ok && (!p.result.contains("tasks") || p.result["tasks"].empty())) ++empty_pulls_;
     if (!p.ok || !p.result.contains("tasks") || p.result["tasks"].empty()) {
       std::unique_lock lock(wait_mu_);
       wait_cv_.wait_for(lock, std::chrono::milliseconds(p.ok ? 10 : 50), [&] { return !running_; });

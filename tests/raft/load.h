@@ -89,6 +89,8 @@ class Load {
 
   uint64_t acked_dispatches() const { return acked_dispatches_; }
   uint64_t acked_commits() const { return acked_commits_; }
+  uint64_t pulls() const { return pulls_; }
+  uint64_t empty_pulls() const { return empty_pulls_; }  // answered with no task (the worker then waits 10 ms)
   uint64_t acked_writes() const { return acked_dispatches_ + acked_commits_; }
   uint64_t completed() const { return completed_; }
   uint64_t conflicts() const { return conflicts_; }
@@ -108,6 +110,7 @@ class Load {
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> next_workflow_{0};
   std::atomic<uint64_t> acked_dispatches_{0}, acked_commits_{0}, completed_{0}, conflicts_{0}, unknown_{0};
+  std::atomic<uint64_t> pulls_{0}, empty_pulls_{0};
   std::vector<std::thread> threads_;
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;

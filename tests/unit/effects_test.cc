@@ -18,10 +18,11 @@ Mutations sample() {
 }
 
 TEST(Effects, RoundTripKeepsEveryFieldAndMutation) {
+  std::string scratch;
   auto m = sample();
   auto bytes = encode_effects(42, -5, 3, m);
   ASSERT_TRUE(is_effects(bytes));
-  auto e = decode_effects(bytes);
+  auto e = decode_effects(bytes, scratch);
   EXPECT_EQ(e.index, 42u);
   EXPECT_EQ(e.ts, -5);
   EXPECT_EQ(e.commands, 3u);
@@ -36,27 +37,30 @@ TEST(Effects, RoundTripKeepsEveryFieldAndMutation) {
     ++it;
   }
   // No mutations at all (an entry whose commands all failed) is fine too.
-  auto empty = decode_effects(encode_effects(7, 1, 1, {}));
+  auto empty = decode_effects(encode_effects(7, 1, 1, {}), scratch);
   EXPECT_EQ(empty.index, 7u);
   EXPECT_TRUE(empty.mutations.empty());
 }
 
 TEST(Effects, CommandEntriesAreNotEffects) {
+  std::string scratch;
   EXPECT_FALSE(is_effects(encode_entry(Entry{1, {PingBatch{}}})));
   EXPECT_FALSE(is_effects(""));
   EXPECT_FALSE(is_effects("\x95"));
-  EXPECT_THROW(decode_effects(encode_entry(Entry{1, {PingBatch{}}})), msgpack::DecodeError);
+  EXPECT_THROW(decode_effects(encode_entry(Entry{1, {PingBatch{}}}), scratch), msgpack::DecodeError);
 }
 
 TEST(Effects, EveryTruncationIsADecodeError) {
+  std::string scratch;
   auto bytes = encode_effects(9, 1'700'000'000'000, 2, sample());
   for (size_t n = 0; n < bytes.size(); n += (n < 64 ? 1 : 997)) {
-    EXPECT_THROW(decode_effects(std::string_view(bytes).substr(0, n)), msgpack::DecodeError) << n;
+    EXPECT_THROW(decode_effects(std::string_view(bytes).substr(0, n), scratch), msgpack::DecodeError) << n;
   }
 }
 
 // Malformed payloads a buggy or hostile peer could send: each is refused with a message naming the problem.
 TEST(Effects, MalformedPayloadsNameTheProblem) {
+  std::string scratch;
   auto build = [](auto&& body) {
     std::string out;
     msgpack::Writer w(out);
@@ -100,7 +104,67 @@ TEST(Effects, MalformedPayloadsNameTheProblem) {
   };
   for (const auto& c : cases) {
     try {
-      decode_effects(c.bytes);
+      decode_effects(c.bytes, scratch);
+      ADD_FAILURE() << c.name << ": accepted";
+    } catch (const msgpack::DecodeError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << c.name << ": " << e.what();
+    }
+  }
+}
+
+// Large effects (whole records, repeated field names) travel LZ4-compressed; small ones as they are.
+TEST(Effects, LargePayloadsAreCompressedAndDecodeTheSame) {
+  std::string scratch;
+  Mutations small{{"f1", "v"}};
+  auto s = encode_effects(1, 1, 1, small);
+  EXPECT_EQ(static_cast<uint8_t>(s[0]), 0x95) << "a small payload should stay uncompressed";
+  Mutations big;
+  for (int i = 0; i < 200; ++i)
+    big["f/wf-" + std::to_string(1000 + i)] = std::string("\x8a\xa2" "id\xa4" "wf-1\xa6" "status\x02\xa5" "steps\x03\xa4" "pool\xa4" "bench");
+  auto b = encode_effects(2, 3, 4, big);
+  ASSERT_TRUE(is_effects(b));
+  EXPECT_EQ(static_cast<uint8_t>(b[0]), 0x93) << "a large payload should be compressed";
+  size_t raw = 0;
+  for (const auto& [k, v] : big) raw += k.size() + v->size();
+  EXPECT_LT(b.size() * 3, raw) << "repeated field names compress well";
+  auto e = decode_effects(b, scratch);
+  EXPECT_EQ(e.index, 2u);
+  EXPECT_EQ(e.ts, 3);
+  EXPECT_EQ(e.commands, 4u);
+  ASSERT_EQ(e.mutations.size(), big.size());
+  auto it = big.begin();
+  for (const auto& [k, v] : e.mutations) {
+    EXPECT_EQ(k, it->first);
+    EXPECT_EQ(v, std::optional<std::string_view>(*it->second));
+    ++it;
+  }
+}
+
+TEST(Effects, CorruptOrLyingCompressedPayloadsAreRefused) {
+  std::string scratch;
+  auto wrap = [](uint64_t size, std::string block) {
+    std::string out;
+    msgpack::Writer w(out);
+    w.array_header(3);
+    w.string("fz");
+    w.unsigned_integer(size);
+    w.binary(block);
+    return out;
+  };
+  struct Case {
+    const char* name;
+    std::string bytes;
+    const char* message;
+  };
+  std::vector<Case> cases{
+      {"garbage block", wrap(100, std::string(20, '\xff')), "corrupt lz4 block"},
+      {"size beyond what the block can hold", wrap(1u << 20, std::string(8, 'a')), "does not fit"},
+      {"size beyond the cap", wrap(kMaxEffectsBytes + 1, std::string(8, 'a')), "raft effects entry"},
+      {"size smaller than the data", wrap(3, std::string("\x50hello", 6)), "corrupt lz4 block"},
+  };
+  for (const auto& c : cases) {
+    try {
+      decode_effects(c.bytes, scratch);
       ADD_FAILURE() << c.name << ": accepted";
     } catch (const msgpack::DecodeError& e) {
       EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << c.name << ": " << e.what();
