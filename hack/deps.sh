@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev   # JSON, MessagePack, YAML
   libxxhash-dev                        # pinned hashes (part of the protocol)
   liblz4-dev                           # Raft effects entries (RocksDB links it too)
+  libjemalloc-dev                      # the kv's allocator
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang-14 libclang-rt-14-dev          # libFuzzer targets (tests/fuzz)
