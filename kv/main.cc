@@ -147,6 +147,7 @@ int main(int argc, char** argv) {
       raft_options.bind_address = raft_bind;
       replicated_log = std::make_unique<raft::RaftLog>(
           *sm, raft_options, on_applied, [&](bool leader) { service.on_leadership(leader); });
+      replicated_log->set_completion_executor([&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); });
       service.attach(replicated_log.get(), replicated_log.get());
       replicated_log->start();
     } else {

@@ -377,7 +377,14 @@ void RaftLog::submit(std::deque<Pending>& batch) {
       auto it = self->proposals_.find(r->index);
       if (status == 0 && it != self->proposals_.end() && it->second.results.size() == req->dones.size()) {
         if (self->on_committed_) self->on_committed_(req->commands);
-        for (size_t i = 0; i < req->dones.size(); ++i) req->dones[i](it->second.results[i]);
+        auto answer = [dones = std::move(req->dones), results = std::move(it->second.results)] {
+          for (size_t i = 0; i < dones.size(); ++i) dones[i](results[i]);
+        };
+        if (self->completions_) {
+          self->completions_(std::move(answer));
+        } else {
+          answer();
+        }
       } else {
         // Not cleared here: within a term the leader's entries stay in its log even when the callback reports a
         // failure (an I/O error, say), and may still commit; only a new term (Speculation::ready) or losing the

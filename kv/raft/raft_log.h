@@ -74,6 +74,13 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   void start();
   void stop();
 
+  // Where the `done` callbacks of committed proposals run (by default on the loop thread, as kv::Log allows). The
+  // kv hands them to its RPC threads: encoding and sending replies on the loop thread would delay the Raft I/O it
+  // drives (the leader's own log write completes only when the loop gets to it). Set before start().
+  void set_completion_executor(std::function<void(std::function<void()>)> executor) {
+    completions_ = std::move(executor);
+  }
+
   void propose(store::Command command, kv::Done done) override;
   void barrier(kv::Done done) override;
   bool is_leader() const override { return leader_; }
@@ -111,6 +118,7 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   store::StateMachine& sm_;
   RaftOptions options_;
   kv::AppliedFn on_applied_;
+  std::function<void(std::function<void()>)> completions_;
   LeaderChange on_leader_change_;
   Committed on_committed_;
 

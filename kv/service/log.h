@@ -18,8 +18,8 @@ using AppliedFn = std::function<void(int64_t ts, size_t commands, const std::vec
 class Log {
  public:
   virtual ~Log() = default;
-  // Thread-safe. `done` runs exactly once, on the log's thread, after the command applied (or failed to be
-  // proposed: then its code is kFailedPrecondition with a message saying why). Keep it short.
+  // Thread-safe. `done` runs exactly once, on the log's thread (or where the log was told to run completions),
+  // after the command applied (or failed to be proposed: then its code says why). Keep it short.
   virtual void propose(store::Command command, Done done) = 0;
   // Completes once every command committed before it has been applied here: a linearizable read point.
   virtual void barrier(Done done) = 0;
