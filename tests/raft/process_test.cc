@@ -148,6 +148,16 @@ class RaftProcess : public ::testing::Test {
               << load.conflicts() << " commits rejected (lease lost), " << load.unknown() << " unknown\n";
   }
 
+  // Until the leader has applied `index` (with snapshots every 64 entries: several snapshots' worth).
+  static bool wait_leader_applied(KvCluster& c, uint64_t index, std::chrono::milliseconds timeout = 60s) {
+    return wait_until(
+        [&] {
+          int leader = c.leader_index();
+          return leader >= 0 && c.applied_index(static_cast<size_t>(leader)) >= index;
+        },
+        timeout);
+  }
+
   static bool wait_writes(Load& load, uint64_t more, std::chrono::milliseconds timeout = 30s) {
     uint64_t target = load.acked_writes() + more;
     return wait_until([&] { return load.acked_writes() >= target; }, timeout);
@@ -273,12 +283,7 @@ TEST_F(RaftProcess, EveryReplicaKilledAfterSnapshotsRebuildsFromSnapshotAndLog) 
   History h;
   Load load(load_options(c, "nowal"), h);
   load.start();
-  ASSERT_TRUE(wait_until(
-      [&] {
-        int leader = c.leader_index();
-        return leader >= 0 && c.applied_index(static_cast<size_t>(leader)) >= 400;
-      },
-      60s));
+  ASSERT_TRUE(wait_leader_applied(c, 400));
   for (size_t i = 0; i < c.size(); ++i) c.kill9(i);
   load.stop();
   for (size_t i = 0; i < c.size(); ++i) c.restart(i);
@@ -311,12 +316,7 @@ TEST_F(RaftProcess, WipedReplicaCatchesUpFromASnapshot) {
   Load load(load_options(c, "wipe"), h);
   load.start();
   // Several snapshots' worth of entries, so the leader's log no longer reaches back to the start.
-  ASSERT_TRUE(wait_until(
-      [&] {
-        int leader = c.leader_index();
-        return leader >= 0 && c.applied_index(static_cast<size_t>(leader)) >= 400;
-      },
-      60s));
+  ASSERT_TRUE(wait_leader_applied(c, 400));
   l = c.leader_index();
   ASSERT_GE(l, 0);
   size_t victim = (static_cast<size_t>(l) + 1) % c.size();

@@ -17,6 +17,25 @@ Mutations sample() {
   return m;
 }
 
+// A payload that must be refused, and a piece of the message that names why.
+struct BadPayload {
+  const char* name;
+  std::string bytes;
+  const char* message;
+};
+
+void expect_refused(const std::vector<BadPayload>& cases) {
+  std::string scratch;
+  for (const auto& c : cases) {
+    try {
+      decode_effects(c.bytes, scratch);
+      ADD_FAILURE() << c.name << ": accepted";
+    } catch (const msgpack::DecodeError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << c.name << ": " << e.what();
+    }
+  }
+}
+
 TEST(Effects, RoundTripKeepsEveryFieldAndMutation) {
   std::string scratch;
   auto m = sample();
@@ -60,19 +79,13 @@ TEST(Effects, EveryTruncationIsADecodeError) {
 
 // Malformed payloads a buggy or hostile peer could send: each is refused with a message naming the problem.
 TEST(Effects, MalformedPayloadsNameTheProblem) {
-  std::string scratch;
   auto build = [](auto&& body) {
     std::string out;
     msgpack::Writer w(out);
     body(w);
     return out;
   };
-  struct Case {
-    const char* name;
-    std::string bytes;
-    const char* message;
-  };
-  std::vector<Case> cases{
+  expect_refused({
       {"odd item count", build([](msgpack::Writer& w) {
          w.array_header(5), w.string("fx"), w.unsigned_integer(1), w.integer(1), w.unsigned_integer(1);
          w.array_header(1), w.binary("k");
@@ -101,15 +114,7 @@ TEST(Effects, MalformedPayloadsNameTheProblem) {
          w.array_header(5), w.string("fx"), w.integer(-1);
        }), "raft effects entry"},
       {"trailing bytes", encode_effects(1, 1, 1, {}) + "x", "trailing"},
-  };
-  for (const auto& c : cases) {
-    try {
-      decode_effects(c.bytes, scratch);
-      ADD_FAILURE() << c.name << ": accepted";
-    } catch (const msgpack::DecodeError& e) {
-      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << c.name << ": " << e.what();
-    }
-  }
+  });
 }
 
 // Large effects (whole records, repeated field names) travel LZ4-compressed; small ones as they are.
@@ -141,7 +146,6 @@ TEST(Effects, LargePayloadsAreCompressedAndDecodeTheSame) {
 }
 
 TEST(Effects, CorruptOrLyingCompressedPayloadsAreRefused) {
-  std::string scratch;
   auto wrap = [](uint64_t size, std::string block) {
     std::string out;
     msgpack::Writer w(out);
@@ -151,25 +155,12 @@ TEST(Effects, CorruptOrLyingCompressedPayloadsAreRefused) {
     w.binary(block);
     return out;
   };
-  struct Case {
-    const char* name;
-    std::string bytes;
-    const char* message;
-  };
-  std::vector<Case> cases{
+  expect_refused({
       {"garbage block", wrap(100, std::string(20, '\xff')), "corrupt lz4 block"},
       {"size beyond what the block can hold", wrap(1u << 20, std::string(8, 'a')), "does not fit"},
       {"size beyond the cap", wrap(kMaxEffectsBytes + 1, std::string(8, 'a')), "raft effects entry"},
       {"size smaller than the data", wrap(3, std::string("\x50hello", 6)), "corrupt lz4 block"},
-  };
-  for (const auto& c : cases) {
-    try {
-      decode_effects(c.bytes, scratch);
-      ADD_FAILURE() << c.name << ": accepted";
-    } catch (const msgpack::DecodeError& e) {
-      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << c.name << ": " << e.what();
-    }
-  }
+  });
 }
 
 }  // namespace
