@@ -148,6 +148,14 @@ class RaftProcess : public ::testing::Test {
               << load.conflicts() << " commits rejected (lease lost), " << load.unknown() << " unknown\n";
   }
 
+  // A snapshot every 64 entries (16 kept behind it), so a few hundred entries make several.
+  static KvClusterOptions frequent_snapshots() {
+    KvClusterOptions o;
+    o.snapshot_threshold = 64;
+    o.snapshot_trailing = 16;
+    return o;
+  }
+
   // Until the leader has applied `index` (with snapshots every 64 entries: several snapshots' worth).
   static bool wait_leader_applied(KvCluster& c, uint64_t index, std::chrono::milliseconds timeout = 60s) {
     return wait_until(
@@ -274,10 +282,7 @@ TEST_F(RaftProcess, EveryReplicaRestartedFromDiskKeepsEveryAcknowledgedWrite) {
 // once. After several snapshots, what comes back must be rebuilt from the snapshot libraft loads at startup plus
 // the log entries after it; nothing acknowledged may be missing on any replica.
 TEST_F(RaftProcess, EveryReplicaKilledAfterSnapshotsRebuildsFromSnapshotAndLog) {
-  KvClusterOptions o;
-  o.snapshot_threshold = 64;
-  o.snapshot_trailing = 16;
-  KvCluster c(dir_->path(), o);
+  KvCluster c(dir_->path(), frequent_snapshots());
   LogsOnFailure logs{c};
   ASSERT_GE(c.leader_index(), 0);
   History h;
@@ -305,10 +310,7 @@ TEST_F(RaftProcess, EveryReplicaKilledAfterSnapshotsRebuildsFromSnapshotAndLog) 
 }
 
 TEST_F(RaftProcess, WipedReplicaCatchesUpFromASnapshot) {
-  KvClusterOptions o;
-  o.snapshot_threshold = 64;
-  o.snapshot_trailing = 16;
-  KvCluster c(dir_->path(), o);
+  KvCluster c(dir_->path(), frequent_snapshots());
   LogsOnFailure logs{c};
   int l = c.leader_index();
   ASSERT_GE(l, 0);
