@@ -48,6 +48,9 @@ class FrameDecoder {
   Status next(Frame& out);
   const std::string& error() const { return error_; }
   size_t buffered() const { return buf_.size() - pos_; }
+  // Raises (or lowers) the cap for frames not decoded yet: a connection gets the full cap only once it
+  // authenticated.
+  void set_max_frame(size_t max_frame) { max_frame_ = max_frame; }
 
  private:
   size_t max_frame_;
