@@ -36,6 +36,9 @@ struct Config {
   // Results that could not be committed (kv unreachable) are retried this long. Their number is bounded by the
   // concurrency: a result belongs to a leased task, and the slot stays taken until the kv answers.
   std::chrono::milliseconds result_buffer_ttl{5 * 60 * 1000};
+  // The kv refusing our token is a misconfiguration, not an outage: after this long the sidecar exits non-zero so
+  // Kubernetes shows CrashLoopBackOff with the message. 0 = never exit.
+  std::chrono::milliseconds unauthenticated_exit_after{60000};
   size_t max_body = 8 * 1024 * 1024;
   std::string cgroup_root = "/sys/fs/cgroup";
   std::chrono::milliseconds cpu_smoothing{2000};

@@ -95,11 +95,19 @@ int main(int argc, char** argv) {
              {"admin", admin_server ? config->admin_listen.substr(0, config->admin_listen.rfind(':')) + ":" +
                                           std::to_string(admin_server->port())
                                     : std::string()}});
-  sidecar.start();
-
   std::mutex mu;
   std::condition_variable cv;
   int received = 0;
+  std::string fatal;
+  sidecar.on_fatal([&](const std::string& message) {
+    {
+      std::lock_guard lock(mu);
+      fatal = message;
+    }
+    cv.notify_all();
+  });
+  sidecar.start();
+
   std::thread signal_thread([&] {
     while (true) {
       int sig = 0;
@@ -126,7 +134,16 @@ int main(int argc, char** argv) {
 
   {
     std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return received > 0; });
+    cv.wait(lock, [&] { return received > 0 || !fatal.empty(); });
+    if (received == 0) {
+      // The kv refuses us, so it can be told nothing (no drain, no leave); it reclaims whatever this worker still
+      // held after lost_after.
+      log::error("gasoline-worker gives up", {{"worker", sidecar.id()}, {"error", fatal}});
+      lock.unlock();
+      sidecar.shutdown();
+      std::fflush(nullptr);
+      std::_Exit(2);
+    }
   }
   // Starts the drain, or joins the one a /drain request started, or returns at once when that one finished.
   sidecar.drain();
