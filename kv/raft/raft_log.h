@@ -105,7 +105,9 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   void submit(std::deque<Pending>& batch);
   void catch_up();  // a barrier of this term, so a new leader applies what it inherited before speculating
   void start_barrier(const char* what, kv::Done done);  // on the loop thread
-  void post(std::function<void()> fn);  // runs fn on the loop thread
+  // Runs fn(done) on the loop thread; while stopping, answers done with `unavailable` instead, so every caller of
+  // the Log interface gets its answer exactly once (kv/service/log.h).
+  void post(kv::Done done, std::function<void(kv::Done)> fn);
 
   static int fsm_apply(raft_fsm* fsm, const raft_buffer* buf, void** result);
   int apply_effects(std::string_view payload, raft_index index);
