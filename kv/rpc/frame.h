@@ -1,5 +1,5 @@
 #pragma once
-// Wire framing (DESIGN.md §4 "Wire protocol"):
+// Wire framing (docs/protocol.md, "Framing"):
 //
 //   +-----------+---------+---------------+---------------------+
 //   | len: u32  | type:u8 | request id:u64| body: MessagePack   |
