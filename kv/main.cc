@@ -1,4 +1,4 @@
-// gasoline-kv: the replicated state service (single replica until kv/raft lands).
+// gasoline-kv: the state service, one replica alone or 3 or 5 replicated by Raft (--raft-id and --peer).
 #include "common/log.h"
 #include "common/token_file.h"
 #include "kv/assign/shedding.h"

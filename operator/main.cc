@@ -1,5 +1,5 @@
 // gasoline-operator: reconciles GasolineWorkerPools into a Deployment (app + gasoline-worker as a native sidecar),
-// a Service, an HPA on the app container's CPU and a PDB, and reports each pool's status (DESIGN.md §6).
+// a Service, an HPA on the app container's CPU and a PDB, and reports each pool's status (docs/operator.md).
 #include "common/log.h"
 #include "common/token_file.h"
 #include "operator/admin_server.h"

@@ -1,7 +1,7 @@
 #pragma once
-// The sidecar's configuration: flags, with environment variables as the operator's way in (DESIGN.md §5), and the
+// The sidecar's configuration: flags, with environment variables as the operator's way in, and the
 // worker identity, which is new on every start so that a restarted sidecar can never be mistaken for the one that
-// held the old leases (reference/gasoline-smart-pulling.md §10).
+// held the old leases.
 #include <chrono>
 #include <cstdint>
 #include <map>

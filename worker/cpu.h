@@ -1,7 +1,7 @@
 #pragma once
-// The container's CPU load as a fraction of its allowance, read from the cgroup filesystem (DESIGN.md §5).
-// The original measured the whole host (reference/gasoline-smart-pulling.md §6.1); this reads the container's
-// own usage and limit:
+// The container's CPU load as a fraction of its allowance, read from the cgroup filesystem (docs/design.md, "CPU
+// measurement"). The original measured the whole host (docs/design.md, "The original and what we changed"); this
+// reads the container's own usage and limit:
 //   cgroup v2: cpu.stat usage_usec over the interval, against cpu.max "quota period" (or the cores when "max");
 //   cgroup v1: cpuacct.usage (ns) against cpu.cfs_quota_us / cpu.cfs_period_us (or the cores when -1);
 //   hybrid (v1 controllers plus a v2 "unified" mount, like our test machines): v1 first, then unified/cpu.stat.

@@ -1,4 +1,4 @@
-// gasoline-worker: the sidecar of every worker pod (DESIGN.md §5, worker/README.md).
+// gasoline-worker: the sidecar of every worker pod (worker/README.md, docs/design.md "The sidecar").
 #include "common/log.h"
 #include "worker/api.h"
 #include "worker/config.h"

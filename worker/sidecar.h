@@ -1,6 +1,6 @@
 #pragma once
-// The sidecar's core (DESIGN.md §5): membership (pings with CPU and free slots, the bump stream), the puller
-// (asks the kv for at most as many tasks as there are free slots and waiting app polls), the leased tasks
+// The sidecar's core (docs/design.md, "The sidecar"): membership (pings with CPU and free slots, the bump stream),
+// the puller (asks the kv for at most as many tasks as there are free slots and waiting app polls), the leased tasks
 // handed to the app, their results committed under the fenced lease (retried while the kv is away), and the
 // drain. The HTTP layer (worker/api.h) calls in; nothing here knows about HTTP beyond status numbers.
 //

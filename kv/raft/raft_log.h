@@ -1,7 +1,8 @@
 #pragma once
 // The replicated log: libraft 0.15 on a libuv loop thread of its own, with RocksDB (store::StateMachine) as the
 // FSM. Requests from the Asio threads are handed over through a queue and uv_async_send, and everything raft_*
-// runs on the loop thread (libraft takes no locks). Every pitfall of reference/libraft.md is handled here:
+// runs on the loop thread (libraft takes no locks). Every pitfall of libraft 0.15 is handled here (docs/design.md,
+// "libraft 0.15 pitfalls"):
 //   - commands are framed [u32 len][payload][zero pad] to a multiple of 8 bytes (unaligned entries can't restart);
 //   - peers are DNS names, resolved on every connect by our own transport (kv/raft/transport.h);
 //   - snapshots are async (fsm v3), serialised from a RocksDB snapshot iterator, with a size cap;

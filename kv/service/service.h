@@ -1,5 +1,5 @@
 #pragma once
-// The kv service on the leader: turns RPC requests into commands, runs the pull algorithm (DESIGN.md §4 "Pull"),
+// The kv service on the leader: turns RPC requests into commands, runs the pull algorithm (docs/design.md),
 // batches pings, reclaims lost workers' leases, and pushes bumps to the primary (then the backup) of every
 // workflow that becomes due, from a timer over the wake index.
 #include "kv/assign/orphans.h"

@@ -1,6 +1,6 @@
 #pragma once
-// The logical data model of DESIGN.md §4. Records are stored as MessagePack maps so that fields can be added without
-// a migration: unknown fields are skipped, and missing or nil fields read as their defaults.
+// The logical data model (docs/kv.md, "Data model"). Records are stored as MessagePack maps so that fields can be
+// added without a migration: unknown fields are skipped, and missing or nil fields read as their defaults.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>

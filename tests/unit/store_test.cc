@@ -1,5 +1,5 @@
-// Unit tests for kv/store's pure core: apply_entry over an in-memory MapReader (DESIGN.md §4,
-// reference/gasoline-smart-pulling.md §13). Every test carries the state from entry to entry with
+// Unit tests for kv/store's pure core: apply_entry over an in-memory MapReader (docs/kv.md,
+// the invariants of docs/design.md). Every test carries the state from entry to entry with
 // apply_mutations, with increasing Raft indexes and leader timestamps; nothing here touches a clock or a disk.
 #include <gtest/gtest.h>
 
