@@ -185,6 +185,17 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   app.add_option("--cgroup-root", c.cgroup_root, "Where the cgroup filesystem is mounted (v2, v1 or hybrid)")
       ->envname("GASOLINE_CGROUP_ROOT")
       ->capture_default_str();
+  app.add_option("--cpu-source", c.cpu_source,
+                 "Whose CPU drives load shedding: 'cgroup' (this container) or 'app' (the app containers' processes, "
+                 "seen through the pod's shared PID namespace, against --app-cpu-request)")
+      ->envname("GASOLINE_CPU_SOURCE")
+      ->check(CLI::IsMember({"cgroup", "app"}))
+      ->capture_default_str();
+  app.add_option("--app-cpu-request", c.app_cpu_request_millis,
+                 "The app container's CPU request in millicores (downward API requests.cpu, divisor 1m); 0 = none")
+      ->envname("GASOLINE_APP_CPU_REQUEST_MILLI")
+      ->capture_default_str();
+  app.add_option("--proc-root", c.proc_root, "Where procfs is mounted (--cpu-source app)")->capture_default_str();
   app.add_option("--cpu-smoothing", smoothing, "Time constant of the CPU EMA")
       ->envname("GASOLINE_CPU_SMOOTHING")
       ->capture_default_str();
@@ -225,6 +236,7 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
     throw std::invalid_argument("--shed-start/--shed-end/--shed-min-ratio: need 0 <= start < end <= 100 and "
                                 "min ratio <= 1000");
   if (c.max_body < 1024) throw std::invalid_argument("--max-body: at least 1024 bytes");
+  if (c.app_cpu_request_millis < 0) throw std::invalid_argument("--app-cpu-request: must not be negative");
 
   char host[256] = {0};
   if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';

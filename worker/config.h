@@ -42,6 +42,11 @@ struct Config {
   size_t max_body = 8 * 1024 * 1024;
   std::string cgroup_root = "/sys/fs/cgroup";
   std::chrono::milliseconds cpu_smoothing{2000};
+  // "cgroup": this container's own cgroup. "app": the app containers' processes through the pod's shared PID
+  // namespace, against the app's CPU request (the operator renders both), so shedding sees the CPU the HPA sees.
+  std::string cpu_source = "cgroup";
+  int64_t app_cpu_request_millis = 0;  // the app container's requests.cpu in millicores (downward API); 0 = none
+  std::string proc_root = "/proc";
   std::string version = "0.1.0";
   std::string log_level = "info";
 

@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
   cpu_options.root = config->cgroup_root;
   cpu_options.self_cgroup = read_self_cgroup();
   cpu_options.smoothing_ms = static_cast<double>(config->cpu_smoothing.count());
+  cpu_options.app_processes = config->cpu_source == "app";
+  cpu_options.proc_root = config->proc_root;
+  cpu_options.app_cpu_request_cores = static_cast<double>(config->app_cpu_request_millis) / 1000.0;
   Sidecar sidecar(*config, metrics, CpuReader(cpu_options));
   Api api(sidecar, metrics);
 

@@ -109,6 +109,12 @@ bool Sidecar::ping_once() {
     std::lock_guard lock(mu_);
     cpu_value_ = *v;
   }
+  if (const auto* app = cpu_.app(); app && !app->shared_namespace() && !warned_no_shared_pids_) {
+    warned_no_shared_pids_ = true;
+    log::warn("--cpu-source app sees no other container's processes: the pod needs shareProcessNamespace: true "
+              "(load shedding reads 0 until it does)",
+              {{"proc_root", config_.proc_root}});
+  }
   Json args;
   {
     std::lock_guard lock(mu_);

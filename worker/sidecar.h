@@ -177,6 +177,7 @@ class Sidecar {
   int64_t auth_failed_since_ = 0; // mono ms of the first refused ping since the last accepted one; 0 = none
   std::string auth_error_;        // the kv's message for the refusal
   std::function<void(const std::string&)> on_fatal_;
+  bool warned_no_shared_pids_ = false;  // membership thread only
   double cpu_value_ = 0;
   uint64_t next_poll_id_ = 1;
   uint64_t next_call_id_ = 1;
