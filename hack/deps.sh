@@ -15,6 +15,7 @@ packages=(
   libjemalloc-dev                      # the kv's allocator
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  faketime                             # tests: a sidecar and app with a skewed clock
   clang-14 libclang-rt-14-dev          # libFuzzer targets (tests/fuzz)
   shellcheck                           # lint.shellcheck (tests/lint): every script of hack/ and tests/
 )

@@ -82,6 +82,11 @@ class Applier {
     wakes_.push_back(Wake{w.pool, w.id, w.name, at, std::move(reason)});
   }
 
+  // The entry's time plus a relative duration (never the sender's clock), saturating instead of overflowing.
+  int64_t after(int64_t ms) const {
+    return ms > std::numeric_limits<int64_t>::max() - ts_ ? std::numeric_limits<int64_t>::max() : ts_ + ms;
+  }
+
   // --- leases --------------------------------------------------------------------------------------------
   // Drops the lease; a live workflow is due again at once, at the time its run first became due: work that a
   // lost worker or a lost answer held keeps its place in the queue instead of waiting behind a backlog.
@@ -220,6 +225,8 @@ class Applier {
     if (auto e = validate_name("pool", s.pool)) return fail(Code::kInvalid, *e);
     if (auto e = validate_name("workflow name", s.name)) return fail(Code::kInvalid, *e);
     if (!s.tags.is_object()) return fail(Code::kInvalid, "tags must be a map");
+    if (s.delay_ms < 0) return fail(Code::kInvalid, "delay_ms must not be negative");
+    if (s.delay_ms > 0 && s.run_at > 0) return fail(Code::kInvalid, "give run_at or delay_ms, not both");
     if (!s.idempotency_key.empty()) {
       if (auto existing = txn_.get(keys::idempotency(s.pool, s.idempotency_key)))
         return ok(Json{{"id", *existing}, {"existing", true}});
@@ -239,7 +246,7 @@ class Applier {
     w.parent_id = s.parent_id;
     w.notify_parent = s.notify_parent && !s.parent_id.empty();
     w.status = Status::kPending;
-    set_wake(w, std::max(s.run_at, ts_), "dispatch");
+    set_wake(w, s.delay_ms > 0 ? after(s.delay_ms) : std::max(s.run_at, ts_), "dispatch");
     save(w, std::nullopt);
     if (!s.idempotency_key.empty()) txn_.put(keys::idempotency(s.pool, s.idempotency_key), s.id);
     return ok(Json{{"id", s.id}, {"existing", false}});
@@ -313,10 +320,14 @@ class Applier {
   static std::optional<std::string> validate_step(const StepResult& s) {
     switch (s.kind) {
       case StepKind::kSleep:
-        if (s.until <= 0) return "sleep needs 'until' (unix ms)";
+        if (s.for_ms < 0) return "sleep 'for_ms' must not be negative";
+        if (s.until > 0 && s.for_ms > 0) return "sleep takes 'until' or 'for_ms', not both";
+        if (s.until <= 0 && s.for_ms <= 0) return "sleep needs 'until' (unix ms) or 'for_ms'";
         break;
       case StepKind::kWait:
-        if (s.signals.empty() && s.until <= 0) return "wait needs 'signals' or 'until'";
+        if (s.timeout_ms < 0) return "wait 'timeout_ms' must not be negative";
+        if (s.until > 0 && s.timeout_ms > 0) return "wait takes 'until' or 'timeout_ms', not both";
+        if (s.signals.empty() && s.until <= 0 && s.timeout_ms <= 0) return "wait needs 'signals' or a deadline";
         for (const auto& n : s.signals)
           if (n.empty()) return "wait has an empty signal name";
         break;
@@ -345,6 +356,8 @@ class Applier {
       const std::string& pool = child.pool.empty() ? w->pool : child.pool;
       if (auto e = validate_name("child pool", pool)) return fail(Code::kInvalid, *e);
       if (!child.tags.is_object()) return fail(Code::kInvalid, "child tags must be a map");
+      if (child.delay_ms < 0 || (child.delay_ms > 0 && child.run_at > 0))
+        return fail(Code::kInvalid, "child '" + child.id + "': give run_at or a non-negative delay_ms, not both");
       if (!child.idempotency_key.empty() && txn_.get(keys::idempotency(pool, child.idempotency_key))) continue;
       if (auto existing = load(child.id); existing && (existing->pool != pool || existing->name != child.name))
         return fail(Code::kInvalid, "child workflow id '" + child.id + "' is already used by another workflow");
@@ -380,7 +393,7 @@ class Applier {
       case StepKind::kSleep:
         w->status = Status::kSleeping;
         w->attempt = 0;
-        set_wake(*w, std::max(s.until, ts_), "timer");
+        set_wake(*w, s.for_ms > 0 ? after(s.for_ms) : std::max(s.until, ts_), "timer");
         break;
       case StepKind::kWait:
         w->status = Status::kWaiting;
@@ -388,8 +401,8 @@ class Applier {
         w->wait_signals = s.signals;
         if (has_pending_signal(*w, s.signals)) {
           set_wake(*w, ts_, "signal");
-        } else if (s.until > 0) {
-          set_wake(*w, std::max(s.until, ts_), "deadline");
+        } else if (s.until > 0 || s.timeout_ms > 0) {
+          set_wake(*w, s.timeout_ms > 0 ? after(s.timeout_ms) : std::max(s.until, ts_), "deadline");
         }
         break;
       case StepKind::kRetry: {

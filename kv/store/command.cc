@@ -82,7 +82,7 @@ std::string_view command_name(const Command& c) {
 }
 
 Json to_json(const DispatchSpec& d) {
-  return Json{{"id", d.id},
+  Json j{{"id", d.id},
               {"pool", d.pool},
               {"name", d.name},
               {"tags", d.tags},
@@ -92,6 +92,8 @@ Json to_json(const DispatchSpec& d) {
               {"notify_parent", d.notify_parent},
               {"max_attempts", d.max_attempts},
               {"run_at", d.run_at}};
+  if (d.delay_ms) j["delay_ms"] = d.delay_ms;  // absent when 0: older entries' bytes stay the same
+  return j;
 }
 
 DispatchSpec dispatch_from_json(const Json& j) {
@@ -107,6 +109,7 @@ DispatchSpec dispatch_from_json(const Json& j) {
   d.notify_parent = opt<bool>(j, "notify_parent", false);
   d.max_attempts = opt<uint32_t>(j, "max_attempts", 0);
   d.run_at = opt<int64_t>(j, "run_at", 0);
+  d.delay_ms = opt<int64_t>(j, "delay_ms", 0);
   return d;
 }
 
@@ -127,10 +130,15 @@ Json to_json(const StepResult& s) {
   Json j{{"kind", to_string(s.kind)}};
   switch (s.kind) {
     case StepKind::kComplete: j["output"] = s.output; break;
-    case StepKind::kSleep: j["until"] = s.until; break;
+    case StepKind::kSleep:
+      // "until" stays present for an absolute sleep (the bytes older entries have).
+      if (s.until || !s.for_ms) j["until"] = s.until;
+      if (s.for_ms) j["for_ms"] = s.for_ms;
+      break;
     case StepKind::kWait:
       j["signals"] = s.signals;
       if (s.until) j["until"] = s.until;
+      if (s.timeout_ms) j["timeout_ms"] = s.timeout_ms;
       break;
     case StepKind::kRetry:
       j["error"] = s.error;
@@ -154,6 +162,8 @@ StepResult step_from_json(const Json& j) {
   s.output = opt_json(j, "output");
   if (j.contains("state")) s.state = j.at("state");
   s.until = opt<int64_t>(j, "until", 0);
+  s.for_ms = opt<int64_t>(j, "for_ms", 0);
+  s.timeout_ms = opt<int64_t>(j, "timeout_ms", 0);
   s.signals = opt<std::vector<std::string>>(j, "signals", {});
   s.error = opt<std::string>(j, "error", "");
   s.backoff_base_ms = opt<int64_t>(j, "backoff_base_ms", 0);

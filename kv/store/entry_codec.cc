@@ -18,7 +18,11 @@ constexpr const char* kWhat = "raft entry";
 // --- writing -----------------------------------------------------------------------------------------------
 
 void write_dispatch(Writer& w, const DispatchSpec& d) {
-  w.map_header(10);
+  w.map_header(10 + (d.delay_ms != 0));
+  if (d.delay_ms) {
+    w.string("delay_ms");
+    w.integer(d.delay_ms);
+  }
   w.string("id");
   w.string(d.id);
   w.string("idempotency_key");
@@ -61,8 +65,11 @@ void write_step(Writer& w, const StepResult& s) {
   const bool error = retry || s.kind == StepKind::kFail;
   const bool output = s.kind == StepKind::kComplete;
   const bool signals = s.kind == StepKind::kWait;
-  const bool until = s.kind == StepKind::kSleep || (s.kind == StepKind::kWait && s.until);
-  w.map_header(1 + base + max + error + output + signals + s.state.has_value() + until);
+  const bool sleep = s.kind == StepKind::kSleep, wait = s.kind == StepKind::kWait;
+  const bool until = (sleep && (s.until || !s.for_ms)) || (wait && s.until);
+  const bool for_ms = sleep && s.for_ms;
+  const bool timeout = wait && s.timeout_ms;
+  w.map_header(1 + base + max + error + for_ms + output + signals + s.state.has_value() + timeout + until);
   if (base) {
     w.string("backoff_base_ms");
     w.integer(s.backoff_base_ms);
@@ -74,6 +81,10 @@ void write_step(Writer& w, const StepResult& s) {
   if (error) {
     w.string("error");
     w.string(s.error);
+  }
+  if (for_ms) {
+    w.string("for_ms");
+    w.integer(s.for_ms);
   }
   w.string("kind");
   w.string(to_string(s.kind));
@@ -88,6 +99,10 @@ void write_step(Writer& w, const StepResult& s) {
   if (s.state) {
     w.string("state");
     w.json(*s.state);
+  }
+  if (timeout) {
+    w.string("timeout_ms");
+    w.integer(s.timeout_ms);
   }
   if (until) {
     w.string("until");
@@ -298,6 +313,7 @@ DispatchSpec read_dispatch(Reader& r) {
   d.notify_parent = f.flag("notify_parent");
   d.max_attempts = static_cast<uint32_t>(f.u64("max_attempts", std::numeric_limits<uint32_t>::max()));
   d.run_at = f.i64("run_at");
+  d.delay_ms = f.i64("delay_ms");
   return d;
 }
 
@@ -317,6 +333,8 @@ StepResult read_step(Reader& r) {
   s.output = f.json("output");
   if (f.has("state")) s.state = f.json("state");  // present but nil means "set the state to null"
   s.until = f.i64("until");
+  s.for_ms = f.i64("for_ms");
+  s.timeout_ms = f.i64("timeout_ms");
   s.signals = f.strings("signals");
   s.error = f.str("error");
   s.backoff_base_ms = f.i64("backoff_base_ms");

@@ -88,6 +88,19 @@ StepResult fail_step(std::string error) {
   s.error = std::move(error);
   return s;
 }
+// A sleep for `ms` or a wait (for "go") with a deadline `ms` after the commit entry's time.
+StepResult relative_step(StepKind kind, int64_t ms) {
+  StepResult s;
+  s.kind = kind;
+  if (kind == StepKind::kSleep) {
+    s.for_ms = ms;
+  } else {
+    s.signals = {"go"};
+    s.timeout_ms = ms;
+  }
+  return s;
+}
+
 StepResult sleep_step(int64_t until) {
   StepResult s;
   s.kind = StepKind::kSleep;
@@ -406,6 +419,7 @@ TEST(StoreDispatch, WakesAtTheLaterOfRunAtAndEntryTime) {
       {"future", 5000, false, 5000},
       {"past", -5000, false, 0},
       {"now", 0, false, 0},
+      {"delay_ms: after the entry's (leader's) time", 7000, true, 7000},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -413,6 +427,7 @@ TEST(StoreDispatch, WakesAtTheLaterOfRunAtAndEntryTime) {
     auto s = spec("wf-1");
     int64_t at = kv.ts + 10;  // the entry's ts
     s.run_at = c.unset ? 0 : at + c.run_at_offset;
+    if (c.unset) s.delay_ms = c.run_at_offset;
     auto a = kv.apply({dispatch(s)});
     ASSERT_EQ(kv.ts, at);
     ASSERT_TRUE(a.results[0].ok());
@@ -499,6 +514,17 @@ TEST(StoreDispatch, InvalidIsRejectedWithoutMutations) {
       {"tags not a map", [] {
          auto s = spec("wf");
          s.tags = Json::array({1, 2});
+         return s;
+       }()},
+      {"negative delay_ms", [] {
+         auto s = spec("wf");
+         s.delay_ms = -1;
+         return s;
+       }()},
+      {"run_at and delay_ms", [] {
+         auto s = spec("wf");
+         s.delay_ms = 10;
+         s.run_at = 5;
          return s;
        }()},
   };
@@ -985,6 +1011,17 @@ TEST(StoreFencing, InvalidStepIsRejectedAndTheLeaseKept) {
     StepResult step;
   } cases[] = {
       {"sleep without until", sleep_step(0)},
+      {"sleep with until and for_ms", [] {
+         auto st = relative_step(StepKind::kSleep, 100);
+         st.until = 1;
+         return st;
+       }()},
+      {"sleep for a negative duration", relative_step(StepKind::kSleep, -5)},
+      {"wait with until and timeout_ms", [] {
+         auto st = relative_step(StepKind::kWait, 100);
+         st.until = 1;
+         return st;
+       }()},
       {"wait without signals or until", wait_step({})},
       {"wait with an empty name", empty_wait_name},
       {"fail without error", fail_step("")},
@@ -1023,6 +1060,11 @@ TEST(StoreSteps, EveryKindSetsStatusAndWake) {
       {"wait for a deadline only", [](int64_t ts) { return wait_step({}, ts + 5000); }, Status::kWaiting, 5000,
        "deadline"},
       {"continue", [](int64_t) { return continue_step(Json{{"page", 2}}); }, Status::kPending, 0, "continue"},
+      // Durations start at the commit entry's (the leader's) time: the sender's clock plays no part.
+      {"sleep for a duration", [](int64_t) { return relative_step(StepKind::kSleep, 30000); }, Status::kSleeping,
+       30000, "timer"},
+      {"wait with a relative deadline", [](int64_t) { return relative_step(StepKind::kWait, 5000); },
+       Status::kWaiting, 5000, "deadline"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
