@@ -1,5 +1,6 @@
 // Pure unit tests of the raft layer's codecs and of the history checker (which must be able to fail).
 #include "kv/raft/raft_log.h"
+#include "kv/raft/snapshot.h"
 #include "kv/raft/transport.h"
 #include "tests/raft/history.h"
 
@@ -49,6 +50,16 @@ TEST(RaftFraming, MalformedFramesAreRejected) {
 }
 
 // --- transport handshake -------------------------------------------------------------------------------------
+
+TEST(RaftSnapshotFormat, TheMagicCarriesAVersion) {
+  EXPECT_EQ(raft::snapshot_version("GASNAP01\0\0\0\0\0\0\0\0", 16), 1);
+  EXPECT_EQ(raft::snapshot_version("GASNAP02", 8), 2) << "a newer snapshot is recognised as such";
+  EXPECT_EQ(raft::snapshot_version("GASNAP17xxxx", 12), 17);
+  EXPECT_FALSE(raft::snapshot_version("GASNAPxy", 8));
+  EXPECT_FALSE(raft::snapshot_version("OTHER001", 8));
+  EXPECT_FALSE(raft::snapshot_version("GASNAP0", 7));
+  EXPECT_EQ(raft::kSnapshotVersion, 1);
+}
 
 TEST(RaftHandshake, RoundTripsAndIsPaddedToEightBytes) {
   for (const std::string& address : std::vector<std::string>{"", "a", "127.0.0.1:7401/127.0.0.1:7400",
