@@ -16,6 +16,8 @@ packages=(
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang-14 libclang-rt-14-dev          # libFuzzer targets (tests/fuzz)
+  jq skopeo                            # images (hack/images.sh) and their check (label real)
+  libseccomp-dev iptables iproute2 util-linux  # the real node: runc (seccomp), kube-proxy, netns (label real)
 )
 
 missing=()
