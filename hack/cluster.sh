@@ -938,7 +938,6 @@ real_unavailable() {
   unshare --net true 2>/dev/null || { echo "cannot create a network namespace here (unshare --net failed: no CAP_SYS_ADMIN or namespaces disabled)"; return; }
   grep -q ' cgroup2\? ' /proc/self/mounts 2>/dev/null || grep -q ' cgroup ' /proc/self/mounts ||
     { echo "no cgroup filesystem is mounted"; return; }
-  [ -d /proc/sys/net/bridge ] || modprobe br_netfilter 2>/dev/null || true
   ip link add gasoline-probe type bridge 2>/dev/null && ip link del gasoline-probe 2>/dev/null ||
     { echo "cannot create a bridge interface (no CAP_NET_ADMIN or no bridge support)"; return; }
 }

@@ -66,7 +66,7 @@ container_pid() {
   id="$(kc -n "$ns" get pod "$1" -o jsonpath="{.status.containerStatuses[?(@.name==\"$2\")].containerID}")"
   id="${id#containerd://}"
   [ -n "$id" ] || return 1
-  "$CLUSTER_SH" ctr tasks ls | awk -v id="$id" '$1 == id && $3 == "RUNNING" { print $2 }'
+  "$CLUSTER_SH" ctr tasks ls 2>/dev/null | awk -v id="$id" '$1 == id && $3 == "RUNNING" { print $2 }'
 }
 
 # in_node_dns CMD...: CMD inside the node's namespace resolving names with the cluster's DNS (CoreDNS on
