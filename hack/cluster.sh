@@ -1176,7 +1176,7 @@ COREFILE
 
 containerd_ready() { "${BIN_DIR}/ctr" --address "${STATE_DIR}/containerd/containerd.sock" version; }
 ctr_k8s() { "${BIN_DIR}/ctr" --address "${STATE_DIR}/containerd/containerd.sock" -n k8s.io "$@"; }
-local_ok() { "${NS_EXEC[@]}" curl -sS --max-time 2 "$1" 2>/dev/null | grep -q "${2:-.}"; }
+local_ok() { grep -q "${2:-.}" <<<"$("${NS_EXEC[@]}" curl -sS --max-time 2 "$1" 2>/dev/null)"; }
 
 real_import_images() {
   local f n=0
@@ -1267,7 +1267,7 @@ umount_under() {
   local m pass
   # Several passes: mounts can be stacked on one point (kubelet bind-mounts its root dir onto itself).
   for pass in 1 2 3 4 5; do
-    mounts_under "$1" | grep -q . || return 0
+    [ -n "$(mounts_under "$1")" ] || return 0
     mounts_under "$1" | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
   done
 }

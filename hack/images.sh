@@ -78,7 +78,8 @@ stage_rootfs() {
       mkdir -p "$dir$(dirname "$lib")"
       cp "$real" "$dir$lib"
     done < <(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
-    if ldd "$bin" | grep -q 'libssl\.so'; then
+    # (grep on a captured string: with pipefail, `ldd | grep -q` fails when grep exits first.)
+    if grep -q 'libssl\.so' <<<"$(ldd "$bin")"; then
       [ -f "$CA_BUNDLE" ] || die "$CA_BUNDLE missing (apt-get install ca-certificates)"
       mkdir -p "$dir/etc/ssl/certs"
       cp "$CA_BUNDLE" "$dir/etc/ssl/certs/ca-certificates.crt"

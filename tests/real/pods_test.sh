@@ -35,7 +35,7 @@ for n in "${!images[@]}"; do wait_until "help-$n (${images[$n]}:${tag}) finished
 for n in "${!images[@]}"; do
   code="$(kc -n "$ns" get pod "help-$n" -o jsonpath='{.status.containerStatuses[0].state.terminated.exitCode}')"
   [ "$code" = 0 ] || { describe_pod "help-$n"; fail "help-$n exited with '${code}'"; }
-  kc -n "$ns" logs "help-$n" | grep -q -i 'usage' || fail "help-$n printed no usage: $(kc -n "$ns" logs "help-$n" | head -5)"
+  grep -q -i 'usage' <<<"$(kc -n "$ns" logs "help-$n")" || fail "help-$n printed no usage: $(kc -n "$ns" logs "help-$n" | head -5)"
 done
 info "ok: --help of ${!images[*]} answered in pods (runAsNonRoot, read-only root, no capabilities, RuntimeDefault seccomp)"
 
@@ -59,10 +59,11 @@ info "ok: kv (host pid ${pid}) runs as uid/gid 65532, no capabilities, root moun
 
 ip="$(kc -n "$ns" get pod kv -o jsonpath='{.status.podIP}')"
 cip="$(kc -n "$ns" get service kv -o jsonpath='{.spec.clusterIP}')"
-metrics_at() { in_node curl -sf --max-time 2 "http://$1:9400/metrics" | grep -q '^# TYPE'; }
+# (grep on captured output: with pipefail, `curl | grep -q` fails when grep exits first.)
+metrics_at() { grep -q '^# TYPE' <<<"$(in_node curl -sf --max-time 2 "http://$1:9400/metrics")"; }
 wait_until "kv /metrics through the pod IP ${ip}" 20 metrics_at "$ip"
 wait_until "kv /metrics through the ClusterIP ${cip} (kube-proxy)" 30 metrics_at "$cip"
-dns_metrics() { in_node_dns curl -sf --max-time 2 "http://kv.${ns}.svc.cluster.local:9400/metrics" | grep -q '^# TYPE'; }
+dns_metrics() { grep -q '^# TYPE' <<<"$(in_node_dns curl -sf --max-time 2 "http://kv.${ns}.svc.cluster.local:9400/metrics")"; }
 wait_until "kv /metrics through kv.${ns}.svc.cluster.local (CoreDNS)" 30 dns_metrics
 no_upstream() { ! in_node_dns getent hosts example.com; }
 no_upstream || fail "example.com resolved: CoreDNS must not forward anywhere"

@@ -60,7 +60,7 @@ awk -v a="$limit" -v b="$kernel_limit" 'BEGIN { exit !(a > 0 && (a - b < 0.001 &
 
 ip="$(kc -n "$ns" get pod worker -o jsonpath='{.status.podIP}')"
 health() { in_node curl -sf --max-time 2 "http://${ip}:9500/healthz"; }
-cpu_reported() { health | grep -q '"cpu":[0-9]'; }
+cpu_reported() { grep -q '"cpu":[0-9]' <<<"$(health)"; }
 wait_until "worker /healthz reports a CPU value" 20 cpu_reported
 info "worker /healthz: $(health)"
 info "ok: the sidecar reads ${source_} (${usage_file}), limit ${limit} cores = the kernel's ${kernel_limit}"
