@@ -842,6 +842,7 @@ cmd_restart() {
 }
 
 cmd_env() {
+  [ "$REAL" = 0 ] || echo "# the real node's addresses exist only in network namespace ${NETNS}: run clients with 'hack/cluster.sh exec CMD'"
   echo "export KUBECONFIG=${KUBECONFIG_PATH}"
   echo "export PATH=${BIN_DIR}:\$PATH"
 }

@@ -65,6 +65,17 @@ wait_until "kv /metrics through the pod IP ${ip}" 20 metrics_at "$ip"
 wait_until "kv /metrics through the ClusterIP ${cip} (kube-proxy)" 30 metrics_at "$cip"
 dns_metrics() { grep -q '^# TYPE' <<<"$(in_node_dns curl -sf --max-time 2 "http://kv.${ns}.svc.cluster.local:9400/metrics")"; }
 wait_until "kv /metrics through kv.${ns}.svc.cluster.local (CoreDNS)" 30 dns_metrics
+# Isolation, asked of the routing tables (nothing is sent): the node's namespace has no route off the
+# machine (a pod's default route ends there), and the host drops the pod and Service CIDRs itself.
+[ -z "$(in_node ip route show default)" ] || fail "the node's namespace has a default route: $(in_node ip route show default)"
+if out="$(in_node ip route get 203.0.113.1 2>&1)"; then fail "the node's namespace routes off the machine: ${out}"; fi
+grep -q unreachable <<<"$out" || fail "unexpected answer for a route off the machine: ${out}"
+pod_route="$(nsenter --net="/proc/${pid}/ns/net" ip route get 203.0.113.1 2>&1 || true)"
+grep -q "via ${GASOLINE_REAL_NODE_IP:-10.88.0.1} " <<<"$pod_route" || fail "the kv pod's route out is not via the node: ${pod_route}"
+for cidr in "$ip" "$cip"; do
+  grep -q '^blackhole' <<<"$(ip route show match "$cidr")" || fail "the host has no blackhole route covering ${cidr}: $(ip route show match "$cidr")"
+done
+info "ok: no default route in the node's namespace (${out}); pods route via the node; the host blackholes ${ip} and ${cip}"
 no_upstream() { ! in_node_dns getent hosts example.com; }
 no_upstream || fail "example.com resolved: CoreDNS must not forward anywhere"
 info "ok: example.com does not resolve (no upstream DNS)"
