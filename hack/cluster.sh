@@ -650,8 +650,10 @@ start_apiserver() {
 start_controllers() {
   local kcfg=(--kubeconfig="${KUBECONFIG_PATH}" --authentication-kubeconfig="${KUBECONFIG_PATH}"
     --authorization-kubeconfig="${KUBECONFIG_PATH}" --bind-address="${HOST}" --leader-elect=false)
+  # --flex-volume-plugin-dir: its default under /usr/libexec/kubernetes is created on the host otherwise.
   start_proc kube-controller-manager "${kcfg[@]}" --secure-port="${KCM_PORT}" \
     --cert-dir="${STATE_DIR}/kube-controller-manager" \
+    --flex-volume-plugin-dir="${STATE_DIR}/kube-controller-manager/volume-plugins" \
     --root-ca-file="${PKI}/ca.crt" --service-account-private-key-file="${PKI}/sa.key" \
     --cluster-signing-cert-file="${PKI}/ca.crt" --cluster-signing-key-file="${PKI}/ca.key" \
     --controllers='*' \

@@ -4,8 +4,6 @@
 # fixed host paths kubelet/containerd/CNI use, and processes of the node. real.up takes it before
 # `up --real`, real.down after `down`; they must be equal.
 set -euo pipefail
-CLUSTER_SH="${CLUSTER_SH:-$(cd "$(dirname "$0")/../.." && pwd)/hack/cluster.sh}"
-bin_dir="$("$CLUSTER_SH" versions | sed -n 's/^bin dir *//p')"
 
 section() { echo "## $1"; }
 
@@ -45,10 +43,12 @@ for p in /var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /run/co
 done
 
 section processes
-# Only the node's own processes (other work on the machine comes and goes): anything running a binary
-# of the cluster cache, or a container process (its cgroup is below kubepods).
+# Only this node's processes (other work on the machine comes and goes, e.g. the `cluster` label's control
+# plane from the same binaries): anything naming the node's state dir (components, containerd shims), and
+# container processes (their cgroup is below kubepods).
+state="${GASOLINE_CLUSTER_DIR:-/tmp/gasoline-cluster}/"
 for p in /proc/[0-9]*; do
-  exe="$(readlink "$p/exe" 2>/dev/null)" || continue
-  case "$exe" in "$bin_dir"/*) echo "process ${exe##*/}" ;; esac
+  cmd="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" || continue
+  case "$cmd" in *"$state"*) echo "process ${cmd%% *}" ;; esac
   if grep -q kubepods "$p/cgroup" 2>/dev/null; then echo "container process $(cat "$p/comm" 2>/dev/null)"; fi
 done | sort
