@@ -24,8 +24,8 @@ skip_unless_real() {
 require_node() {
   skip_unless_real
   "$CLUSTER_SH" built --real >/dev/null || fail "the real node is not built: run 'hack/cluster.sh build --real' (hack/test.sh does)"
-  [ "$(cat "${GASOLINE_CLUSTER_DIR}/mode" 2>/dev/null)" = real ] ||
-    fail "no real node in ${GASOLINE_CLUSTER_DIR}: the fixture real.up did not run or failed"
+  [ "$(cat "${GASOLINE_CLUSTER_DIR:-/tmp/gasoline-cluster}/mode" 2>/dev/null)" = real ] ||
+    fail "no real node in ${GASOLINE_CLUSTER_DIR:-/tmp/gasoline-cluster}: the fixture real.up did not run or failed"
 }
 
 # kc ARGS...: kubectl inside the node's namespace.

@@ -76,6 +76,16 @@ for cidr in "$ip" "$cip"; do
   grep -q '^blackhole' <<<"$(ip route show match "$cidr")" || fail "the host has no blackhole route covering ${cidr}: $(ip route show match "$cidr")"
 done
 info "ok: no default route in the node's namespace (${out}); pods route via the node; the host blackholes ${ip} and ${cip}"
+# An image that is not imported: the pull goes to containerd's only registry host, a closed port on loopback.
+kc -n "$ns" run pull --image="gasoline/not-imported:0" --image-pull-policy=Always >/dev/null
+pull_failed() {
+  pull_msg="$(kc -n "$ns" get pod pull -o jsonpath='{.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}')"
+  case "$pull_msg" in ErrImagePull*|ImagePullBackOff*) return 0 ;; *) return 1 ;; esac
+}
+wait_until "a pull of a missing image fails" 30 pull_failed
+pull_failed
+grep -q '127\.0\.0\.1:9' <<<"$pull_msg" || fail "the pull did not go to 127.0.0.1:9: ${pull_msg}"
+info "ok: pulls fail locally: ${pull_msg}"
 no_upstream() { ! in_node_dns getent hosts example.com; }
 no_upstream || fail "example.com resolved: CoreDNS must not forward anywhere"
 info "ok: example.com does not resolve (no upstream DNS)"
