@@ -54,7 +54,7 @@ usage() {
 Usage: hack/cluster.sh <command> [options]
 
 A local Kubernetes control plane for tests, built from the Go module proxy (no prebuilt
-binaries). Everything listens on ${HOST} only.
+binaries). --minimal and --full listen on ${HOST} only; --real runs in its own network namespace.
 
 Commands:
   build [--real]   Build the pinned binaries into ${BIN_DIR}
@@ -82,7 +82,8 @@ Commands:
   -h, --help       This help.
 
 Versions: kubernetes v${K8S_VERSION} (staging v${K8S_STAGING_VERSION}), etcd v${ETCD_VERSION},
-kwok v${KWOK_VERSION}, metrics-server v${METRICS_SERVER_VERSION}, helm v${HELM_VERSION}.
+kwok v${KWOK_VERSION}, metrics-server v${METRICS_SERVER_VERSION}, helm v${HELM_VERSION};
+real node: runc v${RUNC_VERSION}, containerd v${CONTAINERD_VERSION}, CNI plugins v${CNI_PLUGINS_VERSION}, CoreDNS v${COREDNS_VERSION}.
 
 Environment:
   GASOLINE_CACHE          build cache root (default \$HOME/.cache/gasoline)
