@@ -1310,14 +1310,16 @@ real_down() {
   local p
   for p in $(ns_pids); do kill -KILL "$p" 2>/dev/null || true; done
   local c
-  while read -r c; do [ -n "$c" ] && rmdir_cgroup "$c"; done <"$h/created-cgroups" 2>/dev/null || true
+  if [ -f "$h/created-cgroups" ]; then
+    while read -r c; do [ -z "$c" ] || rmdir_cgroup "$c"; done <"$h/created-cgroups"
+  fi
   for p in $(ns_pids); do wait_exit "$p" 100 || true; done
   umount_under "$STATE_DIR"
   if [ -f "$h/created-paths" ]; then
     while read -r p; do
       [ -n "$p" ] && [ "$p" != /run/netns ] || continue
       umount_under "$p"
-      rm -rf "$p"
+      rm -rf "$p" || log "warning: could not remove ${p}"
     done <"$h/created-paths"
   fi
   # The namespace (bridge, veths, routes, iptables rules, its ip_forward) goes with its last process.
@@ -1327,11 +1329,12 @@ real_down() {
   fi
   if grep -qx /run/netns "$h/created-paths" 2>/dev/null && [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then
     umount_under /run/netns
-    rmdir /run/netns
+    rmdir /run/netns || log "warning: could not remove /run/netns"
   fi
   if [ -f "$h/sysctls" ]; then
     local kv
-    while read -r kv; do [ -n "$kv" ] && sysctl -q -w "$kv" >/dev/null; done <"$h/sysctls"
+    # Every step of down runs even if one fails (set -e would stop at the first).
+    while read -r kv; do [ -z "$kv" ] || sysctl -q -w "$kv" >/dev/null || log "warning: could not restore ${kv}"; done <"$h/sysctls"
   fi
   if [ -f "$h/routes" ]; then
     while read -r c; do [ -n "$c" ] && ip route del blackhole "$c" 2>/dev/null || true; done <"$h/routes"
