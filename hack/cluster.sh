@@ -272,10 +272,12 @@ need_kubectl() {
 # --- the real node's parts (build --real) ---
 
 # runc needs cgo and libseccomp (seccomp profiles); the other parts are static Go.
+# shellcheck disable=SC2317  # run by name through prepare_wrapper
 runc_wrapper() {
   run_logged runc-wrapper bash -c "cd '$1' && go get github.com/opencontainers/runc@v${RUNC_VERSION}"
 }
 
+# shellcheck disable=SC2317  # run by name through prepare_wrapper
 containerd_wrapper() {
   local m=github.com/containerd/containerd/v2
   run_logged containerd-wrapper bash -c "cd '$1' && go get ${m}/cmd/containerd@v${CONTAINERD_VERSION} \
@@ -283,6 +285,7 @@ containerd_wrapper() {
 }
 
 CNI_PLUGINS=(main/bridge main/loopback ipam/host-local)
+# shellcheck disable=SC2317  # run by name through prepare_wrapper
 cni_wrapper() {
   local p pkgs=()
   for p in "${CNI_PLUGINS[@]}"; do pkgs+=("github.com/containernetworking/plugins/plugins/${p}@v${CNI_PLUGINS_VERSION}"); done
@@ -294,6 +297,7 @@ cni_wrapper() {
 # SDK and takes minutes longer to download and compile. No forward plugin: nothing upstream.
 # In plugin-chain order (CoreDNS's plugin.cfg order): the Corefile's order does not matter.
 COREDNS_PLUGINS=(bind ready health errors loadbalance cache kubernetes)
+# shellcheck disable=SC2317  # run by name through prepare_wrapper
 coredns_wrapper() {
   local dir="$1" p
   {
@@ -342,7 +346,7 @@ build_pause() {
 }
 
 cmd_build_real() {
-  command -v pkg-config >/dev/null && pkg-config --exists libseccomp ||
+  { command -v pkg-config >/dev/null && pkg-config --exists libseccomp; } ||
     die "runc needs libseccomp-dev (hack/deps.sh installs it)"
 
   # Runtime parts first: they do not depend on the control plane's module.
@@ -952,7 +956,7 @@ real_unavailable() {
   unshare --net true 2>/dev/null || { echo "cannot create a network namespace here (unshare --net failed: no CAP_SYS_ADMIN or namespaces disabled)"; return; }
   grep -q ' cgroup2\? ' /proc/self/mounts 2>/dev/null || grep -q ' cgroup ' /proc/self/mounts ||
     { echo "no cgroup filesystem is mounted"; return; }
-  ip link add gasoline-probe type bridge 2>/dev/null && ip link del gasoline-probe 2>/dev/null ||
+  { ip link add gasoline-probe type bridge 2>/dev/null && ip link del gasoline-probe 2>/dev/null; } ||
     { echo "cannot create a bridge interface (no CAP_NET_ADMIN or no bridge support)"; return; }
 }
 
@@ -1018,8 +1022,9 @@ real_preflight() {
   [ -f "${CACHE_DIR}/images/pause.tar" ] || die "the pause image is missing: run 'hack/cluster.sh build --real'"
   command -v openssl >/dev/null || die "openssl is needed (apt-get install openssl)"
   command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
-  ls /run/netns/gasoline-* >/dev/null 2>&1 &&
-    die "a real node already runs here ($(ls /run/netns | grep gasoline- | tr '\n' ' ')): 'hack/cluster.sh down' with its GASOLINE_CLUSTER_DIR first"
+  local nets=(/run/netns/gasoline-*)
+  [ ! -e "${nets[0]}" ] ||
+    die "a real node already runs here (${nets[*]#/run/netns/}): 'hack/cluster.sh down' with its GASOLINE_CLUSTER_DIR first"
   for c in $(cgroup_roots); do
     [ ! -e "$c/kubepods" ] || die "$c/kubepods exists: another kubelet runs on this machine (one node per machine: kubelet uses fixed host paths)"
   done
@@ -1188,8 +1193,10 @@ real_corefile() {
 COREFILE
 }
 
+# shellcheck disable=SC2317  # run by name through wait_for
 containerd_ready() { "${BIN_DIR}/ctr" --address "${STATE_DIR}/containerd/containerd.sock" version; }
 ctr_k8s() { "${BIN_DIR}/ctr" --address "${STATE_DIR}/containerd/containerd.sock" -n k8s.io "$@"; }
+# shellcheck disable=SC2317  # run by name through wait_for
 local_ok() { grep -q "${2:-.}" <<<"$("${NS_EXEC[@]}" curl -sS --max-time 2 "$1" 2>/dev/null)"; }
 
 real_import_images() {
@@ -1278,9 +1285,9 @@ cmd_up_real() {
 
 # umount_under DIR: unmounts every mount point at or below DIR, deepest first.
 umount_under() {
-  local m pass
+  local m
   # Several passes: mounts can be stacked on one point (kubelet bind-mounts its root dir onto itself).
-  for pass in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     [ -n "$(mounts_under "$1")" ] || return 0
     mounts_under "$1" | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
   done
@@ -1294,7 +1301,7 @@ rmdir_cgroup() {
   for i in 1 2 3 4 5 6 7 8 9 10; do
     local left=0
     while read -r d; do
-      for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; left=1; done
+      while read -r p; do kill -KILL "$p" 2>/dev/null || true; left=1; done < <(cat "$d/cgroup.procs" 2>/dev/null)
     done < <(find "$dir" -type d)
     [ "$left" = 0 ] && break
     sleep 0.2
@@ -1327,7 +1334,7 @@ real_down() {
   umount_under "$STATE_DIR"
   if [ -f "$h/created-paths" ]; then
     while read -r p; do
-      [ -n "$p" ] && [ "$p" != /run/netns ] || continue
+      if [ -z "$p" ] || [ "$p" = /run/netns ]; then continue; fi
       umount_under "$p"
       rm -rf "$p" || log "warning: could not remove ${p}"
     done <"$h/created-paths"
@@ -1347,7 +1354,7 @@ real_down() {
     while read -r kv; do [ -z "$kv" ] || sysctl -q -w "$kv" >/dev/null || log "warning: could not restore ${kv}"; done <"$h/sysctls"
   fi
   if [ -f "$h/routes" ]; then
-    while read -r c; do [ -n "$c" ] && ip route del blackhole "$c" 2>/dev/null || true; done <"$h/routes"
+    while read -r c; do [ -z "$c" ] || ip route del blackhole "$c" 2>/dev/null || true; done <"$h/routes"
   fi
   # The state dir is removed next with rm -rf: never through a mount that is still there.
   [ -z "$(mounts_under "$STATE_DIR")" ] ||

@@ -184,7 +184,7 @@ main() {
   command -v strip >/dev/null || die "strip is needed (apt-get install binutils)"
 
   if [ -n "$single" ]; then
-    [ -n "$binary" ] && [ -n "$out" ] || die "--single needs --binary and --out"
+    { [ -n "$binary" ] && [ -n "$out" ]; } || die "--single needs --binary and --out"
     case "$single" in *:*) ;; *) die "--single needs REPO:TAG" ;; esac
     # A static helper (the pause image) runs as whatever the pod says; no user is forced here.
     write_image "$single" "$binary" "$(basename "$binary")" "$static" "" "$out"

@@ -32,7 +32,7 @@ holder() { [ "$(kc -n "$ns" get lease -o jsonpath='{.items[*].spec.holderIdentit
 wait_until "the leader Lease names ${pod}" 30 holder
 
 sa="$(kc -n "$ns" get pod "$pod" -o jsonpath='{.spec.serviceAccountName}')"
-[ -n "$sa" ] && [ "$sa" != default ] || fail "the operator pod runs as ServiceAccount '${sa}', not the chart's"
+{ [ -n "$sa" ] && [ "$sa" != default ]; } || fail "the operator pod runs as ServiceAccount '${sa}', not the chart's"
 mounted="$(kc -n "$ns" get pod "$pod" -o jsonpath='{.spec.containers[0].volumeMounts[*].mountPath}')"
 case " $mounted " in *" /var/run/secrets/kubernetes.io/serviceaccount "*) ;; *) fail "no ServiceAccount token mounted (${mounted})" ;; esac
 exec_ok="$(kc -n "$ns" exec "$pod" -- /usr/bin/gasoline-operator --help >/dev/null 2>&1 && echo yes || echo no)"

@@ -51,7 +51,7 @@ caps="$(awk '/^CapEff:/ { print $2 }' "/proc/$pid/status")"
 capsb="$(awk '/^CapBnd:/ { print $2 }' "/proc/$pid/status")"
 [ "$uids" = "65532 65532 65532 65532" ] || fail "kv runs with uids '${uids}', expected 65532"
 [ "$gids" = "65532 65532 65532 65532" ] || fail "kv runs with gids '${gids}', expected 65532"
-[ "$caps" = 0000000000000000 ] && [ "$capsb" = 0000000000000000 ] || fail "kv has capabilities: effective ${caps}, bounding ${capsb}"
+{ [ "$caps" = 0000000000000000 ] && [ "$capsb" = 0000000000000000 ]; } || fail "kv has capabilities: effective ${caps}, bounding ${capsb}"
 root_opts="$(awk '$5 == "/" { print $6 }' "/proc/$pid/mountinfo")"
 case ",${root_opts}," in *,ro,*) ;; *) fail "the kv container's root is mounted '${root_opts}', not read-only" ;; esac
 grep -q '^Seccomp:[[:space:]]*2' "/proc/$pid/status" || fail "kv runs without a seccomp filter"
