@@ -58,6 +58,9 @@ class Applier {
     if (old_status != w.status) {
       if (old_status) txn_.del(keys::by_status(w.pool, static_cast<uint8_t>(*old_status), w.id));
       txn_.put(keys::by_status(w.pool, static_cast<uint8_t>(w.status), w.id), "");
+      // Finished workflows are found by when they finished, so retention reads only what expired. A finished
+      // workflow never changes again, so its updated_ts stays this key's time.
+      if (is_terminal(w.status) && !(old_status && is_terminal(*old_status))) txn_.put(keys::ended(w.pool, ts_, w.id), "");
     }
     txn_.put(keys::workflow(w.id), encode(w));
   }
@@ -245,6 +248,7 @@ class Applier {
     w.created_ts = ts_;
     w.parent_id = s.parent_id;
     w.notify_parent = s.notify_parent && !s.parent_id.empty();
+    w.idempotency_key = s.idempotency_key;
     w.status = Status::kPending;
     set_wake(w, s.delay_ms > 0 ? after(s.delay_ms) : std::max(s.run_at, ts_), "dispatch");
     save(w, std::nullopt);
@@ -457,6 +461,44 @@ class Applier {
                                        r.worker_id + "' with token " + std::to_string(r.token));
     release(*w, r.reason.empty() ? "released" : r.reason);
     return ok(Json{{"released", true}, {"status", to_string(w->status)}});
+  }
+
+  Result on(const Purge& p) {
+    if (auto e = validate_name("pool", p.pool)) return fail(Code::kInvalid, *e);
+    if (p.retention_ms <= 0) return fail(Code::kInvalid, "purge needs a positive retention");
+    Json purged = Json::array();
+    for (const auto& id : p.ids) {
+      auto w = load(id);
+      // Re-checked here: the leader chose the ids from an older state.
+      if (!w || w->pool != p.pool || !is_terminal(w->status) || w->updated_ts > ts_ - p.retention_ms) continue;
+      txn_.del(keys::workflow(id));
+      txn_.del(keys::by_status(w->pool, static_cast<uint8_t>(w->status), id));
+      txn_.del(keys::ended(w->pool, w->updated_ts, id));
+      for (const auto& prefix : {keys::signal_prefix(id), keys::signal_id_prefix(id)}) {
+        std::vector<std::string> doomed;
+        txn_.scan(prefix, [&](std::string_view key, std::string_view) {
+          doomed.emplace_back(key);
+          return true;
+        });
+        for (const auto& key : doomed) txn_.del(key);
+      }
+      if (!w->idempotency_key.empty()) {
+        auto key = keys::idempotency(w->pool, w->idempotency_key);
+        if (auto owner = txn_.get(key); owner && *owner == id) txn_.del(key);
+      }
+      purged.push_back(id);
+    }
+    return ok(Json{{"purged", std::move(purged)}});
+  }
+
+  Result on(const ConfigurePool& c) {
+    if (auto e = validate_name("pool", c.pool)) return fail(Code::kInvalid, *e);
+    if (c.retention_ms < 0) {
+      txn_.del(keys::pool_config(c.pool));
+    } else {
+      txn_.put(keys::pool_config(c.pool), encode(Json{{"retention_ms", c.retention_ms}}));
+    }
+    return ok(Json{{"pool", c.pool}, {"retention_ms", c.retention_ms}});
   }
 
   Result on(const Reclaim& r) {

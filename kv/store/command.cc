@@ -74,6 +74,8 @@ std::string_view command_name(const Command& c) {
                                [](const Dispatch&) { return std::string_view("dispatch"); },
                                [](const SendSignal&) { return std::string_view("signal"); },
                                [](const Cancel&) { return std::string_view("cancel"); },
+                               [](const Purge&) { return std::string_view("purge"); },
+                               [](const ConfigurePool&) { return std::string_view("pool"); },
                                [](const LeaseBatch&) { return std::string_view("lease"); },
                                [](const CommitStep&) { return std::string_view("commit"); },
                                [](const Release&) { return std::string_view("release"); },
@@ -205,7 +207,9 @@ Json to_json(const Command& c) {
           },
           [](const Reclaim& r) {
             return Json{{"t", "reclaim"}, {"pool", r.pool}, {"worker", r.worker_id}, {"lost_after", r.lost_after_ms}};
-          }},
+          },
+          [](const Purge& p) { return Json{{"t", "purge"}, {"pool", p.pool}, {"retention", p.retention_ms}, {"ids", p.ids}}; },
+          [](const ConfigurePool& p) { return Json{{"t", "pool"}, {"pool", p.pool}, {"retention", p.retention_ms}}; }},
       c);
 }
 
@@ -246,6 +250,10 @@ Command command_from_json(const Json& j) {
   if (t == "reclaim")
     return Reclaim{opt<std::string>(j, "pool", ""), opt<std::string>(j, "worker", ""),
                    opt<int64_t>(j, "lost_after", 0)};
+  if (t == "purge")
+    return Purge{opt<std::string>(j, "pool", ""), opt<int64_t>(j, "retention", 0),
+                 opt<std::vector<std::string>>(j, "ids", {})};
+  if (t == "pool") return ConfigurePool{opt<std::string>(j, "pool", ""), opt<int64_t>(j, "retention", -1)};
   throw std::invalid_argument("unknown command type '" + t + "'");
 }
 

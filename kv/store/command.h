@@ -117,8 +117,22 @@ struct Reclaim {
   int64_t lost_after_ms = 0;
 };
 
-using Command =
-    std::variant<PingBatch, Drain, Leave, Dispatch, SendSignal, Cancel, LeaseBatch, CommitStep, Release, Reclaim>;
+// Deletes finished workflows (complete, failed, cancelled) of a pool whose retention passed, re-checked at apply
+// time, with everything that refers to them: status and finished indexes, signals, signal ids, idempotency key.
+struct Purge {
+  std::string pool;
+  int64_t retention_ms = 0;
+  std::vector<std::string> ids;
+};
+
+// A pool's settings. retention_ms: how long finished workflows are kept; < 0 = the kv's default, 0 = forever.
+struct ConfigurePool {
+  std::string pool;
+  int64_t retention_ms = -1;
+};
+
+using Command = std::variant<PingBatch, Drain, Leave, Dispatch, SendSignal, Cancel, LeaseBatch, CommitStep, Release,
+                             Reclaim, Purge, ConfigurePool>;
 std::string_view command_name(const Command&);
 
 struct Entry {

@@ -215,6 +215,24 @@ void write_command(Writer& w, const Command& command) {
     w.unsigned_integer(release->token);
     w.string("worker");
     w.string(release->worker_id);
+  } else if (const auto* purge = std::get_if<Purge>(&command)) {
+    w.map_header(4);
+    w.string("ids");
+    w.strings(purge->ids);
+    w.string("pool");
+    w.string(purge->pool);
+    w.string("retention");
+    w.integer(purge->retention_ms);
+    w.string("t");
+    w.string("purge");
+  } else if (const auto* config = std::get_if<ConfigurePool>(&command)) {
+    w.map_header(3);
+    w.string("pool");
+    w.string(config->pool);
+    w.string("retention");
+    w.integer(config->retention_ms);
+    w.string("t");
+    w.string("pool");
   } else if (const auto* reclaim = std::get_if<Reclaim>(&command)) {
     w.map_header(4);
     w.string("lost_after");
@@ -410,6 +428,8 @@ Command read_command(Reader& r) {
   }
   if (t == "release") return Release{f.str("id"), f.str("worker"), f.u64("token"), f.str("reason")};
   if (t == "reclaim") return Reclaim{f.str("pool"), f.str("worker"), f.i64("lost_after")};
+  if (t == "purge") return Purge{f.str("pool"), f.i64("retention"), f.strings("ids")};
+  if (t == "pool") return ConfigurePool{f.str("pool"), f.has("retention") ? f.i64("retention") : -1};
   throw msgpack::DecodeError(std::string(kWhat) + ": unknown command type '" + t + "'");
 }
 

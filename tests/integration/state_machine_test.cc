@@ -688,6 +688,13 @@ void expect_eq(const Command& a, const Command& b) {
           EXPECT_EQ(x.pool, y.pool);
           EXPECT_EQ(x.worker_id, y.worker_id);
           EXPECT_EQ(x.lost_after_ms, y.lost_after_ms);
+        } else if constexpr (std::is_same_v<T, Purge>) {
+          EXPECT_EQ(x.pool, y.pool);
+          EXPECT_EQ(x.retention_ms, y.retention_ms);
+          EXPECT_EQ(x.ids, y.ids);
+        } else if constexpr (std::is_same_v<T, ConfigurePool>) {
+          EXPECT_EQ(x.pool, y.pool);
+          EXPECT_EQ(x.retention_ms, y.retention_ms);
         }
       },
       a);
@@ -706,6 +713,10 @@ std::vector<Command> every_command() {
   out.push_back(LeaseBatch{"p0", "w0", {{"wf-1", kT0}, {"wf-2", -1}, {"wf-3", kForever}}});
   out.push_back(Reclaim{"p0", "w9", 2000});
   out.push_back(Release{"wf-1", "w0", (uint64_t{1} << 52) | 7, "draining"});
+  out.push_back(Purge{"p0", 604800000, {"wf-1", "wf-2"}});
+  out.push_back(Purge{"p1", 1, {}});
+  out.push_back(ConfigurePool{"p0", 3600000});
+  out.push_back(ConfigurePool{"p1", -1});
   for (auto kind : {StepKind::kComplete, StepKind::kFail, StepKind::kSleep, StepKind::kWait, StepKind::kRetry,
                     StepKind::kContinue}) {
     CommitStep c;

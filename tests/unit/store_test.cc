@@ -289,6 +289,7 @@ class DecodeCache {
   std::map<std::string, std::set<std::string>> owners;  // workflow → holders in the owner index
   std::map<std::string, std::vector<std::pair<std::string, uint8_t>>> by_status;
   std::map<std::string, std::vector<const Signal*>> signals;
+  std::map<std::string, std::vector<std::pair<std::string, int64_t>>> finished;  // workflow → (pool, ts)
   for (const auto& [k, v] : data) {
     if (k.empty()) return ::testing::AssertionFailure() << "empty key";
     switch (k[0]) {
@@ -321,6 +322,12 @@ class DecodeCache {
         signals[s.workflow_id].push_back(&s);
         break;
       }
+      case keys::kEnded: {
+        auto sep = k.find('\0');
+        if (sep == std::string::npos || k.size() < sep + 9) return ::testing::AssertionFailure() << "bad finished key";
+        finished[k.substr(sep + 9)].emplace_back(k.substr(1, sep - 1), keys::get_ts(std::string_view(k).substr(sep + 1)));
+        break;
+      }
       default: break;
     }
   }
@@ -332,6 +339,12 @@ class DecodeCache {
     if (st.size() != 1 || st[0].first != w.pool || st[0].second != static_cast<uint8_t>(w.status))
       return ::testing::AssertionFailure() << id << ": status index has " << st.size() << " entries, status "
                                            << to_string(w.status);
+    // Finished ⟺ exactly one finished-index entry, in its pool, at the time it finished (retention reads it).
+    const auto& fs = finished[id];
+    if (is_terminal(w.status) ? (fs.size() != 1 || fs[0].first != w.pool || fs[0].second != w.updated_ts)
+                              : !fs.empty())
+      return ::testing::AssertionFailure() << id << " (" << to_string(w.status) << ", updated " << w.updated_ts
+                                           << ") has " << fs.size() << " finished-index entries";
     bool leased = !w.lease_worker.empty();
     if (leased != (w.lease_token != 0))
       return ::testing::AssertionFailure() << id << ": lease worker '" << w.lease_worker << "' token " << w.lease_token;
@@ -376,6 +389,8 @@ class DecodeCache {
     if (!st.empty() && !wfs.count(id)) return ::testing::AssertionFailure() << "status entry of missing " << id;
   for (const auto& [id, ss] : signals)
     if (!ss.empty() && !wfs.count(id)) return ::testing::AssertionFailure() << "signal of missing " << id;
+  for (const auto& [id, fs] : finished)
+    if (!fs.empty() && !wfs.count(id)) return ::testing::AssertionFailure() << "finished entry of missing " << id;
   return ::testing::AssertionSuccess();
 }
 
@@ -2000,6 +2015,84 @@ TEST(ArgumentParsing, OutOfRangeAndNonIntegerNumbersAreRefused) {
   }
   EXPECT_THROW(step_from_json(Json{{"kind", "sleep"}, {"until", 1e300}}), std::invalid_argument);
   EXPECT_EQ(dispatch_from_json(Json{{"max_attempts", 7}, {"run_at", -5}}).max_attempts, 7u);
+}
+
+}  // namespace
+}  // namespace gasoline::store
+
+namespace gasoline::store {
+namespace {
+
+// =========================================================================================================
+// Retention
+
+bool has_key(const Kv& kv, const std::string& key) { return kv.data.count(key) > 0; }
+
+TEST(StoreRetention, PurgeDeletesFinishedWorkflowsPastTheirRetentionWithEverythingThatRefersToThem) {
+  Kv kv;
+  kv.run(ping("w1"));
+  auto done = spec("wf-done");
+  done.idempotency_key = "k-done";
+  ASSERT_TRUE(kv.run(dispatch(done)).ok());
+  ASSERT_TRUE(kv.run(signal("wf-done", "poke", Json{{"n", 1}}, "sig-1")).ok());  // pending when it completes
+  for (auto id : {"wf-failed", "wf-cancelled", "wf-pending", "wf-running"}) ASSERT_TRUE(kv.run(dispatch(id)).ok());
+  ASSERT_TRUE(kv.run(commit("wf-done", "w1", kv.lease("w1", "wf-done"), complete_step())).ok());
+  ASSERT_TRUE(kv.run(commit("wf-failed", "w1", kv.lease("w1", "wf-failed"), fail_step("boom"))).ok());
+  ASSERT_TRUE(kv.run(cancel("wf-cancelled")).ok());
+  ASSERT_NE(kv.lease("w1", "wf-running"), 0u);
+  ASSERT_TRUE(invariants(kv.data));  // including: every finished workflow is in the finished index, once
+  const int64_t retention = 60000;
+  std::vector<std::string> all{"wf-done", "wf-failed", "wf-cancelled", "wf-pending", "wf-running", "wf-unknown"};
+  int64_t last_finished = kv.wf("wf-cancelled").updated_ts;
+
+  // One millisecond before the last one's retention ends: only the others go.
+  kv.ts = last_finished + retention - 1 - 10;
+  auto early = kv.run(Purge{kPool, retention, all});
+  ASSERT_TRUE(early.ok()) << early.message;
+  EXPECT_EQ(early.body["purged"], (Json{"wf-done", "wf-failed"}));
+  EXPECT_TRUE(kv.find("wf-cancelled"));
+  // At its retention: the last finished one goes; live workflows never do, whatever the retention.
+  auto at = kv.run(Purge{kPool, retention, all}, 1);
+  EXPECT_EQ(at.body["purged"], (Json{"wf-cancelled"}));
+  EXPECT_TRUE(kv.run(Purge{kPool, 1, all}).body["purged"].empty());
+  for (auto id : {"wf-pending", "wf-running"}) EXPECT_TRUE(kv.find(id)) << id;
+  // Nothing of the purged ones is left: record, status and finished indexes, signals, signal ids, idempotency.
+  for (auto id : {"wf-done", "wf-failed", "wf-cancelled"}) {
+    SCOPED_TRACE(id);
+    EXPECT_FALSE(kv.find(id));
+    EXPECT_TRUE(kv.signals(id).empty());
+  }
+  EXPECT_FALSE(has_key(kv, keys::signal_id("wf-done", "sig-1")));
+  EXPECT_FALSE(has_key(kv, keys::idempotency(kPool, "k-done")));
+  EXPECT_TRUE(invariants(kv.data));
+  // The key is free again: a new dispatch with it is a new workflow.
+  auto again = spec("wf-again");
+  again.idempotency_key = "k-done";
+  EXPECT_EQ(kv.run(dispatch(again)).body["existing"], false);
+}
+
+TEST(StoreRetention, PurgeOnlyTouchesItsPoolAndRefusesNonsense) {
+  Kv kv;
+  ASSERT_TRUE(kv.run(dispatch("wf-1")).ok());
+  ASSERT_TRUE(kv.run(cancel("wf-1")).ok());
+  kv.ts += 10000;
+  EXPECT_TRUE(kv.run(Purge{"other-pool", 1, {"wf-1"}}).body["purged"].empty());
+  EXPECT_TRUE(kv.find("wf-1"));
+  EXPECT_EQ(kv.run(Purge{kPool, 0, {"wf-1"}}).code, Code::kInvalid) << "retention 0 means keep forever";
+  EXPECT_EQ(kv.run(Purge{"bad pool", 1, {"wf-1"}}).code, Code::kInvalid);
+  EXPECT_EQ(kv.run(Purge{kPool, 1, {"wf-1"}}).body["purged"], Json{"wf-1"});
+}
+
+TEST(StoreRetention, PoolSettingsAreStoredAndCleared) {
+  Kv kv;
+  EXPECT_TRUE(kv.run(ConfigurePool{kPool, 3600000}).ok());
+  ASSERT_TRUE(has_key(kv, keys::pool_config(kPool)));
+  EXPECT_EQ(decode(kv.data.at(keys::pool_config(kPool)))["retention_ms"], 3600000);
+  EXPECT_TRUE(kv.run(ConfigurePool{kPool, 0}).ok());  // keep forever
+  EXPECT_EQ(decode(kv.data.at(keys::pool_config(kPool)))["retention_ms"], 0);
+  EXPECT_TRUE(kv.run(ConfigurePool{kPool, -1}).ok());  // back to the kv's default
+  EXPECT_FALSE(has_key(kv, keys::pool_config(kPool)));
+  EXPECT_EQ(kv.run(ConfigurePool{"", 5}).code, Code::kInvalid);
 }
 
 }  // namespace
