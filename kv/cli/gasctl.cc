@@ -157,12 +157,8 @@ int main(int argc, char** argv) {
         t[kvp.substr(0, eq)] = kvp.substr(eq + 1);
       }
       args["tags"] = t;
-      if (delay_ms > 0) {
-        args["run_at"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count() +
-                         delay_ms;
-      }
+      // A duration: the kv starts it on its leader's clock, so this machine's clock cannot shift it.
+      if (delay_ms > 0) args["delay_ms"] = delay_ms;
       result = client.call("dispatch", args, id.empty() && key.empty() ? rpc::CallOptions{} : retry);
       if (output == "json") {
         std::cout << result.dump(2) << "\n";
