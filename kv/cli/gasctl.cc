@@ -65,6 +65,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 int main(int argc, char** argv) {
   CLI::App app{"gasctl: inspect and drive a gasoline-kv cluster"};
   app.require_subcommand(1);
+  // Global options may also come after the subcommand: `gasctl workers -o json`.
+  app.fallthrough();
   std::string kv = env_or("GASOLINE_KV", "127.0.0.1:7400");
   std::string token_file = env_or("GASOLINE_TOKEN_FILE", "");
   std::string output = "table";
@@ -205,6 +207,8 @@ int main(int argc, char** argv) {
         std::cout << result.dump(2) << "\n";
       } else {
         std::cout << "strategy: " << result.value("strategy", "") << "\n";
+        if (result["pools"].empty())
+          std::cout << "\n" << (pool.empty() ? std::string("no pool") : "pool " + pool) << ": 0 active (no worker has pinged)\n";
         for (const auto& p : result["pools"]) {
           std::cout << "\npool " << p.value("pool", "") << ": " << p.value("active", 0) << " active\n";
           std::vector<std::vector<std::string>> rows{
