@@ -17,10 +17,13 @@ class WorkerClockSkew : public WorkerFleet, public ::testing::WithParamInterface
  protected:
   void SetUp() override {
     WorkerFleet::SetUp();
-    if (!std::filesystem::exists("/usr/bin/faketime")) GTEST_SKIP() << "faketime is not installed (hack/deps.sh)";
-    // Only the wall clock is skewed, as on a node whose time is off: libfaketime would otherwise shift
-    // CLOCK_MONOTONIC too, and every condition-variable wait would then last 30 s longer (or spin).
-    wrapper_ = {"/usr/bin/env", "FAKETIME_DONT_FAKE_MONOTONIC=1", "/usr/bin/faketime", "-f", GetParam()};
+    const std::string lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+    if (!std::filesystem::exists(lib)) GTEST_SKIP() << "libfaketime is not installed (faketime, hack/deps.sh)";
+    // The library preloaded through env, which execs: the process keeps its pid, so the fixture stops the real
+    // sidecar and app (the faketime launcher forks and would leave them running). Only the wall clock is skewed, as
+    // on a node whose time is off: shifting CLOCK_MONOTONIC too would make every condition-variable wait last 30 s
+    // longer (or spin).
+    wrapper_ = {"/usr/bin/env", "LD_PRELOAD=" + lib, "FAKETIME=" + GetParam(), "FAKETIME_DONT_FAKE_MONOTONIC=1"};
   }
 
   // Waits for the workflow to end and returns how long that took from `t0`.
