@@ -47,6 +47,10 @@ headless="$(k get svc gasoline-kv -o jsonpath='{.spec.clusterIP}/{.spec.publishN
 token_of() { k get secret gasoline-kv-token -o jsonpath='{.data.token}' | base64 -d; }
 token="$(token_of)"
 [ "${#token}" -eq 48 ] || fail "kv token is ${#token} characters, want 48"
+raft_secret_of() { k get secret gasoline-kv-raft -o jsonpath='{.data.secret}' | base64 -d; }
+raft_secret="$(raft_secret_of)"
+[ "${#raft_secret}" -eq 48 ] || fail "kv Raft secret is ${#raft_secret} characters, want 48"
+[ "$raft_secret" != "$token" ] || fail "the Raft secret equals the client token"
 
 # RBAC as the operator's ServiceAccount, through the API server's authorizer.
 sa="system:serviceaccount:${ns}:gasoline-operator"
@@ -94,6 +98,7 @@ info "ok: RBAC (${#allowed[@]} allowed and ${#denied[@]} denied checks as ${sa})
 quiet_helm upgrade "$release" "$CHART" -n "$ns" --reuse-values --set samplePool.enabled=true --set operator.replicas=1 \
   --wait --timeout 180s >/dev/null || fail "helm upgrade failed"
 [ "$(token_of)" = "$token" ] || fail "helm upgrade replaced the kv token"
+[ "$(raft_secret_of)" = "$raft_secret" ] || fail "helm upgrade replaced the Raft secret (replicas would refuse each other)"
 [ "$(k get deployment gasoline-operator -o jsonpath='{.spec.replicas}')" = 1 ] || fail "upgrade did not apply operator.replicas"
 wf="$(k get gwp sample -o jsonpath='{.spec.workflows}/{.spec.autoscaling.maxReplicas}/{.spec.autoscaling.targetCPUUtilizationPercentage}/{.spec.sidecar.concurrency}')"
 [ "$wf" = '["order","ship"]/4/50/32' ] || fail "sample pool (workflows/max/cpu/defaulted concurrency) '${wf}'"
@@ -103,6 +108,7 @@ info "ok: helm upgrade keeps the token and installs the sample pool"
 quiet_helm upgrade "$release" "$CHART" -n "$ns" --set kv.persistence.enabled=false --wait --timeout 180s >/dev/null ||
   fail "second helm upgrade failed"
 [ "$(token_of)" = "$token" ] || fail "the second helm upgrade replaced the kv token"
+[ "$(raft_secret_of)" = "$raft_secret" ] || fail "the second helm upgrade replaced the Raft secret"
 k get gwp sample >/dev/null 2>&1 && fail "samplePool.enabled=false did not remove the sample pool"
 
 quiet_helm uninstall "$release" -n "$ns" --wait --timeout 120s >/dev/null || fail "helm uninstall failed"

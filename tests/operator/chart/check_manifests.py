@@ -194,7 +194,7 @@ def check_rbac(docs, fullname, ns, sa_name):
     print("ok: RBAC is exactly the least-privilege set (ClusterRole + leader-election Role)")
 
 
-def check_kv(docs, ns, fullname, replicas, persistence, secret, key):
+def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret, raft_key):
     kv = f"{fullname}-kv"
     sts = one(docs, "StatefulSet", kv)
     if not sts:
@@ -208,7 +208,8 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key):
     c = spec["containers"][0]
     check(c.get("command") == ["gasoline-kv"], f"kv command {c.get('command')}")
     want = ["--listen=0.0.0.0:7400", "--raft-bind=0.0.0.0:7410", "--metrics-listen=0.0.0.0:9400",
-            "--data-dir=/var/lib/gasoline", "--token-file=/var/run/gasoline/kv/token", "--raft-id-from-pod-name"]
+            "--data-dir=/var/lib/gasoline", "--token-file=/var/run/gasoline/kv/token",
+            "--raft-secret-file=/var/run/gasoline/raft/secret", "--raft-id-from-pod-name"]
     want += [f"--peer={i + 1}={kv}-{i}.{kv}.{ns}.svc:7410,{kv}-{i}.{kv}.{ns}.svc:7400" for i in range(replicas)]
     check(c.get("args", [])[:len(want)] == want, f"kv args\n  got  {c.get('args')}\n  want {want}")
     check(env_field(c, "POD_NAME") == "metadata.name", "kv env POD_NAME from metadata.name")
@@ -220,6 +221,19 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key):
     mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
     check(mounts.get("/var/lib/gasoline") == "data", "kv data volume at /var/lib/gasoline")
     check(mounts.get("/var/run/gasoline/kv") == "kv-token", "kv token at /var/run/gasoline/kv")
+    raft_mounts = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/var/run/gasoline/raft"]
+    check(len(raft_mounts) == 1 and raft_mounts[0]["name"] == "raft-secret" and raft_mounts[0].get("readOnly") is True,
+          f"kv Raft secret mounted read-only at /var/run/gasoline/raft: {raft_mounts}")
+    rv = next((v.get("secret") or {} for v in spec.get("volumes", []) if v["name"] == "raft-secret"), {})
+    check(rv.get("secretName") == raft_secret and rv.get("items") == [{"key": raft_key, "path": "secret"}]
+          and rv.get("defaultMode") == 0o440, f"kv Raft secret volume {rv}, want secret {raft_secret} key {raft_key} mode 0440")
+    check(raft_secret != secret, "the Raft secret must not be the client token's Secret")
+    # Only the kv may read the Raft secret: whoever holds it can join the Raft cluster.
+    for d in docs:
+        if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job") and d is not sts:
+            vols = d["spec"]["template"]["spec"].get("volumes", [])
+            check(all((v.get("secret") or {}).get("secretName") != raft_secret for v in vols),
+                  f"{d['kind']}/{d['metadata']['name']} mounts the Raft secret")
     tv = token_volume(spec)
     check(tv.get("secretName") == secret and tv.get("items") == [{"key": key, "path": "token"}],
           f"kv token volume {tv}, want secret {secret} key {key}")
@@ -265,6 +279,18 @@ def check_secret(docs, ns, expect_created):
         check(len(tok) == 48 and tok.isalnum(), f"token is {len(tok)} characters, want 48 alphanumeric")
         check(list(s["data"].keys()) == ["token"], f"Secret keys {list(s['data'])}")
     print("ok: Secret gasoline-kv-token with a 48-character random token")
+
+
+def check_raft_secret(docs, name):
+    s = one(docs, "Secret", name)
+    if s:
+        secret = base64.b64decode(s["data"]["secret"]).decode()
+        check(len(secret) == 48 and secret.isalnum(), f"Raft secret is {len(secret)} characters, want 48 alphanumeric")
+        check(list(s["data"].keys()) == ["secret"], f"Raft Secret keys {list(s['data'])}")
+        token = one(docs, "Secret", "gasoline-kv-token")
+        if token:
+            check(token["data"]["token"] != s["data"]["secret"], "the Raft secret equals the client token")
+    print(f"ok: Secret {name} with a 48-character random Raft secret, distinct from the token")
 
 
 def check_crd(docs, crd_path):
@@ -347,22 +373,23 @@ def main():
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", f"gasoline/gasoline-worker:{v}",
                        f"gasoline/gasoline-operator:{v}", 2, f"{fn}-operator")
         check_rbac(docs, fn, ns, f"{fn}-operator")
-        check_kv(docs, ns, fn, 3, True, "gasoline-kv-token", "token")
+        check_kv(docs, ns, fn, 3, True, "gasoline-kv-token", "token", f"{fn}-kv-raft", "secret")
         check_secret(docs, ns, True)
+        check_raft_secret(docs, f"{fn}-kv-raft")
         check_sample(docs, ns, a.example, False)
         sa = one(docs, "ServiceAccount", f"{fn}-operator")
         check(sa is not None, "operator ServiceAccount")
         kinds = sorted(d["kind"] for d in docs)
         want = sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                        "RoleBinding", "Deployment", "Service", "Service", "Service", "StatefulSet",
-                       "PodDisruptionBudget", "Secret"])
+                       "PodDisruptionBudget", "Secret", "Secret"])
         check(kinds == want, f"rendered kinds {kinds}, want {want}")
     elif a.scenario == "custom":
         fn = "gw"
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", "registry.example/worker:9.9.9",
                        "registry.example/operator@sha256:" + "a" * 64, 1, f"{fn}-operator")
         check_rbac(docs, fn, ns, f"{fn}-operator")
-        check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok")
+        check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok", "my-raft-secret", "rs")
         check_secret(docs, ns, False)
         check_sample(docs, ns, a.example, True)
         dep = one(docs, "Deployment", f"{fn}-operator")
