@@ -194,10 +194,47 @@ void parse_sidecar(const Field& f, const Defaults& defaults, Spec& s) {
   sc.shed_min_ratio_permille = static_cast<int>(shed["minRatioPermille"].integer_or(sc.shed_min_ratio_permille, 0, 1000));
 }
 
+std::vector<std::string> split_addresses(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    std::string item = list.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+void check_kv_address_allowed(const Field& f, const std::string& address, const Defaults& defaults) {
+  auto allowed = split_addresses(defaults.kv_address);
+  for (const auto& a : defaults.allowed_kv_addresses)
+    for (const auto& item : split_addresses(a)) allowed.push_back(item);
+  auto requested = split_addresses(address);
+  if (requested.empty()) f.fail("must name at least one host:port");
+  for (const auto& item : requested)
+    if (std::find(allowed.begin(), allowed.end(), item) == allowed.end())
+      f.fail(in_quotes(item) + " is not a kv this operator may connect to (allowed: " +
+             (allowed.empty() ? std::string("none") : join(allowed)) +
+             "; the operator's --kv-address and --allowed-kv-address): it would send its kv token there");
+}
+
+void check_kv_pool_namespace(const Field& f, const std::string& kv_pool, const std::string& namespace_name) {
+  const std::string prefix = namespace_name + ".";
+  if (kv_pool.size() <= prefix.size() || kv_pool.compare(0, prefix.size(), prefix) != 0)
+    f.fail("must start with " + in_quotes(prefix) + " and name a pool after it: kv pools are \"<namespace>.<name>\" and a "
+           "pool may only use names of its own namespace, got " + in_quotes(kv_pool));
+}
+
 void parse_kv(const Field& f, const Defaults& defaults, Spec& s) {
   s.kv.address = f["address"].string_or(defaults.kv_address);
   if (s.kv.address.empty()) f["address"].fail("required: the pool does not set it and the operator has no --kv-address");
+  if (f["address"].present()) check_kv_address_allowed(f["address"], s.kv.address, defaults);
   s.kv.pool = non_empty_string_or(f["pool"], s.namespace_name + "." + s.name);
+  if (f["pool"].present()) check_kv_pool_namespace(f["pool"], s.kv.pool, s.namespace_name);
   const Field secret = f["tokenSecretRef"];
   s.kv.token_secret_name = non_empty_string_or(secret["name"], s.kv.token_secret_name);
   s.kv.token_secret_key = non_empty_string_or(secret["key"], s.kv.token_secret_key);
@@ -276,8 +313,23 @@ std::string kv_pool_name(const nlohmann::json& pool) {
   if (!pool.is_object()) throw SpecError("the GasolineWorkerPool must be a JSON object, got " + describe(pool));
   const Field root(&pool, "");
   const Field own = root["spec"]["kv"]["pool"];
-  if (own.present()) return non_empty_string(own);
-  return non_empty_string(root["metadata"]["namespace"]) + "." + non_empty_string(root["metadata"]["name"]);
+  const std::string namespace_name = non_empty_string(root["metadata"]["namespace"]);
+  if (own.present()) {
+    std::string name = non_empty_string(own);
+    check_kv_pool_namespace(own, name, namespace_name);
+    return name;
+  }
+  return namespace_name + "." + non_empty_string(root["metadata"]["name"]);
+}
+
+std::string kv_address(const nlohmann::json& pool, const Defaults& defaults) {
+  if (!pool.is_object()) throw SpecError("the GasolineWorkerPool must be a JSON object, got " + describe(pool));
+  const Field root(&pool, "");
+  const Field own = root["spec"]["kv"]["address"];
+  if (!own.present()) return defaults.kv_address;
+  std::string address = own.string();
+  check_kv_address_allowed(own, address, defaults);
+  return address;
 }
 
 int32_t replica_ceiling(const Spec& s) { return s.autoscaling.enabled ? s.autoscaling.max_replicas : s.replicas; }

@@ -22,7 +22,7 @@ custom_flags=(
   --set sidecar.image.repository=registry.example/worker --set-string sidecar.image.tag=9.9.9
   --set fullnameOverride=gw --set samplePool.enabled=true --set operator.podAntiAffinity=hard
   --set kv.podAntiAffinity=none --set commonLabels.team=gasoline --set 'operator.extraArgs={--log-level=debug}'
-  --set kv.pdb.maxUnavailable=1
+  --set kv.pdb.maxUnavailable=1 --set 'operator.allowedKvAddresses={kv-b.example:7400}'
 )
 external_flags=(--set kv.enabled=false --set 'operator.kvAddress=kv-a.example:7400\,kv-b.example:7400')
 norbac_flags=(--set operator.rbac.create=false --set operator.serviceAccount.create=false

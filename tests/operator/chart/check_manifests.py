@@ -40,7 +40,8 @@ def one(docs, kind, name):
     return found[0] if found else None
 
 
-CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy",
+                  "ValidatingAdmissionPolicyBinding"}
 STD_LABELS = ["helm.sh/chart", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
               "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of", "app.kubernetes.io/component"]
 
@@ -164,6 +165,9 @@ def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replica
                  "--probe-listen=0.0.0.0:8081", f"--sidecar-image={sidecar_image}", f"--kv-address={kv_address}",
                  "--kv-token-file=/var/run/gasoline/kv/token"]
     check(c.get("args", [])[:len(want_args)] == want_args, f"operator args {c.get('args')}, want {want_args} first")
+    if fullname != "gw":
+        check(not any(a.startswith("--allowed-kv-address") for a in c.get("args", [])),
+              "by default the operator may dial only --kv-address")
     check(env_field(c, "POD_NAME") == "metadata.name", "operator env POD_NAME from metadata.name")
     check(env_field(c, "POD_NAMESPACE") == "metadata.namespace", "operator env POD_NAMESPACE from metadata.namespace")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
@@ -293,6 +297,21 @@ def check_raft_secret(docs, name):
     print(f"ok: Secret {name} with a 48-character random Raft secret, distinct from the token")
 
 
+def check_pool_policy(docs, name):
+    vap = one(docs, "ValidatingAdmissionPolicy", name)
+    binding = one(docs, "ValidatingAdmissionPolicyBinding", name)
+    if not vap or not binding:
+        return
+    rules = vap["spec"]["matchConstraints"]["resourceRules"]
+    check(rules == [{"apiGroups": ["gasoline.dev"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+                     "resources": ["gasolineworkerpools"]}], f"pool policy matches {rules}")
+    check(vap["spec"].get("failurePolicy") == "Fail", "pool policy failurePolicy Fail")
+    expr = vap["spec"]["validations"][0]["expression"]
+    check("object.spec.kv.pool.startsWith(object.metadata.namespace + '.')" in expr, f"pool policy expression {expr}")
+    check(binding["spec"] == {"policyName": name, "validationActions": ["Deny"]}, f"pool policy binding {binding['spec']}")
+    print(f"ok: ValidatingAdmissionPolicy {name} keeps spec.kv.pool within the pool's namespace")
+
+
 def check_crd(docs, crd_path):
     crds = by_kind(docs, "CustomResourceDefinition")
     check(len(crds) == 1, f"want the CRD once in --include-crds output, got {len(crds)}")
@@ -376,13 +395,15 @@ def main():
         check_kv(docs, ns, fn, 3, True, "gasoline-kv-token", "token", f"{fn}-kv-raft", "secret")
         check_secret(docs, ns, True)
         check_raft_secret(docs, f"{fn}-kv-raft")
+        check_pool_policy(docs, f"{fn}-pool-kv-namespace")
         check_sample(docs, ns, a.example, False)
         sa = one(docs, "ServiceAccount", f"{fn}-operator")
         check(sa is not None, "operator ServiceAccount")
         kinds = sorted(d["kind"] for d in docs)
         want = sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                        "RoleBinding", "Deployment", "Service", "Service", "Service", "StatefulSet",
-                       "PodDisruptionBudget", "Secret", "Secret"])
+                       "PodDisruptionBudget", "Secret", "Secret", "ValidatingAdmissionPolicy",
+                       "ValidatingAdmissionPolicyBinding"])
         check(kinds == want, f"rendered kinds {kinds}, want {want}")
     elif a.scenario == "custom":
         fn = "gw"
@@ -396,6 +417,7 @@ def main():
         if dep:
             c = dep["spec"]["template"]["spec"]["containers"][0]
             check(c["args"][-1] == "--log-level=debug", f"operator extraArgs {c['args']}")
+            check("--allowed-kv-address=kv-b.example:7400" in c["args"], f"operator allowedKvAddresses {c['args']}")
             check(token_volume(dep["spec"]["template"]["spec"]).get("secretName") == "my-kv-token", "operator token Secret")
             aff = dep["spec"]["template"]["spec"].get("affinity", {}).get("podAntiAffinity", {})
             check("requiredDuringSchedulingIgnoredDuringExecution" in aff, "operator hard anti-affinity")

@@ -139,6 +139,8 @@ reject "bad pingInterval" "spec.sidecar.pingInterval in body should match" bad-p
 reject "bad maxUnavailable string" "spec.disruption.maxUnavailable in body should match" \
   bad-pdb '  disruption: {maxUnavailable: "abc"}'
 reject "negative replicas" "spec.replicas in body should be greater than or equal to 0" bad-replicas '  replicas: -1'
+reject "kv.pool without a namespace part" 'spec.kv.pool must be "<namespace>.<name>"' bad-kv-pool \
+  '  kv: {pool: orders}'
 reject "unknown field (strict field validation, no pruning surprise)" 'unknown field "spec.autoscaling.minReplica"' \
   bad-field '  autoscaling: {minReplica: 2}'
 expect_fail "missing workflows" "spec.workflows: Required value" bash -c \
