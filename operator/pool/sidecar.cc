@@ -34,6 +34,9 @@ json sidecar_container(const Spec& s) {
                   field_env("POD_NAME", "metadata.name"),
                   field_env("POD_UID", "metadata.uid"),
                   field_env("POD_NAMESPACE", "metadata.namespace"),
+                  // GET /drain on the admin port is accepted only from the node (the kubelet's preStop hook) and
+                  // loopback: any pod could take the worker out of service otherwise.
+                  field_env("GASOLINE_NODE_IP", "status.hostIP"),
                   env("GASOLINE_POOL", s.kv.pool),
                   env("GASOLINE_KV", s.kv.address),
                   env("GASOLINE_TOKEN_FILE", std::string(kTokenFile)),
