@@ -99,6 +99,27 @@ void parse_workflows(const Field& f, Spec& s) {
 }
 
 // Checks only what render relies on; the rest of the PodSpec is the API server's to validate.
+// Creating a pool is creating pods in its namespace with the operator's rights: what would give those pods the
+// node (its network, processes, IPC, files, or a privileged container) is refused, as the CRD's rules do.
+constexpr const char* kNodeAccessRefused =
+    "is not allowed: a pool's pods must not reach into the node (host namespaces, host paths and privileged "
+    "containers are refused)";
+
+void refuse_privileged(const Field& containers) {
+  if (!containers.present()) return;
+  for (size_t i = 0; i < containers.array().size(); ++i) {
+    const Field privileged = containers.item(i)["securityContext"]["privileged"];
+    if (privileged.present() && privileged.boolean_or(false)) privileged.fail(kNodeAccessRefused);
+  }
+}
+
+void refuse_node_access(const Field& pod) {
+  for (const char* host : {"hostNetwork", "hostPID", "hostIPC"})
+    if (pod[host].present() && pod[host].boolean_or(false)) pod[host].fail(kNodeAccessRefused);
+  refuse_privileged(pod["containers"]);
+  refuse_privileged(pod["initContainers"]);
+}
+
 void parse_template(const Field& tmpl, Spec& s) {
   tmpl.object();
   const Field meta = tmpl["metadata"];
@@ -140,8 +161,10 @@ void parse_template(const Field& tmpl, Spec& s) {
       v.object();
       if (v["name"].present() && v["name"].string() == kTokenVolumeName)
         v["name"].fail("\"gasoline-kv-token\" is reserved for the kv token volume the operator adds");
+      if (v["hostPath"].present()) v["hostPath"].fail(kNodeAccessRefused);
     }
   }
+  refuse_node_access(pod);
 }
 
 void parse_app_container(const Field& f, const Field& containers, Spec& s) {
@@ -263,9 +286,14 @@ void parse_disruption(const Field& f, Spec& s) {
     // "1" is a valid int-or-string to the CRD's type but not to policy/v1, which takes strings only as percentages.
     if (!is_percentage(v.get<std::string>()))
       max_unavailable.fail("must be an integer or a percentage from \"0%\" to \"100%\", got " + describe(v));
+    // A percentage rounds up, so only "0%" (in any spelling) allows no eviction at all.
+    if (v.get<std::string>().find_first_not_of("0%") == std::string::npos)
+      max_unavailable.fail("must allow at least one pod to be evicted, got " + describe(v) +
+                           ": a budget of 0 blocks every node drain");
     s.disruption.max_unavailable = v;
   } else {
-    s.disruption.max_unavailable = max_unavailable.integer(0, kInt32Max);
+    // 0 would let a tenant block every node drain (an eviction never becomes allowed).
+    s.disruption.max_unavailable = max_unavailable.integer(1, kInt32Max);
   }
 }
 

@@ -313,7 +313,37 @@ TEST(PoolParseSpec, Errors) {
        "spec.disruption.maxUnavailable: must be an integer or a percentage from \"0%\" to \"100%\", got string "
        "\"150%\""},
       {"maxUnavailable negative", {{"spec", {{"disruption", {{"maxUnavailable", -1}}}}}},
-       "spec.disruption.maxUnavailable: must be >= 0, got -1"},
+       "spec.disruption.maxUnavailable: must be >= 1, got -1"},
+      // A budget that allows no eviction blocks every node drain.
+      {"maxUnavailable zero", {{"spec", {{"disruption", {{"maxUnavailable", 0}}}}}},
+       "spec.disruption.maxUnavailable: must be >= 1, got 0"},
+      {"maxUnavailable 0%", {{"spec", {{"disruption", {{"maxUnavailable", "0%"}}}}}},
+       "spec.disruption.maxUnavailable: must allow at least one pod to be evicted, got string \"0%\": a budget of 0 "
+       "blocks every node drain"},
+      // Creating a pool is creating pods: nothing that reaches into the node.
+      {"hostNetwork", {{"spec", {{"template", {{"spec", {{"hostNetwork", true}}}}}}}},
+       "spec.template.spec.hostNetwork: is not allowed: a pool's pods must not reach into the node (host namespaces, "
+       "host paths and privileged containers are refused)"},
+      {"hostPID", {{"spec", {{"template", {{"spec", {{"hostPID", true}}}}}}}},
+       "spec.template.spec.hostPID: is not allowed: a pool's pods must not reach into the node (host namespaces, "
+       "host paths and privileged containers are refused)"},
+      {"hostIPC", {{"spec", {{"template", {{"spec", {{"hostIPC", true}}}}}}}},
+       "spec.template.spec.hostIPC: is not allowed: a pool's pods must not reach into the node (host namespaces, "
+       "host paths and privileged containers are refused)"},
+      {"hostPath volume",
+       {{"spec", {{"template", {{"spec", {{"volumes", {{{"name", "root"}, {"hostPath", {{"path", "/"}}}}}}}}}}}}},
+       "spec.template.spec.volumes[0].hostPath: is not allowed: a pool's pods must not reach into the node (host "
+       "namespaces, host paths and privileged containers are refused)"},
+      {"privileged container",
+       {{"spec", {{"template", {{"spec", {{"containers", {{{"name", "app"}, {"image", "app:1"},
+                                                          {"securityContext", {{"privileged", true}}}}}}}}}}}}},
+       "spec.template.spec.containers[0].securityContext.privileged: is not allowed: a pool's pods must not reach "
+       "into the node (host namespaces, host paths and privileged containers are refused)"},
+      {"privileged init container",
+       {{"spec", {{"template", {{"spec", {{"initContainers", {{{"name", "init"}, {"image", "i:1"},
+                                                              {"securityContext", {{"privileged", true}}}}}}}}}}}}},
+       "spec.template.spec.initContainers[0].securityContext.privileged: is not allowed: a pool's pods must not "
+       "reach into the node (host namespaces, host paths and privileged containers are refused)"},
       {"maxUnavailable a boolean", {{"spec", {{"disruption", {{"maxUnavailable", true}}}}}},
        "spec.disruption.maxUnavailable: must be an integer, got boolean true"},
       // drain
