@@ -37,6 +37,25 @@ grep -qF "kubectl -n ${ns} get gwp" "${CHART_WORK}/install.out" || fail "helm in
 ready() {  # ready KIND NAME WANT
   [ "$(k get "$1" "$2" -o jsonpath='{.status.readyReplicas}')" = "$3" ]
 }
+# The chart's ValidatingAdmissionPolicy refuses a pool naming another namespace's kv pool (the CRD's rules cannot
+# see metadata.namespace), and admits one of its own namespace. Policies take a moment to become active.
+pool_with_kv_pool() {  # pool_with_kv_pool KV_POOL: a server-side dry run, so nothing is stored
+  printf 'apiVersion: gasoline.dev/v1alpha1\nkind: GasolineWorkerPool\nmetadata: {name: policy-probe}\nspec:\n  workflows: [a]\n  kv: {pool: "%s"}\n  template: {spec: {containers: [{name: a, image: b}]}}\n' "$1" |
+    kubectl -n "$ns" apply --dry-run=server -f - 2>&1
+}
+policy_refuses() {
+  pool_with_kv_pool other-namespace.victim >"${CHART_WORK}/policy.out" || true
+  grep -qF "spec.kv.pool must start with \"${ns}.\"" "${CHART_WORK}/policy.out"
+}
+policy_deadline=$((SECONDS + 60))
+until policy_refuses; do
+  [ "$SECONDS" -lt "$policy_deadline" ] ||
+    fail "the pool admission policy did not refuse another namespace's kv pool within 60 s: $(cat "${CHART_WORK}/policy.out")"
+  sleep 0.5
+done
+pool_with_kv_pool "${ns}.own" >/dev/null || fail "the pool admission policy refused a kv pool of the pool's own namespace"
+info "ok: the pool admission policy keeps spec.kv.pool within the namespace"
+
 wait_until "operator Deployment 2/2 ready" 120 ready deployment gasoline-operator 2
 wait_until "kv StatefulSet 3/3 ready" 120 ready statefulset gasoline-kv 3
 pods="$(k get pods -l app.kubernetes.io/component=kv -o jsonpath='{.items[*].metadata.name}')"

@@ -23,6 +23,8 @@ custom_flags=(
   --set fullnameOverride=gw --set samplePool.enabled=true --set operator.podAntiAffinity=hard
   --set kv.podAntiAffinity=none --set commonLabels.team=gasoline --set 'operator.extraArgs={--log-level=debug}'
   --set kv.pdb.maxUnavailable=1 --set 'operator.allowedKvAddresses={kv-b.example:7400}'
+  --set-json 'networkPolicy.kvClientsFrom=[{"namespaceSelector":{"matchLabels":{"gasoline.dev/pools":"true"}}}]'
+  --set-json 'networkPolicy.kvMetricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]'
 )
 external_flags=(--set kv.enabled=false --set 'operator.kvAddress=kv-a.example:7400\,kv-b.example:7400')
 norbac_flags=(--set operator.rbac.create=false --set operator.serviceAccount.create=false

@@ -297,6 +297,29 @@ def check_raft_secret(docs, name):
     print(f"ok: Secret {name} with a 48-character random Raft secret, distinct from the token")
 
 
+def check_network_policy(docs, fullname, clients_from, metrics_from):
+    kv = f"{fullname}-kv"
+    np = one(docs, "NetworkPolicy", kv)
+    sts = one(docs, "StatefulSet", kv)
+    if not np or not sts:
+        return
+    spec = np["spec"]
+    kv_labels = sts["spec"]["selector"]["matchLabels"]
+    check(spec["podSelector"] == {"matchLabels": kv_labels}, f"kv NetworkPolicy selects {spec['podSelector']}")
+    check(spec.get("policyTypes") == ["Ingress"], f"kv NetworkPolicy policyTypes {spec.get('policyTypes')}")
+    by_port = {}
+    for rule in spec.get("ingress", []):
+        for p in rule.get("ports", []):
+            by_port.setdefault(p["port"], []).append(rule.get("from"))
+    # Raft: the kv replicas only, never a namespace-wide peer.
+    check(by_port.get(7410) == [[{"podSelector": {"matchLabels": kv_labels}}]],
+          f"Raft port 7410 must admit the kv pods only: {by_port.get(7410)}")
+    check(by_port.get(7400) == [clients_from], f"client port 7400 from {by_port.get(7400)}, want {clients_from}")
+    check(by_port.get(9400) == [metrics_from], f"metrics port 9400 from {by_port.get(9400)}, want {metrics_from}")
+    check(sorted(by_port) == [7400, 7410, 9400], f"kv NetworkPolicy ports {sorted(by_port)}")
+    print(f"ok: NetworkPolicy {kv}: Raft from kv pods only, clients and metrics from the configured peers")
+
+
 def check_pool_policy(docs, name):
     vap = one(docs, "ValidatingAdmissionPolicy", name)
     binding = one(docs, "ValidatingAdmissionPolicyBinding", name)
@@ -396,6 +419,7 @@ def main():
         check_secret(docs, ns, True)
         check_raft_secret(docs, f"{fn}-kv-raft")
         check_pool_policy(docs, f"{fn}-pool-kv-namespace")
+        check_network_policy(docs, fn, [{"namespaceSelector": {}}], [{"namespaceSelector": {}}])
         check_sample(docs, ns, a.example, False)
         sa = one(docs, "ServiceAccount", f"{fn}-operator")
         check(sa is not None, "operator ServiceAccount")
@@ -403,7 +427,7 @@ def main():
         want = sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                        "RoleBinding", "Deployment", "Service", "Service", "Service", "StatefulSet",
                        "PodDisruptionBudget", "Secret", "Secret", "ValidatingAdmissionPolicy",
-                       "ValidatingAdmissionPolicyBinding"])
+                       "ValidatingAdmissionPolicyBinding", "NetworkPolicy"])
         check(kinds == want, f"rendered kinds {kinds}, want {want}")
     elif a.scenario == "custom":
         fn = "gw"
@@ -411,6 +435,8 @@ def main():
                        "registry.example/operator@sha256:" + "a" * 64, 1, f"{fn}-operator")
         check_rbac(docs, fn, ns, f"{fn}-operator")
         check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok", "my-raft-secret", "rs")
+        check_network_policy(docs, fn, [{"namespaceSelector": {"matchLabels": {"gasoline.dev/pools": "true"}}}],
+                             [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}])
         check_secret(docs, ns, False)
         check_sample(docs, ns, a.example, True)
         dep = one(docs, "Deployment", f"{fn}-operator")
@@ -432,6 +458,7 @@ def main():
         check_operator(docs, ns, fn, "kv-a.example:7400,kv-b.example:7400", f"gasoline/gasoline-worker:{v}",
                        f"gasoline/gasoline-operator:{v}", 2, f"{fn}-operator")
         check(not by_kind(docs, "StatefulSet") and not by_kind(docs, "PodDisruptionBudget"), "kv.enabled=false renders no kv")
+        check(not by_kind(docs, "NetworkPolicy"), "kv.enabled=false renders no kv NetworkPolicy")
         check([s["metadata"]["name"] for s in by_kind(docs, "Service")] == [f"{fn}-operator-metrics"], "only the metrics Service")
         check_secret(docs, ns, True)
         print("ok: kv.enabled=false renders no kv and passes operator.kvAddress")
