@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every gasoline-bench scenario and prints their JSON lines on stdout (progress goes to stderr).
-#   ./hack/bench.sh [--quick] [scenario ...]     scenarios: pull raft fleet operator (default: all that exist)
-# `operator` starts its own minimal Kubernetes (hack/cluster.sh up --minimal, state in build/bench-cluster) and stops it.
+# Runs the gasoline-bench scenarios and prints their JSON lines on stdout (progress goes to stderr).
+#   ./hack/bench.sh [--quick] [scenario ...]     scenarios: pull raft fleet operator (default: all four)
+# `operator` builds and starts its own minimal Kubernetes (hack/cluster.sh up --minimal, state in
+# build/bench-cluster) and stops it; the first build of its binaries takes minutes. docs/benchmarks.md has results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=()
@@ -9,7 +10,7 @@ scenarios=()
 for a in "$@"; do
   case "$a" in
     --quick) quick=(--quick) ;;
-    -h|--help) sed -n '2,3p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) scenarios+=("$a") ;;
   esac
 done
@@ -18,7 +19,7 @@ available=$(build/bin/gasoline-bench --help | awk '/^Subcommands:/{f=1;next} f &
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(pull raft fleet operator)
 for s in "${scenarios[@]}"; do
   if ! grep -qx "$s" <<<"$available"; then
-    echo "bench: scenario '$s' is not built yet; skipping" >&2
+    echo "bench: gasoline-bench has no scenario '$s' (it has: ${available//$'\n'/ }); skipping" >&2
     continue
   fi
   echo "bench: running $s ${quick[*]}" >&2

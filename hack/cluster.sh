@@ -148,6 +148,7 @@ prepare_wrapper() {
 # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging/...;
 # Go ignores a dependency's replace directives, so the wrapper replaces each one with the
 # published v0.<minor>.<patch>. The list is derived from the release's own go.mod.
+# shellcheck disable=SC2317  # run by name through prepare_wrapper
 k8s_wrapper() {
   local dir="$1" gomod mods=() args=() m
   gomod="$(cd "$dir" && go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" |
@@ -166,12 +167,14 @@ k8s_wrapper() {
 
 # etcd: `go install go.etcd.io/etcd/server/v3@...` fails on the module's own replace directives;
 # from a wrapper module they are ignored and the sibling modules resolve to published tags.
+# shellcheck disable=SC2317  # run by name through prepare_wrapper
 etcd_wrapper() {
   run_logged etcd-wrapper bash -c "cd '$1' && go get go.etcd.io/etcd/server/v3@v${ETCD_VERSION}"
 }
 
 # kwok and helm in ONE module: Go's minimal version selection gives them one set of k8s.io/*
 # libraries (the newest either requires, v0.36.x), compiled once instead of twice.
+# shellcheck disable=SC2317  # run by name through prepare_wrapper
 tools_wrapper() {
   run_logged tools-wrapper bash -c "cd '$1' && go get \
     sigs.k8s.io/kwok/cmd/kwok@v${KWOK_VERSION} sigs.k8s.io/kwok/cmd/kwokctl@v${KWOK_VERSION} \
@@ -181,6 +184,7 @@ tools_wrapper() {
 # metrics-server v0.8.0 keeps its own module: built against the k8s.io v0.36 libraries of the
 # tools module it compiles but panics at start ("cannot find model definition for
 # io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetrics"), so it gets the versions it was released with.
+# shellcheck disable=SC2317  # run by name through prepare_wrapper
 metrics_server_wrapper() {
   run_logged metrics-server-wrapper bash -c "cd '$1' && go get \
     sigs.k8s.io/metrics-server/cmd/metrics-server@v${METRICS_SERVER_VERSION}"
@@ -444,14 +448,19 @@ curl_ok() { # URL EXPECTED [curl args]
   got="$(curl -sS --max-time 2 "$@" "$url" 2>/dev/null)" || return 1
   [ "$got" = "$want" ]
 }
+# shellcheck disable=SC2317  # the checks below are run by name through wait_for
 etcd_healthy() { curl -sS --max-time 2 "http://${HOST}:${ETCD_CLIENT_PORT}/health" 2>/dev/null | grep -q '"health":"true"'; }
+# shellcheck disable=SC2317
 apiserver_ready() {
   curl_ok "https://${HOST}:${APISERVER_PORT}/readyz" ok --cacert "${PKI}/ca.crt" --cert "${PKI}/admin.crt" --key "${PKI}/admin.key"
 }
+# shellcheck disable=SC2317
 component_healthy() { curl_ok "https://${HOST}:$1/healthz" ok -k; }
+# shellcheck disable=SC2317
 node_ready() {
   [ "$(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
 }
+# shellcheck disable=SC2317
 metrics_api_available() {
   [ "$(kc get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True ] &&
     kc get --raw "/apis/metrics.k8s.io/v1beta1/nodes/${NODE_NAME}"
@@ -591,6 +600,7 @@ cmd_up() {
   log "up --${mode} ready in $((SECONDS - t0))s; use: eval \"\$(hack/cluster.sh env)\""
 }
 
+# shellcheck disable=SC2317  # runs from the EXIT trap of cmd_up
 up_failed() {
   local rc=$? i
   trap - EXIT

@@ -16,6 +16,7 @@ packages=(
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang-14 libclang-rt-14-dev          # libFuzzer targets (tests/fuzz)
+  shellcheck                           # lint.shellcheck (tests/lint): every script of hack/ and tests/
 )
 
 missing=()

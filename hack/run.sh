@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The main job, locally: a gasoline-kv and a fleet of real gasoline-worker sidecars, each with the example app,
-# running a workload (noop, sleep and order workflows) with live progress, a kill -9 of one worker midway plus a
-# replacement, and a summary (completed, duplicate commits, takeover time, shares). Ctrl-C stops everything.
+# The main job, locally: 3 gasoline-kv replicas (Raft) and a fleet of real gasoline-worker sidecars, each with the
+# example app, running a workload (noop, sleep and order workflows) with live progress, a kill -9 of one worker a
+# third of the way in plus a replacement, a drain of the fleet, and a summary (completed, duplicate commits,
+# takeover time, shares). Ctrl-C stops everything; logs stay in $GASOLINE_RUN_DIR (default /tmp/gasoline-run).
 #
 #   ./hack/run.sh [--workers N] [--workflows M] [--duration SECONDS] [--kv-replicas 1|3] [--real-cgroup]
 #
+#   --kv-replicas   1 runs a single kv replica (default 3; GASOLINE_KV_REPLICAS sets it too)
 #   --real-cgroup   report this host's cgroup CPU to the kv (on a busy shared machine that triggers load shedding)
-#   --simulated     the old demo: simulated workers (gasoline-bench sim) instead of real sidecars
+#   --simulated     simulated workers (gasoline-bench sim) talking to the kv directly, instead of real sidecars
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
     --kv-replicas) kv_replicas="$2"; shift 2 ;;
     --real-cgroup) extra+=(--real-cgroup); shift ;;
     --simulated) simulated=1; shift ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -64,7 +66,7 @@ wait_for_port_file() {  # file pid log
   echo "run.sh: gasoline-kv did not start in 10 s:"; tail -5 "$3"; exit 1
 }
 
-# Replication hook: 3 replicas when this build of gasoline-kv has Raft (--raft-id/--peer), otherwise 1.
+# auto: 3 replicas, unless this gasoline-kv was built without Raft (no --raft-id in its --help); then 1.
 if [ "$kv_replicas" = auto ]; then
   if build/bin/gasoline-kv --help 2>/dev/null | grep -q -- '--raft-id'; then kv_replicas=3; else kv_replicas=1; fi
 fi
@@ -104,5 +106,5 @@ else
     ${extra[@]+"${extra[@]}"} &
 fi
 driver=$!
-pids+=($driver)
+pids+=("$driver")
 wait "$driver"

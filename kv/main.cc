@@ -1,4 +1,4 @@
-// gasoline-kv: the replicated state service (single replica until kv/raft lands).
+// gasoline-kv: the state service, one replica alone or 3 or 5 replicated by Raft (--raft-id and --peer).
 #include "common/log.h"
 #include "common/token_file.h"
 #include "kv/assign/shedding.h"
@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string port_file;
   size_t max_frame = rpc::kDefaultMaxFrame;
+  rpc::ServerOptions defaults;
+  int64_t hello_timeout_ms = defaults.hello_timeout_ms;
+  size_t max_unauthenticated = defaults.max_unauthenticated;
   store::Config store_config;
   uint64_t raft_id = 0;
   std::vector<std::string> peer_specs;
@@ -62,6 +65,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--lost-after-ms", config.lost_after_ms, "Reclaim the leases of a worker silent this long")
       ->capture_default_str();
+  app.add_option("--orphan-grace-ms", config.orphan_grace_ms,
+                 "Release a lease its live worker has not reported holding for this long (a lost pull answer)")
+      ->capture_default_str();
   app.add_option("--backup-grace-ms", config.backup_grace_ms, "How overdue work must be before the backup takes it")
       ->capture_default_str();
   app.add_option("--scan-cap", config.scan_cap, "Wake entries one pull scans at most")->capture_default_str();
@@ -77,6 +83,12 @@ int main(int argc, char** argv) {
   app.add_flag("--no-fsync", no_fsync, "Do not fsync applied entries (benchmarks of the CPU path only)");
   app.add_option("--io-threads", io_threads, "RPC I/O threads")->capture_default_str();
   app.add_option("--max-frame", max_frame, "Largest accepted frame in bytes")->capture_default_str();
+  app.add_option("--hello-timeout-ms", hello_timeout_ms,
+                 "Close a connection that has not authenticated (sent its hello) within this time")
+      ->capture_default_str();
+  app.add_option("--max-unauthenticated", max_unauthenticated,
+                 "Connections waiting for their hello at most; newer ones are refused until some authenticate")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
   app.add_option("--raft-id", raft_id, "This replica's Raft id (StatefulSet ordinal + 1); needs --peer");
   bool raft_id_from_pod_name = false;
@@ -116,6 +128,10 @@ int main(int argc, char** argv) {
     if (auto e = assign::validate(config.shed)) throw std::invalid_argument("shedding curve: " + *e);
     if (config.ping_interval_ms <= 0 || config.lost_after_ms <= 0)
       throw std::invalid_argument("--ping-interval-ms and --lost-after-ms must be positive");
+    if (config.orphan_grace_ms < 2 * config.ping_interval_ms)
+      throw std::invalid_argument("--orphan-grace-ms must be at least two ping intervals (" +
+                                  std::to_string(2 * config.ping_interval_ms) +
+                                  " ms): a lease is orphaned only after two reports without it");
     if (config.lost_after_ms < config.active_window_ms())
       log::warn("--lost-after-ms is shorter than the active window (3 pings); workers may be reclaimed while "
                 "still ranked");
@@ -181,6 +197,8 @@ int main(int argc, char** argv) {
     rpc::ServerOptions server_options;
     server_options.token = token;
     server_options.max_frame = max_frame;
+    server_options.hello_timeout_ms = hello_timeout_ms;
+    server_options.max_unauthenticated = max_unauthenticated;
     server_options.on_error = [&](const std::string& code) { metrics.rpc_error(code); };
     server_options.on_close = [&](rpc::Session& s) { service.on_session_closed(s); };
     rpc::Server server(io, rpc::parse_endpoint(io, listen), server_options,
@@ -188,7 +206,15 @@ int main(int argc, char** argv) {
 
     std::unique_ptr<prometheus::Exposer> exposer;
     if (!metrics_listen.empty()) {
-      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
+      try {
+        exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
+      } catch (const std::exception& e) {
+        // CivetServer's own message ("null context when constructing CivetServer") names neither the flag nor
+        // the address.
+        throw std::runtime_error("--metrics-listen " + metrics_listen +
+                                 ": cannot serve metrics there (is the port taken or the address not local?): " +
+                                 e.what());
+      }
       exposer->RegisterCollectable(metrics.registry());
     }
 

@@ -1,5 +1,5 @@
 // gasoline-operator: reconciles GasolineWorkerPools into a Deployment (app + gasoline-worker as a native sidecar),
-// a Service, an HPA on the app container's CPU and a PDB, and reports each pool's status (DESIGN.md §6).
+// a Service, an HPA on the app container's CPU and a PDB, and reports each pool's status (docs/operator.md).
 #include "common/log.h"
 #include "common/token_file.h"
 #include "operator/admin_server.h"
@@ -109,7 +109,6 @@ int main(int argc, char** argv) {
     kube::Client election_client(http, std::chrono::milliseconds(1500));
     kube::LeaderElector elector(election_client, kube::ElectionOptions{election_ns, election_name, identity});
 
-    std::atomic<bool> standby_ok{true};
     std::unique_ptr<op::AdminServer> metrics_server, probe_server;
     if (!metrics_listen.empty())
       metrics_server = std::make_unique<op::AdminServer>(metrics_listen, [&](const std::string& path) {
@@ -120,9 +119,12 @@ int main(int argc, char** argv) {
       probe_server = std::make_unique<op::AdminServer>(probe_listen, [&](const std::string& path) {
         if (path == "/healthz") return op::AdminReply{200, "ok\n"};
         if (path == "/readyz") {
-          // A leader is ready once its caches synced; a standby is ready while it can reach the API server.
-          bool ready = elector.leading() || !leader_elect ? controller.synced() : standby_ok.load();
-          return ready ? op::AdminReply{200, "ok\n"} : op::AdminReply{503, "caches not synced\n"};
+          // A leader is ready once its caches synced; a standby is ready while it can reach the API server (its
+          // last campaign read the lease), so a standby cut off from the API server is not counted as a spare.
+          if (elector.leading() || !leader_elect)
+            return controller.synced() ? op::AdminReply{200, "ok\n"} : op::AdminReply{503, "caches not synced\n"};
+          return elector.api_reachable() ? op::AdminReply{200, "ok: standby\n"}
+                                         : op::AdminReply{503, "standby cannot reach the API server\n"};
         }
         return op::AdminReply{404, "serving /healthz and /readyz\n"};
       });

@@ -1,5 +1,5 @@
 #pragma once
-// The app API's routes (DESIGN.md §5; the JSON is documented in worker/README.md): HTTP requests in, calls into
+// The app API's routes (the JSON is documented in worker/README.md): HTTP requests in, calls into
 // the Sidecar, JSON out. Parsing lives in api_parse.h so it can be tested without a server.
 #include "worker/http.h"
 #include "worker/metrics.h"

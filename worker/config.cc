@@ -130,7 +130,7 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   // A flag given twice takes the last value, so wrappers can append overrides.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string kv_list = "127.0.0.1:7400", workflows, ping = "500ms", tick = "1s", drain = "30s", task_timeout = "10m",
-              buffer_ttl = "5m", smoothing = "2s";
+              buffer_ttl = "5m", smoothing = "2s", unauthenticated_exit = "60s";
   app.add_option("--pool", c.pool, "Worker pool this sidecar serves")->envname("GASOLINE_POOL")->capture_default_str();
   app.add_option("--kv", kv_list, "kv replicas, comma-separated host:port; 'not leader' redirects are followed")
       ->envname("GASOLINE_KV")
@@ -184,12 +184,27 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   app.add_option("--result-buffer-ttl", buffer_ttl, "How long a buffered result is retried before it is dropped")
       ->envname("GASOLINE_RESULT_BUFFER_TTL")
       ->capture_default_str();
+  app.add_option("--unauthenticated-exit-after", unauthenticated_exit,
+                 "Exit non-zero once the kv has refused the token this long (CrashLoopBackOff shows it); 0 = never")
+      ->envname("GASOLINE_UNAUTHENTICATED_EXIT_AFTER")
+      ->capture_default_str();
   app.add_option("--max-body", c.max_body, "Largest accepted request body in bytes (larger: 413)")
       ->envname("GASOLINE_MAX_BODY")
       ->capture_default_str();
   app.add_option("--cgroup-root", c.cgroup_root, "Where the cgroup filesystem is mounted (v2, v1 or hybrid)")
       ->envname("GASOLINE_CGROUP_ROOT")
       ->capture_default_str();
+  app.add_option("--cpu-source", c.cpu_source,
+                 "Whose CPU drives load shedding: 'cgroup' (this container) or 'app' (the app containers' processes, "
+                 "seen through the pod's shared PID namespace, against --app-cpu-request)")
+      ->envname("GASOLINE_CPU_SOURCE")
+      ->check(CLI::IsMember({"cgroup", "app"}))
+      ->capture_default_str();
+  app.add_option("--app-cpu-request", c.app_cpu_request_millis,
+                 "The app container's CPU request in millicores (downward API requests.cpu, divisor 1m); 0 = none")
+      ->envname("GASOLINE_APP_CPU_REQUEST_MILLI")
+      ->capture_default_str();
+  app.add_option("--proc-root", c.proc_root, "Where procfs is mounted (--cpu-source app)")->capture_default_str();
   app.add_option("--cpu-smoothing", smoothing, "Time constant of the CPU EMA")
       ->envname("GASOLINE_CPU_SMOOTHING")
       ->capture_default_str();
@@ -225,11 +240,13 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   c.task_timeout = duration_flag("--task-timeout", task_timeout);
   c.result_buffer_ttl = duration_flag("--result-buffer-ttl", buffer_ttl);
   c.cpu_smoothing = duration_flag("--cpu-smoothing", smoothing, true);
+  c.unauthenticated_exit_after = duration_flag("--unauthenticated-exit-after", unauthenticated_exit, true);
   if (!(c.shed.start_percent >= 0 && c.shed.start_percent < c.shed.end_percent && c.shed.end_percent <= 100) ||
       c.shed.min_ratio > 1000)
     throw std::invalid_argument("--shed-start/--shed-end/--shed-min-ratio: need 0 <= start < end <= 100 and "
                                 "min ratio <= 1000");
   if (c.max_body < 1024) throw std::invalid_argument("--max-body: at least 1024 bytes");
+  if (c.app_cpu_request_millis < 0) throw std::invalid_argument("--app-cpu-request: must not be negative");
 
   char host[256] = {0};
   if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';

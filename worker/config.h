@@ -1,7 +1,7 @@
 #pragma once
-// The sidecar's configuration: flags, with environment variables as the operator's way in (DESIGN.md §5), and the
+// The sidecar's configuration: flags, with environment variables as the operator's way in, and the
 // worker identity, which is new on every start so that a restarted sidecar can never be mistaken for the one that
-// held the old leases (reference/gasoline-smart-pulling.md §10).
+// held the old leases.
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -40,9 +40,17 @@ struct Config {
   // Results that could not be committed (kv unreachable) are retried this long. Their number is bounded by the
   // concurrency: a result belongs to a leased task, and the slot stays taken until the kv answers.
   std::chrono::milliseconds result_buffer_ttl{5 * 60 * 1000};
+  // The kv refusing our token is a misconfiguration, not an outage: after this long the sidecar exits non-zero so
+  // Kubernetes shows CrashLoopBackOff with the message. 0 = never exit.
+  std::chrono::milliseconds unauthenticated_exit_after{60000};
   size_t max_body = 8 * 1024 * 1024;
   std::string cgroup_root = "/sys/fs/cgroup";
   std::chrono::milliseconds cpu_smoothing{2000};
+  // "cgroup": this container's own cgroup. "app": the app containers' processes through the pod's shared PID
+  // namespace, against the app's CPU request (the operator renders both), so shedding sees the CPU the HPA sees.
+  std::string cpu_source = "cgroup";
+  int64_t app_cpu_request_millis = 0;  // the app container's requests.cpu in millicores (downward API); 0 = none
+  std::string proc_root = "/proc";
   std::string version = "0.1.0";
   std::string log_level = "info";
 

@@ -1,6 +1,7 @@
 #include "worker/cpu.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,6 +19,7 @@ const char* to_string(CpuSource s) {
     case CpuSource::kV2: return "cgroup-v2";
     case CpuSource::kV1: return "cgroup-v1";
     case CpuSource::kHybridV2: return "cgroup-v2-unified";
+    case CpuSource::kAppProcesses: return "app-processes";
     case CpuSource::kNone: return "none";
   }
   return "none";
@@ -110,6 +112,11 @@ std::optional<int64_t> parse_int(const std::string& text) {
 
 CpuReader::CpuReader(CpuReaderOptions options) : options_(std::move(options)) {
   if (options_.cores <= 0) options_.cores = available_cores();
+  if (options_.app_processes) {
+    source_ = CpuSource::kAppProcesses;
+    app_ = std::make_shared<AppProcessCpu>(options_.proc_root, options_.self_cgroup, ::sysconf(_SC_CLK_TCK));
+    return;
+  }
   const auto& root = options_.root;
   auto self = parse_self(options_.self_cgroup);
   const std::vector<std::string> v1_acct{root + "/cpuacct", root + "/cpu,cpuacct", root + "/cpuacct,cpu"};
@@ -155,6 +162,8 @@ CpuReader::CpuReader(CpuReaderOptions options) : options_(std::move(options)) {
 }
 
 double CpuReader::limit_cores() const {
+  if (source_ == CpuSource::kAppProcesses)
+    return options_.app_cpu_request_cores > 0 ? options_.app_cpu_request_cores : options_.cores;
   if (!max_path_.empty()) {
     if (auto text = read_file(max_path_)) {
       std::istringstream in(*text);
@@ -178,8 +187,9 @@ double CpuReader::limit_cores() const {
   return options_.cores;
 }
 
-std::optional<uint64_t> CpuReader::read_usage_us() const {
+std::optional<uint64_t> CpuReader::read_usage_us() {
   if (source_ == CpuSource::kNone) return std::nullopt;
+  if (source_ == CpuSource::kAppProcesses) return app_->total_us();
   auto text = read_file(usage_path_);
   if (!text) return std::nullopt;
   if (source_ == CpuSource::kV1) {

@@ -1,18 +1,21 @@
 #pragma once
-// The container's CPU load as a fraction of its allowance, read from the cgroup filesystem (DESIGN.md §5).
-// The original measured the whole host (reference/gasoline-smart-pulling.md §6.1); this reads the container's
-// own usage and limit:
+// The container's CPU load as a fraction of its allowance, read from the cgroup filesystem (docs/design.md, "CPU
+// measurement"). The original measured the whole host (docs/design.md, "The original and what we changed"); this
+// reads the container's own usage and limit:
 //   cgroup v2: cpu.stat usage_usec over the interval, against cpu.max "quota period" (or the cores when "max");
 //   cgroup v1: cpuacct.usage (ns) against cpu.cfs_quota_us / cpu.cfs_period_us (or the cores when -1);
 //   hybrid (v1 controllers plus a v2 "unified" mount, like our test machines): v1 first, then unified/cpu.stat.
 // The root is a parameter, so tests feed fixture directories. Time comes in as an argument: no clock inside.
+#include "worker/app_cpu.h"
+
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 namespace gasoline::worker {
 
-enum class CpuSource { kV2, kV1, kHybridV2, kNone };
+enum class CpuSource { kV2, kV1, kHybridV2, kAppProcesses, kNone };
 const char* to_string(CpuSource);
 
 struct CpuReaderOptions {
@@ -22,6 +25,12 @@ struct CpuReaderOptions {
   std::string self_cgroup;
   double cores = 0;               // CPUs available without a quota; 0 = ask the OS (affinity mask)
   double smoothing_ms = 2000;     // EMA time constant; 0 = no smoothing
+  // Measure the app containers instead of this one (worker/app_cpu.h): their processes' CPU time through the pod's
+  // shared PID namespace, against the app's CPU request (what the HPA's utilization is relative to; 0 = no request,
+  // then the available cores).
+  bool app_processes = false;
+  std::string proc_root = "/proc";
+  double app_cpu_request_cores = 0;
 };
 
 class CpuReader {
@@ -29,6 +38,8 @@ class CpuReader {
   explicit CpuReader(CpuReaderOptions options);
 
   CpuSource source() const { return source_; }
+  // The app reader with CpuSource::kAppProcesses (after a sample: processes seen, shared namespace), else null.
+  const AppProcessCpu* app() const { return app_.get(); }
   const std::string& usage_path() const { return usage_path_; }
   // The allowance in cores: quota / period, or the available cores when there is no quota. Re-read on every
   // sample because a pod's limit can change in place.
@@ -44,10 +55,11 @@ class CpuReader {
   double last_raw() const { return last_raw_; }
 
  private:
-  std::optional<uint64_t> read_usage_us() const;
+  std::optional<uint64_t> read_usage_us();
 
   CpuReaderOptions options_;
   CpuSource source_ = CpuSource::kNone;
+  std::shared_ptr<AppProcessCpu> app_;  // with app_processes (shared: the reader is copied into the sidecar)
   std::string usage_path_;  // cpu.stat (v2) or cpuacct.usage (v1)
   std::string max_path_;    // cpu.max (v2), empty when absent
   std::string quota_path_;  // cpu.cfs_quota_us (v1), empty when absent

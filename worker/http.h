@@ -1,7 +1,7 @@
 #pragma once
 // Our own small HTTP server interface. The app API and the admin endpoints are written against it; today it is
 // backed by cpprestsdk (http_cpprest.cc). Upstream cpprestsdk is archived, so the interface is kept to what
-// Boost.Beast can provide as well: swapping the backend touches one file (DESIGN.md §3).
+// Boost.Beast can provide as well: swapping the backend touches one file.
 #include <functional>
 #include <map>
 #include <memory>

@@ -1,4 +1,4 @@
-// gasoline-worker: the sidecar of every worker pod (DESIGN.md §5, worker/README.md).
+// gasoline-worker: the sidecar of every worker pod (worker/README.md, docs/design.md "The sidecar").
 #include "common/log.h"
 #include "worker/api.h"
 #include "worker/config.h"
@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
   cpu_options.root = config->cgroup_root;
   cpu_options.self_cgroup = read_self_cgroup();
   cpu_options.smoothing_ms = static_cast<double>(config->cpu_smoothing.count());
+  cpu_options.app_processes = config->cpu_source == "app";
+  cpu_options.proc_root = config->proc_root;
+  cpu_options.app_cpu_request_cores = static_cast<double>(config->app_cpu_request_millis) / 1000.0;
   Sidecar sidecar(*config, metrics, CpuReader(cpu_options));
   Api api(sidecar, metrics);
 
@@ -95,11 +98,19 @@ int main(int argc, char** argv) {
              {"admin", admin_server ? config->admin_listen.substr(0, config->admin_listen.rfind(':')) + ":" +
                                           std::to_string(admin_server->port())
                                     : std::string()}});
-  sidecar.start();
-
   std::mutex mu;
   std::condition_variable cv;
   int received = 0;
+  std::string fatal;
+  sidecar.on_fatal([&](const std::string& message) {
+    {
+      std::lock_guard lock(mu);
+      fatal = message;
+    }
+    cv.notify_all();
+  });
+  sidecar.start();
+
   std::thread signal_thread([&] {
     while (true) {
       int sig = 0;
@@ -126,7 +137,16 @@ int main(int argc, char** argv) {
 
   {
     std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return received > 0; });
+    cv.wait(lock, [&] { return received > 0 || !fatal.empty(); });
+    if (received == 0) {
+      // The kv refuses us, so it can be told nothing (no drain, no leave); it reclaims whatever this worker still
+      // held after lost_after.
+      log::error("gasoline-worker gives up", {{"worker", sidecar.id()}, {"error", fatal}});
+      lock.unlock();
+      sidecar.shutdown();
+      std::fflush(nullptr);
+      std::_Exit(2);
+    }
   }
   // Starts the drain, or joins the one a /drain request started, or returns at once when that one finished.
   sidecar.drain();

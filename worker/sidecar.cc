@@ -109,10 +109,22 @@ bool Sidecar::ping_once() {
     std::lock_guard lock(mu_);
     cpu_value_ = *v;
   }
+  if (const auto* app = cpu_.app(); app && !app->shared_namespace() && !warned_no_shared_pids_) {
+    warned_no_shared_pids_ = true;
+    log::warn("--cpu-source app sees no other container's processes: the pod needs shareProcessNamespace: true "
+              "(load shedding reads 0 until it does)",
+              {{"proc_root", config_.proc_root}});
+  }
   Json args;
   {
     std::lock_guard lock(mu_);
+    // Every lease this sidecar knows of, committing or buffered ones included: the kv releases the leases it
+    // granted us that are missing here for a grace (their pull's answer was lost), so nothing stays leased to a
+    // live worker that will never run it.
+    Json held = Json::array();
+    for (const auto& [key, h] : held_) held.push_back(h.lease);
     args = Json{{"pool", config_.pool},
+                {"held", std::move(held)},
                 {"worker", config_.id},
                 {"pod", config_.pod},
                 {"version", config_.version},
@@ -131,6 +143,9 @@ bool Sidecar::ping_once() {
       first = !joined_;
       joined_ = true;
       last_ping_ok_ = mono_ms();
+      if (auth_failed_since_) log::info("the kv accepts the token again", {{"kv", client_->endpoint()}});
+      auth_failed_since_ = 0;
+      auth_error_.clear();
     }
     if (first) {
       log::info("joined the pool", {{"worker", config_.id},
@@ -174,16 +189,15 @@ void Sidecar::membership_loop() {
         std::lock_guard lock(mu_);
         redrain_ = false;
       }
-    } catch (const std::exception& e) {
-      {
-        std::lock_guard lock(mu_);
-        if (draining_) redrain_ = true;
+    } catch (const rpc::KvError& e) {
+      if (e.code() == rpc::code::kUnauthenticated) {
+        if (refused_token(e.what())) return;
+      } else {
+        ping_failed(e.what(), failures);
       }
-      // Never fatal (a KvError, or a reply of an unexpected shape): running tasks keep running and results wait
-      // in the buffer; /readyz says unready.
-      if (failures == 0 || failures % 20 == 0)
-        log::warn("ping failed; retrying",
-                  {{"kv", client_->endpoint()}, {"error", e.what()}, {"failures", failures + 1}});
+      ++failures;
+    } catch (const std::exception& e) {
+      ping_failed(e.what(), failures);
       ++failures;
     }
     metrics_.set_connected(client_->connected());
@@ -194,6 +208,43 @@ void Sidecar::membership_loop() {
   }
 }
 
+void Sidecar::ping_failed(const std::string& error, int failures) {
+  {
+    std::lock_guard lock(mu_);
+    if (draining_) redrain_ = true;
+  }
+  // Never fatal (the kv away, or a reply of an unexpected shape): running tasks keep running and results wait in
+  // the buffer; /readyz says unready.
+  if (failures == 0 || failures % 20 == 0)
+    log::warn("ping failed; retrying", {{"kv", client_->endpoint()}, {"error", error}, {"failures", failures + 1}});
+}
+
+bool Sidecar::refused_token(const std::string& error) {
+  int64_t now = mono_ms();
+  int64_t since;
+  {
+    std::lock_guard lock(mu_);
+    if (draining_) redrain_ = true;
+    if (!auth_failed_since_) auth_failed_since_ = now;
+    auth_error_ = error;
+    since = auth_failed_since_;
+  }
+  // A wrong or missing token never fixes itself by waiting: say so on every attempt (pings are seconds apart at
+  // most, so this is not a flood) and give up after a bound, so the pod shows CrashLoopBackOff with the reason.
+  auto exit_after = config_.unauthenticated_exit_after.count();
+  log::error("the kv refused this sidecar's token: check --token-file (the kv's token Secret)",
+             {{"kv", client_->endpoint()},
+              {"error", error},
+              {"token_file", config_.token_file},
+              {"refused_for_ms", now - since},
+              {"exit_after_ms", exit_after}});
+  if (exit_after > 0 && now - since >= exit_after && on_fatal_) {
+    on_fatal_("the kv refused the token for " + std::to_string((now - since) / 1000) + " s: " + error);
+    return true;
+  }
+  return false;
+}
+
 bool Sidecar::ready() const {
   std::lock_guard lock(mu_);
   return unready_reason_locked().empty();
@@ -202,6 +253,7 @@ bool Sidecar::ready() const {
 std::string Sidecar::unready_reason_locked() const {
   if (left_) return "left the pool";
   if (draining_) return "draining";
+  if (auth_failed_since_) return "unauthenticated: the kv refused the token (" + auth_error_ + ")";
   if (!client_->connected()) return "not connected to the kv";
   if (!joined_) return "no ping acknowledged yet";
   if (mono_ms() - last_ping_ok_ > 3 * config_.ping_interval.count()) return "last acknowledged ping is too old";
@@ -844,7 +896,9 @@ void Sidecar::run_drain(std::chrono::steady_clock::time_point deadline) {
         redrain_ = true;
         break;
       }
-      if (stop() || std::chrono::steady_clock::now() >= deadline) {
+      // Holding nothing, there is nothing to protect by waiting for the kv: the drain only keeps new work away
+      // from a worker that is about to leave, and a kv that is down assigns nothing anyway.
+      if (stop() || std::chrono::steady_clock::now() >= deadline || held_.empty()) {
         redrain_ = true;  // the membership thread says it once the kv answers pings again
         log::error("drain call failed; the membership thread retries it once the kv is back", {{"error", e.what()}});
         break;
@@ -933,8 +987,22 @@ void Sidecar::leave() {
   if (membership_thread_.joinable()) membership_thread_.join();
 
   // Leave releases whatever is still held with an immediate wake-up, so peers take it without a reclaim wait.
+  // Holding nothing it only tidies the worker table (reclaim would too), so a kv that is away gets a second.
+  bool holding;
+  {
+    std::lock_guard lock(mu_);
+    holding = !held_.empty();
+  }
+  if (!holding && !client_->connected()) {
+    log::info("leaving without telling the kv: it is unreachable and this worker holds nothing",
+              {{"worker", config_.id}});
+    std::lock_guard lock(mu_);
+    left_ = true;
+    return;
+  }
   try {
-    auto r = client_->call("leave", Json{{"pool", config_.pool}, {"worker", config_.id}}, rpc::CallOptions{5s, true});
+    auto r = client_->call("leave", Json{{"pool", config_.pool}, {"worker", config_.id}},
+                           rpc::CallOptions{holding && client_->connected() ? 5s : 1s, true});
     log::info("left the pool", {{"worker", config_.id}, {"released", r.value("released", Json::array()).size()}});
   } catch (const rpc::KvError& e) {
     log::error("leave failed; the kv reclaims this worker's leases after lost_after", {{"error", e.what()}});

@@ -1,6 +1,6 @@
 #pragma once
-// The sidecar's core (DESIGN.md §5): membership (pings with CPU and free slots, the bump stream), the puller
-// (asks the kv for at most as many tasks as there are free slots and waiting app polls), the leased tasks
+// The sidecar's core (docs/design.md, "The sidecar"): membership (pings with CPU and free slots, the bump stream),
+// the puller (asks the kv for at most as many tasks as there are free slots and waiting app polls), the leased tasks
 // handed to the app, their results committed under the fenced lease (retried while the kv is away), and the
 // drain. The HTTP layer (worker/api.h) calls in; nothing here knows about HTTP beyond status numbers.
 //
@@ -75,6 +75,10 @@ class Sidecar {
   // them is idempotent: the sidecar names the workflow or the signal when the app did not).
   void kv_request(const std::string& op, Json args, Done done);
 
+  // Called once (from the membership thread) when the sidecar cannot go on: the kv refused the token for
+  // --unauthenticated-exit-after. The process should exit non-zero with the message.
+  void on_fatal(std::function<void(const std::string& message)> fn) { on_fatal_ = std::move(fn); }
+
   bool ready() const;
   // Liveness and readiness details (the /healthz body; "ready" and "reason" feed /readyz).
   Json health() const;
@@ -120,6 +124,9 @@ class Sidecar {
   void puller_loop();
   void housekeeping_loop();
   bool ping_once();
+  void ping_failed(const std::string& error, int failures);
+  // The kv refused the token. Returns true when the sidecar gave up (on_fatal_ was called).
+  bool refused_token(const std::string& error);
   void pull_once(size_t want);
 
   // Starts the drain unless it started already (returns false then). Polls to answer go to `after`, leases to
@@ -167,6 +174,10 @@ class Sidecar {
   std::vector<Done> drain_waiters_;  // answered when the drain finishes
   std::condition_variable drain_done_cv_;
   int64_t last_ping_ok_ = 0;      // mono ms
+  int64_t auth_failed_since_ = 0; // mono ms of the first refused ping since the last accepted one; 0 = none
+  std::string auth_error_;        // the kv's message for the refusal
+  std::function<void(const std::string&)> on_fatal_;
+  bool warned_no_shared_pids_ = false;  // membership thread only
   double cpu_value_ = 0;
   uint64_t next_poll_id_ = 1;
   uint64_t next_call_id_ = 1;

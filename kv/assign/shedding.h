@@ -2,7 +2,7 @@
 // Load shedding: a busy worker pulls only part of the work assigned to it; what it skips reaches the
 // backup after the grace. Replaces the original calc_pull_ratio, which never shed (max instead of min)
 // and, once that was fixed, shed everything on an idle worker (wrong intercept, pull ratio used as a
-// shed ratio). See reference/gasoline-smart-pulling.md §6.2 and §11.1.
+// shed ratio). See docs/design.md, "The pull algorithm" and "The original and what we changed".
 #include <cstdint>
 #include <optional>
 #include <string>

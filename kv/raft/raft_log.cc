@@ -283,15 +283,16 @@ void RaftLog::stop() {
   leader_ = false;
 }
 
-void RaftLog::post(std::function<void()> fn) {
+void RaftLog::post(kv::Done done, std::function<void(kv::Done)> fn) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      tasks_.push_back(std::move(fn));
+      tasks_.push_back([fn = std::move(fn), done = std::move(done)]() mutable { fn(std::move(done)); });
       uv_async_send(&async_);
       return;
     }
   }
+  done(failure(store::Code::kUnavailable, "the kv is shutting down"));
 }
 
 void RaftLog::propose(store::Command command, kv::Done done) {
@@ -438,7 +439,7 @@ void RaftLog::catch_up() {
 }
 
 void RaftLog::barrier(kv::Done done) {
-  post([this, done = std::move(done)]() mutable { start_barrier("read barrier", std::move(done)); });
+  post(std::move(done), [this](kv::Done done) { start_barrier("read barrier", std::move(done)); });
 }
 
 void RaftLog::start_barrier(const char* what, kv::Done done) {
@@ -460,7 +461,7 @@ void RaftLog::start_barrier(const char* what, kv::Done done) {
 void RaftLog::add_member(uint64_t id, const std::string& raft_address, const std::string& client_address,
                          kv::Done done) {
   Peer peer{id, raft_address, client_address};
-  post([this, peer, done = std::move(done)]() mutable {
+  post(std::move(done), [this, peer](kv::Done done) {
     auto* req = new ChangeReq;
     req->log = this;
     req->peer = peer;
@@ -497,7 +498,7 @@ void RaftLog::add_member(uint64_t id, const std::string& raft_address, const std
 }
 
 void RaftLog::remove_member(uint64_t id, kv::Done done) {
-  post([this, id, done = std::move(done)]() mutable {
+  post(std::move(done), [this, id](kv::Done done) {
     auto* req = new ChangeReq;
     req->log = this;
     req->done = std::move(done);
@@ -518,7 +519,7 @@ void RaftLog::remove_member(uint64_t id, kv::Done done) {
 }
 
 void RaftLog::transfer_leadership(uint64_t to, kv::Done done) {
-  post([this, to, done = std::move(done)]() mutable {
+  post(std::move(done), [this, to](kv::Done done) {
     auto* req = new TransferReq;
     req->done = std::move(done);
     req->req.data = req;

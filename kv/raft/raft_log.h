@@ -1,7 +1,8 @@
 #pragma once
 // The replicated log: libraft 0.15 on a libuv loop thread of its own, with RocksDB (store::StateMachine) as the
 // FSM. Requests from the Asio threads are handed over through a queue and uv_async_send, and everything raft_*
-// runs on the loop thread (libraft takes no locks). Every pitfall of reference/libraft.md is handled here:
+// runs on the loop thread (libraft takes no locks). Every pitfall of libraft 0.15 is handled here (docs/design.md,
+// "libraft 0.15 pitfalls"):
 //   - commands are framed [u32 len][payload][zero pad] to a multiple of 8 bytes (unaligned entries can't restart);
 //   - peers are DNS names, resolved on every connect by our own transport (kv/raft/transport.h);
 //   - snapshots are async (fsm v3), serialised from a RocksDB snapshot iterator, with a size cap;
@@ -110,7 +111,9 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   void submit(std::deque<Pending>& batch);
   void catch_up();  // a barrier of this term, so a new leader applies what it inherited before speculating
   void start_barrier(const char* what, kv::Done done);  // on the loop thread
-  void post(std::function<void()> fn);  // runs fn on the loop thread
+  // Runs fn(done) on the loop thread; while stopping, answers done with `unavailable` instead, so every caller of
+  // the Log interface gets its answer exactly once (kv/service/log.h).
+  void post(kv::Done done, std::function<void(kv::Done)> fn);
 
   static int fsm_apply(raft_fsm* fsm, const raft_buffer* buf, void** result);
   int apply_effects(std::string_view payload, raft_index index);

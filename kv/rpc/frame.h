@@ -1,5 +1,5 @@
 #pragma once
-// Wire framing (DESIGN.md §4 "Wire protocol"):
+// Wire framing (docs/protocol.md, "Framing"):
 //
 //   +-----------+---------+---------------+---------------------+
 //   | len: u32  | type:u8 | request id:u64| body: MessagePack   |
@@ -19,7 +19,7 @@ enum class FrameType : uint8_t {
   kWelcome = 2,   // server → client: {version, server}
   kRequest = 3,   // client → server: {op, args}
   kResponse = 4,  // server → client: {ok: true, result} | {ok: false, error: {code, message, ...}}
-  kBump = 5,      // server → client push on a worker stream: {pool, workflows}
+  kBump = 5,      // server → client push on a worker stream: {pool, due}
   kError = 6,     // server → client, then the connection closes: {code, message}
 };
 bool valid_frame_type(uint8_t t);
@@ -48,6 +48,9 @@ class FrameDecoder {
   Status next(Frame& out);
   const std::string& error() const { return error_; }
   size_t buffered() const { return buf_.size() - pos_; }
+  // Raises (or lowers) the cap for frames not decoded yet: a connection gets the full cap only once it
+  // authenticated.
+  void set_max_frame(size_t max_frame) { max_frame_ = max_frame; }
 
  private:
   size_t max_frame_;

@@ -23,21 +23,39 @@ void Responder::error(const std::string& code, const std::string& message, Json 
   session_->send(FrameType::kResponse, id_, error_body(code, message, std::move(extra)));
 }
 
-Session::Session(tcp::socket socket, const ServerOptions& options, Handler& handler)
+Session::Session(tcp::socket socket, const ServerOptions& options, Handler& handler,
+                 std::shared_ptr<std::atomic<size_t>> unauthenticated)
     : socket_(std::move(socket)),
       strand_(asio::make_strand(socket_.get_executor())),
       hello_timer_(socket_.get_executor()),
       options_(options),
       handler_(handler),
-      decoder_(options.max_frame) {
+      decoder_(std::min(options.max_frame, options.max_hello_frame)),
+      unauthenticated_(std::move(unauthenticated)) {
+  if (unauthenticated_) ++*unauthenticated_;
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
   socket_.set_option(tcp::no_delay(true), ec);
 }
 
+Session::~Session() { leave_unauthenticated(); }
+
+void Session::leave_unauthenticated() {
+  if (unauthenticated_) {
+    --*unauthenticated_;
+    unauthenticated_.reset();
+  }
+}
+
 void Session::start() {
   auto self = shared_from_this();
+  if (unauthenticated_ && *unauthenticated_ > options_.max_unauthenticated) {
+    // A flood of connections that never authenticate must not starve the ones that do: refuse the newcomer.
+    fail(code::kUnavailable, "too many connections waiting for their hello (" +
+                                 std::to_string(options_.max_unauthenticated) + "); try again later");
+    return;
+  }
   hello_timer_.expires_after(std::chrono::milliseconds(options_.hello_timeout_ms));
   hello_timer_.async_wait(asio::bind_executor(strand_, [self](boost::system::error_code ec) {
     if (!ec && !self->authenticated_) self->fail(code::kUnauthenticated, "no hello frame within the timeout");
@@ -93,6 +111,8 @@ void Session::on_hello(const Frame& f) {
   }
   client_name_ = hello.contains("client") && hello["client"].is_string() ? hello["client"].get<std::string>() : "";
   authenticated_ = true;
+  leave_unauthenticated();
+  decoder_.set_max_frame(options_.max_frame);
   hello_timer_.cancel();
   send(FrameType::kWelcome, f.id, Json{{"version", kProtocolVersion}, {"server", options_.server_name}});
 }
@@ -188,6 +208,7 @@ void Session::close() {
   asio::post(strand_, [self = shared_from_this()] {
     boost::system::error_code ec;
     self->hello_timer_.cancel();
+    self->leave_unauthenticated();
     self->socket_.shutdown(tcp::socket::shutdown_both, ec);
     self->socket_.close(ec);
     if (self->options_.on_close) self->options_.on_close(*self);
@@ -214,7 +235,7 @@ uint16_t Server::port() const { return acceptor_.local_endpoint().port(); }
 void Server::accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), options_, handler_)->start();
+    if (!ec) std::make_shared<Session>(std::move(socket), options_, handler_, unauthenticated_)->start();
     accept();
   });
 }

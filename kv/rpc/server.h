@@ -40,7 +40,11 @@ using Handler = std::function<void(Request, Responder)>;
 struct ServerOptions {
   std::string token;  // bearer token every hello must carry; empty disables authentication (tests, dev)
   size_t max_frame = kDefaultMaxFrame;
-  int64_t hello_timeout_ms = 10000;
+  // Until its hello is accepted a connection costs little: small frames only, a short deadline, and a bounded
+  // number of such connections (the oldest stay; new ones are refused with `unavailable`).
+  size_t max_hello_frame = 64 * 1024;
+  int64_t hello_timeout_ms = 3000;
+  size_t max_unauthenticated = 128;
   std::string server_name = "gasoline-kv";
   std::function<void(const std::string& code)> on_error;  // counts errors for /metrics
   std::function<void(Session&)> on_close;                 // lets the service drop bump subscriptions
@@ -48,7 +52,10 @@ struct ServerOptions {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(boost::asio::ip::tcp::socket socket, const ServerOptions& options, Handler& handler);
+  // `unauthenticated` (optional) counts the server's sessions that have not sent an accepted hello yet.
+  Session(boost::asio::ip::tcp::socket socket, const ServerOptions& options, Handler& handler,
+          std::shared_ptr<std::atomic<size_t>> unauthenticated = nullptr);
+  ~Session();
   void start();
   // Thread-safe. Frames are written in the order pushed.
   void send(FrameType type, uint64_t id, const Json& body);
@@ -65,6 +72,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_hello(const Frame& f);
   void write_locked();
   void error_counted(const std::string& code);
+  void leave_unauthenticated();
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::strand<boost::asio::any_io_executor> strand_;
@@ -76,6 +84,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   std::string client_name_;
   bool authenticated_ = false;
+  std::shared_ptr<std::atomic<size_t>> unauthenticated_;  // released (decremented) once: hello accepted or gone
   std::atomic<bool> closed_{false};
 
   std::mutex write_mu_;
@@ -100,6 +109,7 @@ class Server {
   boost::asio::ip::tcp::acceptor acceptor_;
   ServerOptions options_;
   Handler handler_;
+  std::shared_ptr<std::atomic<size_t>> unauthenticated_ = std::make_shared<std::atomic<size_t>>(0);
 };
 
 // Parses "host:port" (IPv4, [IPv6] or a name resolved once). Throws std::invalid_argument with the reason.

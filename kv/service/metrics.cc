@@ -22,6 +22,11 @@ Metrics::Metrics()
                      .Name("gasoline_kv_reclaimed_leases_total")
                      .Help("Leases taken back from lost workers")
                      .Register(*registry_)),
+      orphans_(BuildCounter()
+                   .Name("gasoline_kv_orphaned_leases_released_total")
+                   .Help("Leases released because their live worker did not hold them for the orphan grace "
+                         "(the pull's answer was lost)")
+                   .Register(*registry_)),
       rpc_errors_(BuildCounter()
                       .Name("gasoline_kv_rpc_errors_total")
                       .Help("RPC errors returned or connections closed, by code")

@@ -22,6 +22,7 @@ class Metrics {
   void lease_conflicts(const std::string& pool, double n) { conflicts_.Add({{"pool", pool}}).Increment(n); }
   void shed(const std::string& pool, double n) { shed_.Add({{"pool", pool}}).Increment(n); }
   void reclaimed(const std::string& pool, double n) { reclaimed_.Add({{"pool", pool}}).Increment(n); }
+  void orphans_released(const std::string& pool) { orphans_.Add({{"pool", pool}}).Increment(); }
   void rpc_error(const std::string& code) { rpc_errors_.Add({{"code", code}}).Increment(); }
   void bumps(double n) { bumps_.Add({}).Increment(n); }
   void active_workers(const std::string& pool, double n) { active_.Add({{"pool", pool}}).Set(n); }
@@ -41,6 +42,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& conflicts_;
   prometheus::Family<prometheus::Counter>& shed_;
   prometheus::Family<prometheus::Counter>& reclaimed_;
+  prometheus::Family<prometheus::Counter>& orphans_;
   prometheus::Family<prometheus::Counter>& rpc_errors_;
   prometheus::Family<prometheus::Counter>& bumps_;
   prometheus::Family<prometheus::Counter>& commands_;

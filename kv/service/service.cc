@@ -6,6 +6,7 @@
 #include "kv/store/json_field.h"
 
 #include <random>
+#include <unordered_set>
 
 namespace gasoline::kv {
 namespace asio = boost::asio;
@@ -63,7 +64,13 @@ Json workflow_json(const store::Workflow& w) {
 }  // namespace
 
 Service::Service(store::StateMachine& sm, asio::io_context& io, ServiceConfig config, Metrics& metrics)
-    : sm_(sm), io_(io), config_(config), metrics_(metrics), ping_timer_(io), reclaim_timer_(io) {}
+    : sm_(sm),
+      io_(io),
+      config_(config),
+      metrics_(metrics),
+      ping_timer_(io),
+      orphans_(config.orphan_grace_ms),
+      reclaim_timer_(io) {}
 
 Service::~Service() { stop(); }
 
@@ -172,6 +179,10 @@ void Service::read(const Json& args, rpc::Responder r, std::function<void()> fn)
 
 void Service::on_leadership(bool leader) {
   if (stopped_) return;
+  {
+    std::lock_guard lock(orphans_mu_);
+    orphans_.clear();
+  }
   if (leader) {
     // A new leader gives every worker a full lost_after to find it before reclaiming anything, and takes over
     // the timers of every stored wake entry.
@@ -236,6 +247,8 @@ void Service::ping(const Json& args, rpc::Responder r) {
   if (args.contains("workflows")) p.workflows = args.at("workflows").get<std::vector<std::string>>();
   p.cpu = num_arg<double>(args, "cpu", 0.0);
   p.free_slots = num_arg<uint32_t>(args, "free_slots", 0);
+  // Workers that report what they hold (every gasoline-worker does) get their orphaned leases released.
+  if (auto held = args.find("held"); held != args.end()) reconcile_leases(p.pool, p.worker_id, *held);
   bool schedule = false;
   {
     std::lock_guard lock(ping_mu_);
@@ -249,6 +262,38 @@ void Service::ping(const Json& args, rpc::Responder r) {
       ping_timer_.async_wait([this](boost::system::error_code ec) {
         if (!ec) flush_pings();
       });
+    });
+  }
+}
+
+void Service::reconcile_leases(const std::string& pool, const std::string& worker, const Json& held) {
+  if (!held.is_array()) throw std::invalid_argument("'held' must be an array of lease tokens");
+  std::unordered_set<uint64_t> reported;
+  reported.reserve(held.size());
+  for (const auto& t : held) {
+    if (!t.is_number_unsigned()) throw std::invalid_argument("'held' must be an array of lease tokens");
+    reported.insert(t.get<uint64_t>());
+  }
+  std::vector<assign::Lease> granted;
+  for (auto& l : sm_.leases_of(pool, worker)) granted.push_back(assign::Lease{std::move(l.workflow_id), l.token});
+  std::vector<assign::Lease> orphaned;
+  {
+    std::lock_guard lock(orphans_mu_);
+    orphaned = orphans_.observe(pool, worker, granted, reported, mono_ms());
+  }
+  for (const auto& lease : orphaned) {
+    store::Release release{lease.workflow_id, worker, lease.token, "orphaned"};
+    log_->propose(std::move(release), [this, pool, worker, lease](const store::Result& res) {
+      metrics_.command("release", std::string(store::to_string(res.code)));
+      // A conflict means the worker committed or released it meanwhile: nothing was orphaned after all.
+      if (!res.ok()) return;
+      metrics_.orphans_released(pool);
+      log::warn("lease released: its worker is alive but does not hold it (the answer to its pull was lost)",
+                {{"pool", pool},
+                 {"worker", worker},
+                 {"workflow", lease.workflow_id},
+                 {"token", lease.token},
+                 {"grace_ms", config_.orphan_grace_ms}});
     });
   }
 }
@@ -305,6 +350,10 @@ void Service::drain_or_leave(const std::string& op, const Json& args, rpc::Respo
   if (op == "drain") {
     propose_and_reply(store::Drain{pool, worker}, r);
   } else {
+    {
+      std::lock_guard lock(orphans_mu_);
+      orphans_.forget(pool, worker);
+    }
     propose_and_reply(store::Leave{pool, worker}, r);
   }
 }
@@ -332,6 +381,10 @@ void Service::reclaim_tick() {
         }
         metrics_.command("reclaim", std::string(store::to_string(res.code)));
         if (!res.ok() || res.body.value("alive", false)) return;
+        {
+          std::lock_guard lock(orphans_mu_);
+          orphans_.forget(w.pool, w.id);
+        }
         auto n = res.body["released"].size();
         metrics_.reclaimed(w.pool, static_cast<double>(n));
         log::warn("worker lost: leases reclaimed",

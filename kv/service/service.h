@@ -1,7 +1,8 @@
 #pragma once
-// The kv service on the leader: turns RPC requests into commands, runs the pull algorithm (DESIGN.md §4 "Pull"),
+// The kv service on the leader: turns RPC requests into commands, runs the pull algorithm (docs/design.md),
 // batches pings, reclaims lost workers' leases, and pushes bumps to the primary (then the backup) of every
 // workflow that becomes due, from a timer over the wake index.
+#include "kv/assign/orphans.h"
 #include "kv/assign/shedding.h"
 #include "kv/assign/strategy.h"
 #include "kv/rpc/server.h"
@@ -26,6 +27,7 @@ struct ServiceConfig {
   int64_t ping_interval_ms = 500;   // a worker is active while its last ping is within 3 intervals
   int64_t lost_after_ms = 2000;     // leases of a worker silent this long are reclaimed
   int64_t backup_grace_ms = 1000;   // how overdue an entry must be before the backup takes it
+  int64_t orphan_grace_ms = 2000;   // a lease its live worker has not reported this long is released
   size_t scan_cap = 4096;           // wake entries one pull looks at
   size_t max_pull = 256;            // tasks one pull returns at most
   int64_t ping_flush_ms = 20;       // pings received within this window share one log entry
@@ -85,6 +87,9 @@ class Service {
   std::vector<std::string> active_ids(const std::vector<store::Worker>& all, std::string_view name, int64_t now) const;
 
   void flush_pings();
+  // Compares the tokens a ping says the worker holds with the leases the state gives it, and releases those
+  // missing for the orphan grace (kv/assign/orphans.h).
+  void reconcile_leases(const std::string& pool, const std::string& worker, const rpc::Json& held);
   void reclaim_tick();
   void bump(const store::Wake& w, bool backup);
   void send_bumps();
@@ -102,6 +107,9 @@ class Service {
   std::vector<rpc::Responder> ping_waiters_;
   bool ping_flush_scheduled_ = false;
   boost::asio::steady_timer ping_timer_;
+
+  std::mutex orphans_mu_;
+  assign::OrphanTracker orphans_;
 
   boost::asio::steady_timer reclaim_timer_;
   std::mutex reclaim_mu_;

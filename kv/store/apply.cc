@@ -83,7 +83,8 @@ class Applier {
   }
 
   // --- leases --------------------------------------------------------------------------------------------
-  // Drops the lease; a live workflow becomes due now so its new primary picks it up without a wait.
+  // Drops the lease; a live workflow is due again at once, at the time its run first became due: work that a
+  // lost worker or a lost answer held keeps its place in the queue instead of waiting behind a backlog.
   void release(Workflow& w, const std::string& reason) {
     if (!w.lease_worker.empty()) txn_.del(keys::owner(w.lease_worker, w.id));
     w.lease_worker.clear();
@@ -91,7 +92,7 @@ class Applier {
     if (!is_terminal(w.status)) {
       auto old = w.status;
       w.status = Status::kPending;
-      set_wake(w, ts_, reason);
+      set_wake(w, w.due_ts > 0 ? std::min(w.due_ts, ts_) : ts_, reason);
       save(w, old);
     }
   }
@@ -297,11 +298,12 @@ class Applier {
                 {"steps", w->steps},
                 {"consumed_signal_seq", w->consumed_signal_seq},
                 {"signals_pending", w->next_signal_seq - 1 > w->consumed_signal_seq}};
+      w->due_ts = w->wake_ts;
       clear_wake(*w);
       w->lease_worker = b.worker_id;
       w->lease_token = token;
       w->status = Status::kRunning;
-      txn_.put(keys::owner(b.worker_id, w->id), "");
+      txn_.put(keys::owner(b.worker_id, w->id), keys::owner_value(token, w->pool));
       save(*w, old);
       granted.push_back(std::move(task));
     }

@@ -1,5 +1,5 @@
 #pragma once
-// Commands of the kv state machine (DESIGN.md §4). A log entry carries the leader's timestamp and a group of
+// Commands of the kv state machine (docs/kv.md, "Commands"). A log entry carries the leader's timestamp and a group of
 // commands; applying it is a deterministic function of (state, entry, index).
 #include "kv/store/model.h"
 

@@ -32,6 +32,19 @@ std::string owner(std::string_view worker_id, std::string_view workflow_id) {
   return two(kOwner, worker_id, workflow_id);
 }
 std::string owner_prefix(std::string_view worker_id) { return two(kOwner, worker_id, ""); }
+std::string owner_value(uint64_t token, std::string_view pool) {
+  std::string v;
+  v.reserve(8 + pool.size());
+  put_u64(v, token);
+  v.append(pool);
+  return v;
+}
+bool parse_owner_value(std::string_view value, uint64_t& token, std::string_view& pool) {
+  if (value.size() <= 8) return false;
+  token = get_u64(value);
+  pool = value.substr(8);
+  return true;
+}
 std::string signal(std::string_view workflow_id, uint64_t seq) {
   std::string k = signal_prefix(workflow_id);
   put_u64(k, seq);

@@ -8,7 +8,7 @@
 //   w <pool> \0 <worker>                       Worker
 //   f <workflow>                               Workflow
 //   x <pool> \0 <ts:8> <workflow>      → name  wake index: at most one entry per workflow
-//   o <worker> \0 <workflow>                   leases by holder (reclaim and leave find them here)
+//   o <worker> \0 <workflow>  → token:8 pool  leases by holder (reclaim, leave and lease reconciliation)
 //   s <workflow> \0 <seq:8>                    Signal
 //   i <pool> \0 <key>                  → id    idempotency keys of dispatch
 //   g <workflow> \0 <signal id>                idempotency of signals
@@ -55,6 +55,12 @@ void put_u64(std::string& out, uint64_t v);
 uint64_t get_u64(std::string_view in);  // first 8 bytes, big-endian
 void put_ts(std::string& out, int64_t ts);
 int64_t get_ts(std::string_view in);
+
+// The value of an owner key: the lease's fencing token and the workflow's pool, so the leader can compare a
+// worker's leases with what the worker says it holds without reading every record. Entries written before this
+// value existed are empty: parse_owner_value returns false and the record is the truth.
+std::string owner_value(uint64_t token, std::string_view pool);
+bool parse_owner_value(std::string_view value, uint64_t& token, std::string_view& pool);
 
 // Parses a wake key back into its parts; false when the key is not a wake key.
 struct WakeKey {

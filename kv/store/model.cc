@@ -75,6 +75,7 @@ Json to_json(const Workflow& w) {
          {"parent_id", w.parent_id},
          {"notify_parent", w.notify_parent},
          {"wake_ts", w.wake_ts},
+         {"due_ts", w.due_ts},
          {"wake_reason", w.wake_reason},
          {"wait_signals", w.wait_signals},
          {"lease_worker", w.lease_worker},
@@ -106,6 +107,7 @@ Workflow workflow_from_json(const Json& j) {
   w.parent_id = get_or<std::string>(j, "parent_id", "");
   w.notify_parent = get_or<bool>(j, "notify_parent", false);
   w.wake_ts = get_or<int64_t>(j, "wake_ts", -1);
+  w.due_ts = get_or<int64_t>(j, "due_ts", 0);
   w.wake_reason = get_or<std::string>(j, "wake_reason", "");
   w.wait_signals = get_or<std::vector<std::string>>(j, "wait_signals", {});
   w.lease_worker = get_or<std::string>(j, "lease_worker", "");

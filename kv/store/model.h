@@ -1,6 +1,6 @@
 #pragma once
-// The logical data model of DESIGN.md §4. Records are stored as MessagePack maps so that fields can be added without
-// a migration: unknown fields are skipped, and missing or nil fields read as their defaults.
+// The logical data model (docs/kv.md, "Data model"). Records are stored as MessagePack maps so that fields can be
+// added without a migration: unknown fields are skipped, and missing or nil fields read as their defaults.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -60,6 +60,9 @@ struct Workflow {
   std::string parent_id;
   bool notify_parent = false;
   int64_t wake_ts = -1;                   // its one wake-index entry, -1 when it has none
+  // When the run a lease holds became due (the wake time the lease took). A released or reclaimed lease puts the
+  // workflow back at this time, so it keeps its place ahead of work that became due later.
+  int64_t due_ts = 0;
   std::string wake_reason;                // why it is (or was last) due: dispatch, timer, signal, retry, ...
   std::vector<std::string> wait_signals;  // signal names that wake it while waiting
   std::string lease_worker;               // empty when not leased

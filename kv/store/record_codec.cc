@@ -81,6 +81,8 @@ const Field<Workflow> kWorkflowFields[] = {
      [](Reader& r, Workflow& x) { x.consumed_signal_seq = r.unsigned_integer(); }},
     {"created_ts", [](Writer& w, const Workflow& x) { w.integer(x.created_ts); },
      [](Reader& r, Workflow& x) { x.created_ts = r.integer(); }},
+    {"due_ts", [](Writer& w, const Workflow& x) { w.integer(x.due_ts); },
+     [](Reader& r, Workflow& x) { x.due_ts = r.integer(); }},
     {"error", [](Writer& w, const Workflow& x) { w.string(x.error); },
      [](Reader& r, Workflow& x) { x.error = r.string(); }},
     {"id", [](Writer& w, const Workflow& x) { w.string(x.id); }, [](Reader& r, Workflow& x) { x.id = r.string(); }},

@@ -230,6 +230,29 @@ std::vector<Signal> StateMachine::signals(std::string_view workflow_id, uint64_t
   return out;
 }
 
+std::vector<HeldLease> StateMachine::leases_of(std::string_view pool, std::string_view worker_id) const {
+  DbReader reader(db_.get());
+  std::vector<HeldLease> out;
+  std::vector<std::string> legacy;
+  auto prefix = keys::owner_prefix(worker_id);
+  reader.scan(prefix, [&](std::string_view key, std::string_view value) {
+    uint64_t token = 0;
+    std::string_view lease_pool;
+    if (!keys::parse_owner_value(value, token, lease_pool)) {
+      legacy.emplace_back(key.substr(prefix.size()));
+    } else if (lease_pool == pool) {
+      out.push_back(HeldLease{std::string(key.substr(prefix.size())), token});
+    }
+    return true;
+  });
+  for (const auto& id : legacy) {
+    auto w = workflow(id);
+    if (w && w->pool == pool && w->lease_worker == worker_id && w->lease_token != 0)
+      out.push_back(HeldLease{id, w->lease_token});
+  }
+  return out;
+}
+
 std::vector<Worker> StateMachine::workers(std::string_view pool) const {
   std::shared_lock lock(mirror_mu_);
   std::vector<Worker> out;

@@ -24,6 +24,12 @@ struct DueEntry {
   std::string name;
 };
 
+// A lease as the owner index records it.
+struct HeldLease {
+  std::string workflow_id;
+  uint64_t token = 0;
+};
+
 struct Options {
   std::string path;
   bool sync = true;  // fsync every applied entry (group commit amortises it)
@@ -64,6 +70,9 @@ class StateMachine {
   std::vector<Signal> signals(std::string_view workflow_id, uint64_t after_seq, size_t limit) const;
 
   std::vector<Worker> workers(std::string_view pool) const;  // empty pool = every pool
+  // The leases the committed state gives worker `worker_id` of `pool` (from the owner index; entries written
+  // before the index carried tokens read the record).
+  std::vector<HeldLease> leases_of(std::string_view pool, std::string_view worker_id) const;
   std::vector<std::string> pools() const;                    // pools that have workers or wake entries
   // Wake entries of a pool due at `now`, earliest first.
   std::vector<DueEntry> due(std::string_view pool, int64_t now, size_t limit) const;

@@ -1,6 +1,6 @@
 #pragma once
 // Where the API server is and how to authenticate to it: a kubeconfig file out of cluster, the pod's service
-// account in cluster (DESIGN.md §6). Loading is separate from use so tests can feed fixture files.
+// account in cluster (docs/operator.md, "Running it"). Loading is separate from use so tests can feed fixture files.
 #include <string>
 
 namespace gasoline::kube {

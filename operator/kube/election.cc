@@ -101,11 +101,14 @@ bool LeaderElector::run(const std::function<void()>& on_lead) {
     if (stopping_) return true;
     auto sent = std::chrono::steady_clock::now();
     try {
-      if (try_acquire_or_renew()) {
+      bool acquired = try_acquire_or_renew();
+      reachable_ = true;
+      if (acquired) {
         last_renew = sent;
         break;
       }
     } catch (const std::exception& e) {
+      reachable_ = false;
       log::warn("leader election: cannot read or write the lease", {{"error", e.what()}});
     }
     if (!wait(options_.retry_period)) return true;
@@ -120,7 +123,9 @@ bool LeaderElector::run(const std::function<void()>& on_lead) {
     auto sent = std::chrono::steady_clock::now();
     try {
       renewed = try_acquire_or_renew();
+      reachable_ = true;
     } catch (const std::exception& e) {
+      reachable_ = false;
       log::warn("leader election: renewal failed", {{"error", e.what()}});
     }
     if (renewed) {

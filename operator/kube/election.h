@@ -34,6 +34,8 @@ class LeaderElector {
   bool run(const std::function<void()>& on_lead);
   void stop();
   bool leading() const { return leading_; }
+  // Whether the last read or write of the lease reached the API server (a standby's readiness).
+  bool api_reachable() const { return reachable_; }
   // Gives the lease up (graceful shutdown) so a standby takes over without waiting for expiry.
   void release();
 
@@ -45,6 +47,7 @@ class LeaderElector {
   ElectionOptions options_;
   std::atomic<bool> leading_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> reachable_{false};
   std::mutex mu_;
   std::condition_variable cv_;
   Json observed_spec_;  // the holder's record as last seen

@@ -1,7 +1,8 @@
 #pragma once
 // HTTPS to the API server: pooled keep-alive connections for requests, a dedicated connection per watch that
-// streams the body line by line. Boost.Beast over OpenSSL (DESIGN.md §3: Beast is the sanctioned replacement for
-// the archived cpprestsdk, and a watch needs chunked streaming reads with long timeouts, which Beast does well).
+// streams the body line by line. Boost.Beast over OpenSSL, not cpprestsdk: upstream archived cpprestsdk, so new HTTP
+// code uses Beast (docs/design.md, "Dependencies"), and a watch needs chunked streaming reads with long timeouts,
+// which Beast does well.
 // Synchronous calls with per-operation deadlines: each connection owns a small io_context that the caller's
 // thread runs, so no I/O thread is shared and a slow watch never delays a write.
 #include "operator/kube/config.h"

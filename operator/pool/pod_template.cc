@@ -71,6 +71,10 @@ json pod_template(const Spec& s) {
   pod["volumes"].push_back(token_volume(s));
 
   pod["terminationGracePeriodSeconds"] = s.drain.termination_grace_period_seconds;
+  // The sidecar measures the app's CPU (the signal the HPA scales on) from the app's processes, which it sees only
+  // in a shared PID namespace. A template that turns it off explicitly keeps that choice: shedding then reads 0
+  // and the sidecar says why.
+  if (!pod.contains("shareProcessNamespace")) pod["shareProcessNamespace"] = true;
 
   // Neither the sidecar nor, by default, the app talks to the API server: a mounted ServiceAccount token would only
   // hand whoever compromises the pod the namespace's default identity. A template that needs it says so.

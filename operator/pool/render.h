@@ -1,5 +1,5 @@
 #pragma once
-// The children of a GasolineWorkerPool (operator/SPEC.md "Children"), as complete server-side apply bodies.
+// The children of a GasolineWorkerPool (docs/pool-spec.md, "Children"), as complete server-side apply bodies.
 //
 // Pure: the same pool gives byte-identical JSON, the input is never modified, and nothing here talks to the
 // cluster. Fields the server or other controllers own are left out on purpose: the Deployment's replicas while

@@ -49,6 +49,12 @@ json sidecar_container(const Spec& s) {
                   env("GASOLINE_SHED_END", number_text(sc.shed_end_percent)),
                   env("GASOLINE_SHED_MIN_RATIO", std::to_string(sc.shed_min_ratio_permille)),
                   env("GASOLINE_DRAIN_TIMEOUT", std::to_string(s.drain.timeout_seconds) + "s"),
+                  // Shedding reacts to the app container's CPU against its request, as the HPA does.
+                  env("GASOLINE_CPU_SOURCE", "app"),
+                  {{"name", "GASOLINE_APP_CPU_REQUEST_MILLI"},
+                   {"valueFrom",
+                    {{"resourceFieldRef",
+                      {{"containerName", s.app_container}, {"resource", "requests.cpu"}, {"divisor", "1m"}}}}}},
               })},
       {"ports", json::array({{{"name", kAdminPortName}, {"containerPort", sc.admin_port}, {"protocol", "TCP"}}})},
       // The app containers start only once this succeeds, so probe often: a slow first probe delays every pod.

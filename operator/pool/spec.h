@@ -1,5 +1,5 @@
 #pragma once
-// The GasolineWorkerPool spec (operator/SPEC.md) as typed values with every default applied.
+// The GasolineWorkerPool spec (docs/pool-spec.md) as typed values with every default applied.
 //
 // The CRD's structural schema applies the same defaults and CEL rules on the API server; parse_spec applies and
 // checks them again because render also runs on hand-written JSON (tests) and on pools stored under an older CRD.

@@ -1,5 +1,6 @@
 #pragma once
-// The pool's status (operator/SPEC.md "status"), computed from what the operator observed.
+// The pool's status (docs/pool-spec.md "status", docs/operator.md "Status"), computed from what the operator
+// observed.
 #include <nlohmann/json.hpp>
 
 #include <optional>

@@ -5,5 +5,5 @@ out="$(kubectl get --raw /readyz)" || fail "kubectl get --raw /readyz failed"
 [ "$out" = ok ] || fail "/readyz answered '${out}', want 'ok'"
 info "/readyz: ${out}"
 ver="$(kubectl get --raw /version | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p')"
-[ -n "$ver" ] && [ "$ver" != "v0.0.0-master+\$Format:%H\$" ] || fail "apiserver reports no version (got '${ver}')"
+if [ -z "$ver" ] || [ "$ver" = "v0.0.0-master+\$Format:%H\$" ]; then fail "apiserver reports no version (got '${ver}')"; fi
 info "apiserver version: ${ver}"

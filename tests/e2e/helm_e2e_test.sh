@@ -8,6 +8,7 @@
 #   3. apply the sample pool; its pods reach Running;
 #   4. the HPA scales the pool's Deployment when the app container's simulated CPU rises;
 #   5. delete the pool and helm uninstall: nothing of the release is left.
+# shellcheck source=../operator/cluster/lib.sh
 source "$(cd "$(dirname "$0")/../operator/cluster" && pwd)/lib.sh"
 ns="gasoline-e2e-$$"
 release=gasoline

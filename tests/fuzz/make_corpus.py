@@ -2,7 +2,7 @@
 """Writes the seed corpora of fuzz_frame and fuzz_record (tests/fuzz/corpus/). Run it again after a protocol change.
 
 Each seed is a 4-byte fuzz header (cap selector, chunking seed; see frame_fuzz.cc) followed by a byte stream of
-frames: u32 length, u8 type, u64 request id, MessagePack body (DESIGN.md §4 "Wire protocol").
+frames: u32 length, u8 type, u64 request id, MessagePack body (docs/protocol.md, "Framing").
 Files named regression_* are inputs the fuzzer once failed on, kept verbatim; this script leaves them alone.
 """
 import os

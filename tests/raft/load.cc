@@ -162,12 +162,25 @@ void Load::stop() {
   threads_.clear();
 }
 
+void Load::stop_dispatching() {
+  dispatching_ = false;
+  std::unique_lock lock(wait_mu_);
+  wait_cv_.wait(lock, [&] { return dispatch_batches_ == 0 || !running_; });
+}
+
 void Load::ping_loop() {
   ClientSlot slot(options_.endpoints, options_.token, "load-ping");
   while (running_) {
     std::vector<Call> pings;
-    for (int w = 0; w < options_.workers; ++w)
-      pings.push_back(Call{"ping", Json{{"pool", options_.pool}, {"worker", worker_id(w)}, {"free_slots", 64}}});
+    for (int w = 0; w < options_.workers; ++w) {
+      Json args{{"pool", options_.pool}, {"worker", worker_id(w)}, {"free_slots", 64}};
+      if (options_.report_held) {
+        std::lock_guard lock(held_mu_);
+        const auto& held = held_[worker_id(w)];
+        args["held"] = Json(std::vector<uint64_t>(held.begin(), held.end()));
+      }
+      pings.push_back(Call{"ping", std::move(args)});
+    }
     // A missed ping is made up by the next one; a hung connection is replaced within the attempt timeout.
     call_batch(slot, pings, options_.attempt_timeout, std::chrono::steady_clock::now() + options_.attempt_timeout,
                &stopping_);
@@ -179,6 +192,11 @@ void Load::ping_loop() {
 void Load::dispatch_loop(int d) {
   ClientSlot slot(options_.endpoints, options_.token, "load-dispatch-" + std::to_string(d));
   while (running_) {
+    if (!dispatching_) {
+      std::unique_lock lock(wait_mu_);
+      wait_cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return !running_; });
+      continue;
+    }
     if (acked_dispatches_ - completed_ >= options_.backlog) {
       std::unique_lock lock(wait_mu_);
       wait_cv_.wait_for(lock, std::chrono::milliseconds(5), [&] { return !running_; });
@@ -197,6 +215,11 @@ void Load::dispatch_loop(int d) {
       wait_cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return !running_; });
       continue;
     }
+    {
+      std::lock_guard lock(wait_mu_);
+      if (!dispatching_) continue;  // checked under the lock stop_dispatching() waits with
+      ++dispatch_batches_;
+    }
     call_batch(slot, batch, options_.attempt_timeout, std::chrono::steady_clock::now() + options_.op_deadline,
                &stopping_);
     for (auto& c : batch) {
@@ -204,6 +227,11 @@ void Load::dispatch_loop(int d) {
       history_.dispatch(op);
       if (c.ok) ++acked_dispatches_;
     }
+    {
+      std::lock_guard lock(wait_mu_);
+      --dispatch_batches_;
+    }
+    wait_cv_.notify_all();
   }
 }
 
@@ -226,6 +254,10 @@ void Load::worker_loop(int w) {
     }
     std::vector<Call> commits;
     std::vector<LeaseOp> leases;
+    {
+      std::lock_guard lock(held_mu_);
+      for (const auto& t : p.result["tasks"]) held_[me].insert(t.value("token", uint64_t{0}));
+    }
     for (const auto& t : p.result["tasks"]) {
       LeaseOp l{t.value("workflow_id", ""), me, t.value("token", uint64_t{0}), t.value("steps", uint64_t{0}),
                 p.invoke, p.ack};
@@ -266,6 +298,10 @@ void Load::worker_loop(int w) {
       }
       history_.commit(op);
     }
+    // Answered or given up: either way this worker no longer holds these leases (an unknown commit's lease is
+    // the kv's to release).
+    std::lock_guard lock(held_mu_);
+    for (const auto& l : leases) held_[me].erase(l.token);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +42,9 @@ struct LoadOptions {
   std::chrono::milliseconds op_deadline{30000};  // a write still unanswered after this is recorded as unknown
   // Input of workflow n (default: null).
   std::function<Json(size_t n)> input;
+  // Pings say which lease tokens each worker holds (as gasoline-worker does), so the kv releases the leases whose
+  // pull answer was lost. Off: the behaviour of a client that never reports them.
+  bool report_held = true;
 };
 
 // A client that can be replaced when a connection hangs. The replacement starts with the next endpoint, so it
@@ -86,6 +90,9 @@ class Load {
   void start();
   // Stops dispatching and pulling and waits for the threads; writes still in flight end as "unknown".
   void stop();
+  // Stops dispatching only, and returns once no dispatch is in flight (so no workflow appears after it returns):
+  // the workers go on pulling and committing what is left.
+  void stop_dispatching();
 
   uint64_t acked_dispatches() const { return acked_dispatches_; }
   uint64_t acked_commits() const { return acked_commits_; }
@@ -108,6 +115,11 @@ class Load {
   History& history_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> dispatching_{true};
+  std::atomic<int> dispatch_batches_{0};  // dispatch batches in flight
+  // Lease tokens each worker holds: pulled and not yet answered by a commit.
+  std::mutex held_mu_;
+  std::map<std::string, std::set<uint64_t>> held_;
   std::atomic<size_t> next_workflow_{0};
   std::atomic<uint64_t> acked_dispatches_{0}, acked_commits_{0}, completed_{0}, conflicts_{0}, unknown_{0};
   std::atomic<uint64_t> pulls_{0}, empty_pulls_{0};

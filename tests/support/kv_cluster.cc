@@ -98,6 +98,13 @@ bool KvCluster::log_contains(size_t i, const std::string& needle) const {
   return log_text(i).find(needle) != std::string::npos;
 }
 
+size_t KvCluster::log_count(size_t i, const std::string& needle) const {
+  auto text = log_text(i);
+  size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
 std::vector<std::string> KvCluster::endpoints() const {
   std::vector<std::string> out;
   for (const auto& r : replicas_) out.push_back(r.client_address);

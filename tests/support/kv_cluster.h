@@ -53,6 +53,7 @@ class KvCluster {
   std::string log_path(size_t i) const;
   std::string log_text(size_t i) const;
   bool log_contains(size_t i, const std::string& needle) const;
+  size_t log_count(size_t i, const std::string& needle) const;  // occurrences in replica i's log file
   std::vector<std::string> endpoints() const;  // every replica's client address
 
   // The process of replica i is alive (not killed, maybe frozen).

@@ -1,5 +1,5 @@
 // Unit tests for kv/assign: pinned hashes, ranking, strategies and load shedding.
-// Adapted from reference/gasoline-smart-pulling.md §13 (invariants 5-10, 16, 17). Every statistical
+// Invariants 5-10, 16 and 17 of docs/design.md ("Invariants"). Every statistical
 // check runs on fixed inputs, so results are deterministic: a failure means the behaviour changed.
 #include <gtest/gtest.h>
 #include <xxhash.h>
@@ -379,7 +379,7 @@ TEST(Strategy, ModuloNextSameTimestampHotspot) {
   constexpr int kWorkflows = 10000;
   const std::vector<std::string> members = workers(5);
   const Shares sh = count_shares(Strategy::kModuloNext, members, kWorkflows, /*same_ts=*/true);
-  // Every workflow woken in the same millisecond lands on one primary (the original's §3.3 hotspot)...
+  // Every workflow woken in the same millisecond lands on one primary (the original's hotspot, docs/design.md)...
   EXPECT_EQ(*std::max_element(sh.primary.begin(), sh.primary.end()), kWorkflows);
   EXPECT_EQ(std::count(sh.primary.begin(), sh.primary.end(), 0), 4);
   // ...while rendezvous gives nobody more than its share plus 3 sigma.

@@ -1,5 +1,5 @@
-// Unit tests for kv/store's pure core: apply_entry over an in-memory MapReader (DESIGN.md §4,
-// reference/gasoline-smart-pulling.md §13). Every test carries the state from entry to entry with
+// Unit tests for kv/store's pure core: apply_entry over an in-memory MapReader (docs/kv.md,
+// the invariants of docs/design.md). Every test carries the state from entry to entry with
 // apply_mutations, with increasing Raft indexes and leader timestamps; nothing here touches a clock or a disk.
 #include <gtest/gtest.h>
 
@@ -589,11 +589,13 @@ TEST(StoreMembership, DrainKeepsLeasesAndStopsNewOnes) {
   EXPECT_TRUE(invariants(kv.data));
 }
 
-TEST(StoreMembership, LeaveReleasesEveryLeaseWithAnImmediateWake) {
+TEST(StoreMembership, LeaveReleasesEveryLeaseWithAnImmediateWakeAtItsOriginalDueTime) {
   Kv kv;
   kv.run(ping("w1"));
   kv.run(ping("w2"));
   for (auto id : {"wf-1", "wf-2", "wf-3", "wf-4"}) ASSERT_TRUE(kv.run(dispatch(id)).ok());
+  std::map<std::string, int64_t> due;
+  for (auto id : {"wf-1", "wf-2"}) due[id] = kv.wf(id).wake_ts;
   std::map<std::string, uint64_t> tokens;
   for (auto id : {"wf-1", "wf-2", "wf-3"}) tokens[id] = kv.lease("w1", id);
   uint64_t other = kv.lease("w2", "wf-4");
@@ -615,8 +617,10 @@ TEST(StoreMembership, LeaveReleasesEveryLeaseWithAnImmediateWake) {
     EXPECT_EQ(w.lease_token, 0u);
     EXPECT_EQ(w.wake_reason, "handover");
     EXPECT_FALSE(kv.owns("w1", id));
-    EXPECT_TRUE(wakes_once_at(kv, id, left_at));
-    EXPECT_TRUE(has_wake_event(a, id, left_at, "handover"));
+    // Due again at once, and ahead of anything that became due after it: at the time it first became due.
+    EXPECT_LT(due[id], left_at);
+    EXPECT_TRUE(wakes_once_at(kv, id, due[id]));
+    EXPECT_TRUE(has_wake_event(a, id, due[id], "handover"));
     // The old holder's commit is fenced off.
     EXPECT_EQ(kv.run(commit(id, "w1", tokens[id], complete_step())).code, Code::kConflict);
   }
@@ -1574,6 +1578,8 @@ TEST(StoreReclaim, LostWorkerLosesItsLeasesAliveWorkerKeepsThem) {
   Kv kv;
   kv.apply({PingBatch{{ping_of("lost"), ping_of("alive")}}});
   for (auto id : {"wf-1", "wf-2", "wf-3"}) kv.run(dispatch(id));
+  std::map<std::string, int64_t> due;
+  for (auto id : {"wf-1", "wf-2"}) due[id] = kv.wf(id).wake_ts;
   uint64_t t1 = kv.lease("lost", "wf-1");
   uint64_t t2 = kv.lease("lost", "wf-2");
   uint64_t t3 = kv.lease("alive", "wf-3");
@@ -1605,8 +1611,9 @@ TEST(StoreReclaim, LostWorkerLosesItsLeasesAliveWorkerKeepsThem) {
     EXPECT_EQ(w.wake_reason, "reclaim");
     EXPECT_TRUE(w.lease_worker.empty());
     EXPECT_FALSE(kv.owns("lost", id));
-    EXPECT_TRUE(wakes_once_at(kv, id, kv.ts));
-    EXPECT_TRUE(has_wake_event(a, id, kv.ts, "reclaim"));
+    EXPECT_LT(due[id], kv.ts);
+    EXPECT_TRUE(wakes_once_at(kv, id, due[id])) << "a reclaimed workflow keeps its place in the queue";
+    EXPECT_TRUE(has_wake_event(a, id, due[id], "reclaim"));
   }
   EXPECT_EQ(a.wakes.size(), 2u);
   EXPECT_FALSE(kv.worker("lost"));  // GC'd

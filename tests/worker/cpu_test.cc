@@ -1,6 +1,6 @@
-// The cgroup CPU reader against fixture directories (DESIGN.md §5): v2, v1, hybrid and none; quota and no quota;
-// the process's own cgroup below the mount; the EMA; counter resets and garbage. Table-driven: each case is a
-// tree of files and a sequence of (usage, time) samples with the expected smoothed value.
+// The cgroup CPU reader against fixture directories (docs/design.md, "CPU measurement"): v2, v1, hybrid and none; quota
+// and no quota; the process's own cgroup below the mount; the EMA; counter resets and garbage. Table-driven: each case
+// is a tree of files and a sequence of (usage, time) samples with the expected smoothed value.
 #include "tests/support/process.h"
 #include "worker/cpu.h"
 

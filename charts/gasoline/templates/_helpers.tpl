@@ -88,7 +88,7 @@ to the chart's appVersion; a digest (sha256:...) is appended with "@" instead.
 
 {{/*
 The Secret holding the kv bearer token, and its key. Pools default to a Secret named gasoline-kv-token with the
-key "token" in their own namespace (operator/SPEC.md), so the chart's Secret has exactly that name.
+key "token" in their own namespace (docs/pool-spec.md, kv.tokenSecretRef), so the chart's Secret has exactly that name.
 */}}
 {{- define "gasoline.kv.secretName" -}}
 {{- default "gasoline-kv-token" .Values.kv.auth.existingSecret }}

@@ -2,7 +2,7 @@
 # shellcheck disable=SC2016  # CEL and jsonpath expressions are single-quoted on purpose
 # operator.crd: crds/gasoline.dev_gasolineworkerpools.yaml against the real API server (the gasoline_cluster
 # fixture): the CRD installs (the API server accepts the structural schema and the cost of every CEL rule) and
-# becomes Established; a minimal pool gets every default of operator/SPEC.md; each invalid pool is rejected with
+# becomes Established; a minimal pool gets every default of docs/pool-spec.md; each invalid pool is rejected with
 # the message written in the CRD; selectorLabels are immutable; unknown fields are refused while template.spec
 # keeps PodSpec fields; the printer columns show status; the scale subresource works.
 # shellcheck source=lib.sh
@@ -81,7 +81,7 @@ extra = sorted(set(spec) - set(want))
 if extra: bad.append(f"unexpected fields {extra}")
 for b in bad: print("  " + b, file=sys.stderr)
 sys.exit(1 if bad else 0)
-' || fail "the minimal pool did not get the defaults of operator/SPEC.md"
+' || fail "the minimal pool did not get the defaults of docs/pool-spec.md"
 info "ok: a minimal pool is accepted and defaulted"
 
 # --- a pool using every field is accepted; template.spec keeps PodSpec fields -------------------------------------

@@ -27,6 +27,17 @@ case "$holder" in
   *) fail "unexpected lease holder '${holder}'" ;;
 esac
 [ "$(metric "$leader_port" gasoline_operator_leader)" = 1 ] || fail "the lease holder does not report leadership"
+# A standby that reaches the API server is ready (a spare); one that cannot reach it is not.
+wait_until "the standby is ready" 30 ready "$other_port"
+unreachable="${LOGDIR}/unreachable.kubeconfig"
+sed -E 's#server: https://[^ ]+#server: https://127.0.0.1:1#' "$KUBECONFIG" >"$unreachable"
+C=18220
+KUBECONFIG="$unreachable" start_operator gamma "$C" "${flags[@]}"
+wait_until "the cut-off standby serves probes" 30 bash -c "curl -s -o /dev/null --max-time 2 http://127.0.0.1:$((C + 1))/healthz"
+wait_until "the cut-off standby says why it is not ready" 30 bash -c \
+  "curl -s --max-time 2 http://127.0.0.1:$((C + 1))/readyz | grep -q 'cannot reach the API server'"
+ready "$C" && fail "a standby that cannot reach the API server reports ready"
+kill -TERM "$OPERATOR_PID"
 
 kubectl -n "$ns" apply -f - <<'YAML'
 apiVersion: gasoline.dev/v1alpha1

@@ -2,6 +2,7 @@
 # Helpers for the operator tests (sourced): the cluster helpers of tests/cluster/lib.sh plus starting the real
 # gasoline-operator binary as a local process. kwok pods are fake, so the operator (like every process whose code
 # must really run) runs on this machine against the test cluster's API server.
+# shellcheck source=../../cluster/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../../cluster" && pwd)/lib.sh"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"

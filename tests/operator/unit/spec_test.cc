@@ -1,5 +1,6 @@
-// parse_spec and kv_pool_name: every SPEC.md default, and one clear, field-named error per CRD rule (type, range,
-// pattern, CEL) plus the extra checks parse_spec makes so that a bad pool fails before it becomes a bad Deployment.
+// parse_spec and kv_pool_name: every default of docs/pool-spec.md, and one clear, field-named error per CRD rule (type,
+// range, pattern, CEL) plus the extra checks parse_spec makes so that a bad pool fails before it becomes a bad
+// Deployment.
 #include <gtest/gtest.h>
 
 #include <string>

@@ -1,4 +1,4 @@
-// compute_status: every condition reason of SPEC.md, lastTransitionTime kept or moved, observedGeneration, the
+// compute_status: every condition reason of docs/operator.md, lastTransitionTime kept or moved, observedGeneration, the
 // replica counts, activeWorkers and selector.
 #include <gtest/gtest.h>
 
