@@ -15,8 +15,11 @@ packages=(
   libjemalloc-dev                      # the kv's allocator
   libspdlog-dev libfmt-dev prometheus-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  faketime                             # tests: a sidecar and app with a skewed clock
   clang-14 libclang-rt-14-dev          # libFuzzer targets (tests/fuzz)
   shellcheck                           # lint.shellcheck (tests/lint): every script of hack/ and tests/
+  jq skopeo                            # images (hack/images.sh) and their check (label real)
+  libseccomp-dev iptables iproute2 util-linux  # the real node: runc (seccomp), kube-proxy, netns (label real)
 )
 
 missing=()

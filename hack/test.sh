@@ -9,8 +9,14 @@ start=$(date +%s)
 ./hack/build.sh
 
 # The local Kubernetes (kube-apiserver, etcd, kwok, ...) is built from Go modules into a cache outside the repo.
+# The real node's parts (containerd, runc, kubelet, ...) only where it can run (root, namespaces): elsewhere
+# the `real` tests are skipped with that reason, and building them would only cost time.
 if [ -x hack/cluster.sh ] && [ "${GASOLINE_SKIP_CLUSTER:-0}" != "1" ]; then
-  ./hack/cluster.sh build
+  if ./hack/cluster.sh can-real; then
+    ./hack/cluster.sh build --real
+  else
+    ./hack/cluster.sh build
+  fi
 fi
 
 labels="${TEST_LABELS:-}"

@@ -68,6 +68,12 @@ int main(int argc, char** argv) {
   app.add_option("--orphan-grace-ms", config.orphan_grace_ms,
                  "Release a lease its live worker has not reported holding for this long (a lost pull answer)")
       ->capture_default_str();
+  app.add_option("--retention-ms", config.retention_ms,
+                 "Delete finished workflows this long after they finished (a pool may set its own with gasctl "
+                 "pool retention; 0 = keep forever)")
+      ->capture_default_str();
+  app.add_option("--retention-sweep-ms", config.retention_sweep_ms, "How often the leader deletes expired workflows")
+      ->capture_default_str();
   app.add_option("--backup-grace-ms", config.backup_grace_ms, "How overdue work must be before the backup takes it")
       ->capture_default_str();
   app.add_option("--scan-cap", config.scan_cap, "Wake entries one pull scans at most")->capture_default_str();
@@ -128,6 +134,8 @@ int main(int argc, char** argv) {
     if (auto e = assign::validate(config.shed)) throw std::invalid_argument("shedding curve: " + *e);
     if (config.ping_interval_ms <= 0 || config.lost_after_ms <= 0)
       throw std::invalid_argument("--ping-interval-ms and --lost-after-ms must be positive");
+    if (config.retention_ms < 0 || config.retention_sweep_ms <= 0)
+      throw std::invalid_argument("--retention-ms must not be negative and --retention-sweep-ms must be positive");
     if (config.orphan_grace_ms < 2 * config.ping_interval_ms)
       throw std::invalid_argument("--orphan-grace-ms must be at least two ping intervals (" +
                                   std::to_string(2 * config.ping_interval_ms) +

@@ -127,7 +127,7 @@ void Api::handle(http::Request req, http::Reply raw) {
       }
       if (p.size() == 3 && p[2] == "results") {
         if (m != "POST") return reply(method_not_allowed("POST"));
-        auto items = api::parse_batch(api::parse_json_body(req.body), wall_ms());
+        auto items = api::parse_batch(api::parse_json_body(req.body));
         // Each item is answered on its own; the batch replies when the last one is in.
         struct Batch {
           std::mutex mu;
@@ -164,7 +164,7 @@ void Api::handle(http::Request req, http::Reply raw) {
       if (p.size() == 4 && p[3] == "result") {
         if (m != "POST") return reply(method_not_allowed("POST"));
         auto token = api::parse_token(p[2]);
-        auto result = api::parse_result(api::parse_json_body(req.body), wall_ms());
+        auto result = api::parse_result(api::parse_json_body(req.body));
         sidecar_.submit(token, std::move(result), as_done(reply));
         return;
       }
@@ -172,7 +172,7 @@ void Api::handle(http::Request req, http::Reply raw) {
     if (p[1] == "workflows") {
       if (p.size() == 2) {
         if (m != "POST") return reply(method_not_allowed("POST"));
-        auto args = api::parse_dispatch(api::parse_json_body(req.body), sidecar_.config().pool, wall_ms());
+        auto args = api::parse_dispatch(api::parse_json_body(req.body), sidecar_.config().pool);
         sidecar_.kv_request("dispatch", std::move(args), as_done(reply));
         return;
       }

@@ -54,7 +54,7 @@ const Json& object_of(const Json& body, const char* key, const std::string& wher
   return v;
 }
 
-Json dispatch_spec(const Json& c, const std::string& where, const std::string& default_pool, int64_t now_ms) {
+Json dispatch_spec(const Json& c, const std::string& where, const std::string& default_pool) {
   if (!c.is_object()) bad(where + " must be an object");
   only_keys(c, {"name", "input", "id", "tags", "idempotency_key", "notify_parent", "max_attempts", "run_at",
                 "delay_ms", "pool"},
@@ -79,7 +79,9 @@ Json dispatch_spec(const Json& c, const std::string& where, const std::string& d
   auto delay = int_field(c, "delay_ms", where, 0);
   if (run_at && delay) bad(where + ": give 'run_at' or 'delay_ms', not both");
   if (run_at) spec["run_at"] = *run_at;
-  if (delay) spec["run_at"] = now_ms + *delay;
+  // Relative times travel as durations: the kv adds them to its leader's clock, so this pod's clock cannot skew
+  // them.
+  if (delay) spec["delay_ms"] = *delay;
   auto pool = string_field(c, "pool", where, false);
   if (!pool.empty()) {
     spec["pool"] = pool;
@@ -167,7 +169,7 @@ TaskToken parse_token(const std::string& text) {
   return t;
 }
 
-ParsedResult parse_result(const Json& body, int64_t now_ms) {
+ParsedResult parse_result(const Json& body) {
   if (!body.is_object()) bad("a result must be a JSON object with one of complete, sleep, wait, retry, fail, continue");
   only_keys(body, {"complete", "sleep", "wait", "retry", "fail", "continue", "children", "signals",
                    "consumed_signal_seq", "workflow_id", "worker", "token"},
@@ -194,7 +196,8 @@ ParsedResult parse_result(const Json& body, int64_t now_ms) {
     auto until = int_field(v, "until", where, 1);
     auto for_ms = int_field(v, "for_ms", where, 0);
     if (until.has_value() == for_ms.has_value()) bad(where + ": give exactly one of 'until' (unix ms) or 'for_ms'");
-    out.step = optional_state(v, Json{{"kind", "sleep"}, {"until", until ? *until : now_ms + *for_ms}});
+    out.step = optional_state(v, until ? Json{{"kind", "sleep"}, {"until", *until}}
+                                       : Json{{"kind", "sleep"}, {"for_ms", *for_ms}});
   } else if (kind == "wait") {
     only_keys(v, {"signals", "until", "timeout_ms", "state"}, where);
     Json names = Json::array();
@@ -212,7 +215,7 @@ ParsedResult parse_result(const Json& body, int64_t now_ms) {
       bad(where + ": needs 'signals', a deadline ('until'/'timeout_ms'), or both");
     Json step{{"kind", "wait"}, {"signals", names}};
     if (until) step["until"] = *until;
-    if (timeout) step["until"] = now_ms + *timeout;
+    if (timeout) step["timeout_ms"] = *timeout;
     out.step = optional_state(v, std::move(step));
   } else if (kind == "retry") {
     only_keys(v, {"error", "state", "backoff_base_ms", "backoff_max_ms"}, where);
@@ -232,7 +235,7 @@ ParsedResult parse_result(const Json& body, int64_t now_ms) {
     if (!c->is_array()) bad("result: 'children' must be an array");
     if (c->size() > kMaxChildren) bad("result: more than " + std::to_string(kMaxChildren) + " children");
     for (size_t i = 0; i < c->size(); ++i)
-      out.children.push_back(dispatch_spec((*c)[i], "result.children[" + std::to_string(i) + "]", "", now_ms));
+      out.children.push_back(dispatch_spec((*c)[i], "result.children[" + std::to_string(i) + "]", ""));
   }
   if (auto* s = field(body, "signals")) {
     if (!s->is_array()) bad("result: 'signals' must be an array");
@@ -250,7 +253,7 @@ ParsedResult parse_result(const Json& body, int64_t now_ms) {
   return out;
 }
 
-std::vector<BatchItem> parse_batch(const Json& body, int64_t now_ms) {
+std::vector<BatchItem> parse_batch(const Json& body) {
   if (!body.is_object() || !body.contains("results") || !body["results"].is_array())
     bad("a batch must be {\"results\": [{\"token\": \"...\", ...result...}, ...]}");
   const auto& items = body["results"];
@@ -268,7 +271,7 @@ std::vector<BatchItem> parse_batch(const Json& body, int64_t now_ms) {
       if (!t->is_string()) bad("results[" + std::to_string(i) + "]: 'token' must be the task's token string");
       item.raw_token = t->get<std::string>();
       item.token = parse_token(item.raw_token);
-      item.result = parse_result(r, now_ms);
+      item.result = parse_result(r);
     } catch (const ApiError& e) {
       item.error = e;
     }
@@ -277,8 +280,8 @@ std::vector<BatchItem> parse_batch(const Json& body, int64_t now_ms) {
   return out;
 }
 
-Json parse_dispatch(const Json& body, const std::string& default_pool, int64_t now_ms) {
-  return dispatch_spec(body, "workflow", default_pool, now_ms);
+Json parse_dispatch(const Json& body, const std::string& default_pool) {
+  return dispatch_spec(body, "workflow", default_pool);
 }
 
 Json parse_signal(const Json& body, const std::string& workflow_id) {

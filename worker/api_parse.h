@@ -72,8 +72,9 @@ struct ParsedResult {
   std::string worker;                          // echo of the task, optional
 };
 // One step result (exactly one of complete/sleep/wait/retry/fail/continue, plus children and signals).
-// Relative times (sleep.for_ms, wait.timeout_ms) become absolute with `now_ms`.
-ParsedResult parse_result(const Json& body, int64_t now_ms);
+// Relative times (sleep.for_ms, wait.timeout_ms, delay_ms) stay durations: the kv makes them absolute with its
+// leader's clock, so a skewed pod clock cannot stretch or skip a timer.
+ParsedResult parse_result(const Json& body);
 
 struct BatchItem {
   TaskToken token;
@@ -82,10 +83,10 @@ struct BatchItem {
   std::optional<ApiError> error;  // this item is invalid; the others still count
 };
 // POST /v1/tasks/results: {"results": [{"token": "...", ...one result...}, ...]}.
-std::vector<BatchItem> parse_batch(const Json& body, int64_t now_ms);
+std::vector<BatchItem> parse_batch(const Json& body);
 
 // POST /v1/workflows → the kv's dispatch args (id may be empty: the sidecar picks one so retries are safe).
-Json parse_dispatch(const Json& body, const std::string& default_pool, int64_t now_ms);
+Json parse_dispatch(const Json& body, const std::string& default_pool);
 // POST /v1/workflows/{id}/signals → the kv's signal args.
 Json parse_signal(const Json& body, const std::string& workflow_id);
 // POST /v1/workflows/{id}/cancel → the kv's cancel args (the body may be empty).

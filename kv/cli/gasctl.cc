@@ -110,7 +110,14 @@ int main(int argc, char** argv) {
   auto* workers = app.add_subcommand("workers", "Show each pool's ranking and every worker's share");
   workers->add_option("--pool", pool, "Only this pool");
 
-  auto* status_cmd = app.add_subcommand("status", "Show the kv's role, applied index and pools");
+  auto* status_cmd = app.add_subcommand("status", "Show the kv's role, applied index and pools (with each retention)");
+
+  std::string retention;
+  auto* retention_cmd =
+      app.add_subcommand("retention", "Set how long a pool keeps finished workflows (status shows every pool's)");
+  retention_cmd->add_option("pool", pool, "Pool")->required();
+  retention_cmd->add_option("keep", retention, "Milliseconds, 'forever', or 'default' (the kv's --retention-ms)")
+      ->required();
 
   auto* cluster_cmd = app.add_subcommand("cluster", "Replication: every replica's state, and membership changes");
   cluster_cmd->require_subcommand(1);
@@ -255,6 +262,25 @@ int main(int argc, char** argv) {
         args["client_address"] = client_address;
       }
       result = client.call(op, args);
+      std::cout << result.dump(2) << "\n";
+    } else if (*retention_cmd) {
+      int64_t ms = 0;
+      if (retention == "forever") {
+        ms = 0;
+      } else if (retention == "default") {
+        ms = -1;
+      } else {
+        size_t used = 0;
+        try {
+          ms = std::stoll(retention, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != retention.size() || ms <= 0)
+          throw std::invalid_argument("retention: '" + retention + "' is not a positive number of milliseconds, "
+                                      "'forever' or 'default'");
+      }
+      result = client.call("pool.configure", Json{{"pool", pool}, {"retention_ms", ms}});
       std::cout << result.dump(2) << "\n";
     } else if (*status_cmd) {
       result = client.call("status", Json::object(), retry);

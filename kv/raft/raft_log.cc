@@ -92,10 +92,18 @@ int uv_async_work(raft_io*, raft_io_async_work* req, raft_io_async_work_cb cb) {
   std::_Exit(70);
 }
 
-// Never return non-zero from apply for a bad entry: libraft would retry it forever and stall the log.
-int skip_undecodable(raft_index index, const char* error) {
-  log::error("undecodable raft entry skipped", {{"index", index}, {"error", error}});
-  return 0;
+// A committed entry this replica cannot apply: skipping it would let this replica's state silently diverge from the
+// others', and returning an error from apply makes libraft retry it forever. Stop instead, touching nothing: the
+// Raft log and the state are as they were, so a restart with a binary that reads the entry (an upgrade, when a newer
+// version wrote it) continues from here.
+[[noreturn]] void stop_on_unreadable_entry(raft_index index, const std::string& reason) {
+  log::error("committed raft entry cannot be applied; stopping this replica instead of diverging",
+             {{"index", index},
+              {"reason", reason},
+              {"action",
+               "if another replica runs a newer gasoline-kv, upgrade this one; otherwise the entry is corrupt: "
+               "remove this replica's data and let it catch up from the others"}});
+  std::_Exit(kExitUnreadableEntry);
 }
 
 store::Result failure(store::Code code, std::string message) { return store::Result{code, std::move(message), {}}; }
@@ -590,9 +598,16 @@ int RaftLog::fsm_apply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
   // libraft passes no index; it bumps last_applied only after apply returns.
   raft_index index = raft_last_applied(&self->raft_) + 1;
   std::string_view payload;
-  if (!unframe_entry(buf->base, buf->len, payload)) return skip_undecodable(index, "bad framing");
-  if (store::is_effects(payload)) return self->apply_effects(payload, index);
-  return self->apply_commands(payload, index);
+  if (!unframe_entry(buf->base, buf->len, payload)) stop_on_unreadable_entry(index, "bad framing");
+  auto format = store::entry_format(payload);
+  switch (format.format) {
+    case store::EntryFormat::kEffects: return self->apply_effects(payload, index);
+    case store::EntryFormat::kCommands: return self->apply_commands(payload, index);
+    case store::EntryFormat::kUnknown: break;
+  }
+  stop_on_unreadable_entry(index, format.tag.empty()
+                                      ? "not an entry of any format this version knows"
+                                      : "entry format '" + format.tag + "' was written by a newer gasoline-kv");
 }
 
 // The effects a leader computed: every replica, the leader included, only writes them.
@@ -601,7 +616,7 @@ int RaftLog::apply_effects(std::string_view payload, raft_index index) {
   try {
     effects = store::decode_effects(payload, effects_scratch_);
   } catch (const std::exception& e) {
-    return skip_undecodable(index, e.what());
+    stop_on_unreadable_entry(index, e.what());
   }
   bool applied = false;
   try {
@@ -623,7 +638,7 @@ int RaftLog::apply_commands(std::string_view payload, raft_index index) {
   try {
     entry = store::decode_entry(payload);
   } catch (const std::exception& e) {
-    return skip_undecodable(index, e.what());
+    stop_on_unreadable_entry(index, e.what());
   }
   std::optional<store::Applied> applied;
   try {
@@ -684,6 +699,12 @@ int RaftLog::fsm_snapshot_finalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned*
 
 int RaftLog::fsm_restore(raft_fsm* fsm, raft_buffer* buf) {
   auto* self = static_cast<RaftLog*>(fsm->data);
+  if (auto version = snapshot_version(static_cast<const char*>(buf->base), buf->len);
+      version && *version > kSnapshotVersion) {
+    log::error("raft snapshot was written by a newer gasoline-kv; stopping this replica: upgrade it",
+               {{"snapshot_format", *version}, {"supported", kSnapshotVersion}});
+    std::_Exit(kExitUnreadableEntry);
+  }
   auto snap = decode_snapshot(static_cast<const char*>(buf->base), buf->len);
   if (!snap) {
     log::error("raft snapshot is malformed or has an unknown format");

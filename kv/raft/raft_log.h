@@ -63,6 +63,10 @@ struct RaftOptions {
 // client address from the replicated configuration itself.
 std::string config_address(const Peer& p);
 
+// gasoline-kv's exit status when a committed entry or a snapshot cannot be read (a newer format, or corruption): the
+// replica stops rather than diverge from the others.
+inline constexpr int kExitUnreadableEntry = 65;
+
 // Frames a payload to a multiple of 8 bytes and back (pure; tested).
 std::string frame_entry(const std::string& payload);
 bool unframe_entry(const void* data, size_t len, std::string_view& payload);

@@ -52,6 +52,12 @@ std::optional<std::string> encode_snapshot(rocksdb::DB* db, const rocksdb::Snaps
   return out;
 }
 
+std::optional<int> snapshot_version(const char* p, size_t len) {
+  if (len < 8 || std::memcmp(p, kMagic, 6) != 0) return std::nullopt;
+  if (p[6] < '0' || p[6] > '9' || p[7] < '0' || p[7] > '9') return std::nullopt;
+  return (p[6] - '0') * 10 + (p[7] - '0');
+}
+
 std::optional<DecodedSnapshot> decode_snapshot(const char* p, size_t len) {
   if (len < 16 || std::memcmp(p, kMagic, 8) != 0) return std::nullopt;
   uint64_t count = 0;

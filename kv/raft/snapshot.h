@@ -26,4 +26,9 @@ struct DecodedSnapshot {
 // nullopt for bytes that are not a well-formed snapshot.
 std::optional<DecodedSnapshot> decode_snapshot(const char* data, size_t len);
 
+// The format version in the magic ("GASNAP" + two digits); a layout change takes the next number, so an older
+// replica recognises a snapshot it cannot read. nullopt when the bytes do not start with the magic at all.
+inline constexpr int kSnapshotVersion = 1;
+std::optional<int> snapshot_version(const char* data, size_t len);
+
 }  // namespace gasoline::raft

@@ -27,6 +27,14 @@ Metrics::Metrics()
                    .Help("Leases released because their live worker did not hold them for the orphan grace "
                          "(the pull's answer was lost)")
                    .Register(*registry_)),
+      purged_(BuildCounter()
+                  .Name("gasoline_kv_workflows_purged_total")
+                  .Help("Finished workflows deleted after their pool's retention")
+                  .Register(*registry_)),
+      workflows_(BuildGauge()
+                     .Name("gasoline_kv_workflows")
+                     .Help("Workflow records by pool: live (not finished) and finished (kept until retention)")
+                     .Register(*registry_)),
       rpc_errors_(BuildCounter()
                       .Name("gasoline_kv_rpc_errors_total")
                       .Help("RPC errors returned or connections closed, by code")

@@ -23,6 +23,11 @@ class Metrics {
   void shed(const std::string& pool, double n) { shed_.Add({{"pool", pool}}).Increment(n); }
   void reclaimed(const std::string& pool, double n) { reclaimed_.Add({{"pool", pool}}).Increment(n); }
   void orphans_released(const std::string& pool) { orphans_.Add({{"pool", pool}}).Increment(); }
+  void purged(const std::string& pool, double n) { purged_.Add({{"pool", pool}}).Increment(n); }
+  void workflows(const std::string& pool, double live, double finished) {
+    workflows_.Add({{"pool", pool}, {"state", "live"}}).Set(live);
+    workflows_.Add({{"pool", pool}, {"state", "finished"}}).Set(finished);
+  }
   void rpc_error(const std::string& code) { rpc_errors_.Add({{"code", code}}).Increment(); }
   void bumps(double n) { bumps_.Add({}).Increment(n); }
   void active_workers(const std::string& pool, double n) { active_.Add({{"pool", pool}}).Set(n); }
@@ -43,6 +48,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& shed_;
   prometheus::Family<prometheus::Counter>& reclaimed_;
   prometheus::Family<prometheus::Counter>& orphans_;
+  prometheus::Family<prometheus::Counter>& purged_;
+  prometheus::Family<prometheus::Gauge>& workflows_;
   prometheus::Family<prometheus::Counter>& rpc_errors_;
   prometheus::Family<prometheus::Counter>& bumps_;
   prometheus::Family<prometheus::Counter>& commands_;

@@ -70,6 +70,7 @@ Service::Service(store::StateMachine& sm, asio::io_context& io, ServiceConfig co
       metrics_(metrics),
       ping_timer_(io),
       orphans_(config.orphan_grace_ms),
+      retention_timer_(io),
       reclaim_timer_(io) {}
 
 Service::~Service() { stop(); }
@@ -84,6 +85,7 @@ void Service::start() {
       [this] { send_bumps(); });
   if (log_ && log_->is_leader()) schedule_stored_wakes();
   reclaim_tick();
+  retention_tick();
 }
 
 void Service::stop() {
@@ -92,6 +94,7 @@ void Service::stop() {
   boost::system::error_code ec;
   ping_timer_.cancel();
   reclaim_timer_.cancel();
+  retention_timer_.cancel();
 }
 
 int64_t Service::now() const { return std::max(wall_ms(), sm_.last_ts()); }
@@ -110,6 +113,7 @@ void Service::handle(rpc::Request req, rpc::Responder r) {
       return;
     }
     if (op == "ping") return ping(args, r);
+    if (op == "pool.configure") return configure_pool(args, r);
     if (op == "subscribe") return subscribe(req, r);
     if (op == "drain" || op == "leave") return drain_or_leave(op, args, r);
     if (op == "dispatch") return dispatch(args, r);
@@ -400,6 +404,70 @@ void Service::reclaim_tick() {
   });
 }
 
+// --- retention -------------------------------------------------------------------------------------------
+
+int64_t Service::retention_of(const std::string& pool) const {
+  auto own = sm_.pool_retention(pool);
+  return own ? *own : config_.retention_ms;
+}
+
+void Service::configure_pool(const Json& args, rpc::Responder r) {
+  auto pool = str_arg(args, "pool");
+  if (auto e = store::validate_name("pool", pool)) throw std::invalid_argument(*e);
+  auto it = args.find("retention_ms");
+  if (it == args.end() || !it->is_number_integer())
+    throw std::invalid_argument("'retention_ms' must be an integer (ms; 0 = keep forever, -1 = the kv's default)");
+  propose_and_reply(store::ConfigurePool{pool, std::max<int64_t>(-1, it->get<int64_t>())}, r);
+}
+
+void Service::retention_tick() {
+  if (stopped_) return;
+  if (log_ && log_->is_leader()) {
+    int64_t t = now();
+    try {
+      for (const auto& pool : sm_.finished_pools()) {
+        int64_t retention = retention_of(pool);
+        if (retention <= 0) continue;
+        {
+          std::lock_guard lock(purge_mu_);
+          if (purging_.count(pool)) continue;  // one batch in flight per pool keeps the log's entries small
+        }
+        auto ids = sm_.finished_before(pool, t - retention, config_.purge_batch);
+        if (ids.empty()) continue;
+        {
+          std::lock_guard lock(purge_mu_);
+          purging_.insert(pool);
+        }
+        log_->propose(store::Purge{pool, retention, std::move(ids)}, [this, pool](const store::Result& res) {
+          {
+            std::lock_guard lock(purge_mu_);
+            purging_.erase(pool);
+          }
+          metrics_.command("purge", std::string(store::to_string(res.code)));
+          if (res.ok()) metrics_.purged(pool, static_cast<double>(res.body["purged"].size()));
+        });
+      }
+      // Counting reads every index key of a pool: now and then, not every sweep.
+      if (retention_ticks_++ % 6 == 0) {
+        std::set<std::string> pools;
+        for (const auto& p : sm_.pools()) pools.insert(p);
+        for (const auto& p : sm_.finished_pools()) pools.insert(p);
+        for (const auto& p : pools) {
+          auto c = sm_.counts(p);
+          metrics_.workflows(p, static_cast<double>(c.all - std::min(c.all, c.finished)),
+                             static_cast<double>(c.finished));
+        }
+      }
+    } catch (const std::exception& e) {
+      log::error("retention sweep failed; trying again at the next sweep", {{"error", e.what()}});
+    }
+  }
+  retention_timer_.expires_after(std::chrono::milliseconds(config_.retention_sweep_ms));
+  retention_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) retention_tick();
+  });
+}
+
 // --- workflows -------------------------------------------------------------------------------------------
 
 void Service::dispatch(const Json& args, rpc::Responder r) {
@@ -506,10 +574,19 @@ void Service::workers(const Json& args, rpc::Responder r) {
 void Service::status(rpc::Responder r) {
   Json pools = Json::array();
   int64_t t = now();
-  for (const auto& p : sm_.pools()) {
+  std::set<std::string> names;
+  for (const auto& p : sm_.pools()) names.insert(p);
+  for (const auto& p : sm_.finished_pools()) names.insert(p);
+  for (const auto& p : names) {
     auto ws = sm_.workers(p);
-    pools.push_back(Json{{"pool", p}, {"active_workers", active_ids(ws, "", t).size()}, {"workers", ws.size()},
-                         {"wake_entries", sm_.wake_count(p)}, {"due", sm_.due(p, t, 100000).size()}});
+    auto own = sm_.pool_retention(p);
+    pools.push_back(Json{{"pool", p},
+                         {"active_workers", active_ids(ws, "", t).size()},
+                         {"workers", ws.size()},
+                         {"wake_entries", sm_.wake_count(p)},
+                         {"due", sm_.due(p, t, 100000).size()},
+                         {"retention_ms", own ? *own : config_.retention_ms},
+                         {"retention_source", own ? "pool" : "kv default"}});
   }
   r.ok(Json{{"role", log_ && log_->is_leader() ? "leader" : "follower"},
             {"leader", log_ ? log_->leader_address() : ""},

@@ -28,6 +28,10 @@ struct ServiceConfig {
   int64_t lost_after_ms = 2000;     // leases of a worker silent this long are reclaimed
   int64_t backup_grace_ms = 1000;   // how overdue an entry must be before the backup takes it
   int64_t orphan_grace_ms = 2000;   // a lease its live worker has not reported this long is released
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // finished workflows are deleted this long after they finished
+                                                  // (a pool may set its own; 0 = keep forever)
+  int64_t retention_sweep_ms = 5000;  // how often the leader looks for expired workflows
+  size_t purge_batch = 256;           // workflows deleted per log entry
   size_t scan_cap = 4096;           // wake entries one pull looks at
   size_t max_pull = 256;            // tasks one pull returns at most
   int64_t ping_flush_ms = 20;       // pings received within this window share one log entry
@@ -91,6 +95,11 @@ class Service {
   // missing for the orphan grace (kv/assign/orphans.h).
   void reconcile_leases(const std::string& pool, const std::string& worker, const rpc::Json& held);
   void reclaim_tick();
+  // Deletes finished workflows past their pool's retention, in small batches through the log, and refreshes the
+  // per-pool workflow gauges now and then.
+  void retention_tick();
+  int64_t retention_of(const std::string& pool) const;
+  void configure_pool(const rpc::Json& args, rpc::Responder r);
   void bump(const store::Wake& w, bool backup);
   void send_bumps();
 
@@ -110,6 +119,11 @@ class Service {
 
   std::mutex orphans_mu_;
   assign::OrphanTracker orphans_;
+
+  boost::asio::steady_timer retention_timer_;
+  std::mutex purge_mu_;
+  std::set<std::string> purging_;  // pools with a purge in flight
+  uint64_t retention_ticks_ = 0;
 
   boost::asio::steady_timer reclaim_timer_;
   std::mutex reclaim_mu_;

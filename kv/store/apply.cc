@@ -58,6 +58,9 @@ class Applier {
     if (old_status != w.status) {
       if (old_status) txn_.del(keys::by_status(w.pool, static_cast<uint8_t>(*old_status), w.id));
       txn_.put(keys::by_status(w.pool, static_cast<uint8_t>(w.status), w.id), "");
+      // Finished workflows are found by when they finished, so retention reads only what expired. A finished
+      // workflow never changes again, so its updated_ts stays this key's time.
+      if (is_terminal(w.status) && !(old_status && is_terminal(*old_status))) txn_.put(keys::ended(w.pool, ts_, w.id), "");
     }
     txn_.put(keys::workflow(w.id), encode(w));
   }
@@ -80,6 +83,11 @@ class Applier {
     w.wake_reason = reason;
     txn_.put(keys::wake(w.pool, at, w.id), w.name);
     wakes_.push_back(Wake{w.pool, w.id, w.name, at, std::move(reason)});
+  }
+
+  // The entry's time plus a relative duration (never the sender's clock), saturating instead of overflowing.
+  int64_t after(int64_t ms) const {
+    return ms > std::numeric_limits<int64_t>::max() - ts_ ? std::numeric_limits<int64_t>::max() : ts_ + ms;
   }
 
   // --- leases --------------------------------------------------------------------------------------------
@@ -220,6 +228,8 @@ class Applier {
     if (auto e = validate_name("pool", s.pool)) return fail(Code::kInvalid, *e);
     if (auto e = validate_name("workflow name", s.name)) return fail(Code::kInvalid, *e);
     if (!s.tags.is_object()) return fail(Code::kInvalid, "tags must be a map");
+    if (s.delay_ms < 0) return fail(Code::kInvalid, "delay_ms must not be negative");
+    if (s.delay_ms > 0 && s.run_at > 0) return fail(Code::kInvalid, "give run_at or delay_ms, not both");
     if (!s.idempotency_key.empty()) {
       if (auto existing = txn_.get(keys::idempotency(s.pool, s.idempotency_key)))
         return ok(Json{{"id", *existing}, {"existing", true}});
@@ -238,8 +248,9 @@ class Applier {
     w.created_ts = ts_;
     w.parent_id = s.parent_id;
     w.notify_parent = s.notify_parent && !s.parent_id.empty();
+    w.idempotency_key = s.idempotency_key;
     w.status = Status::kPending;
-    set_wake(w, std::max(s.run_at, ts_), "dispatch");
+    set_wake(w, s.delay_ms > 0 ? after(s.delay_ms) : std::max(s.run_at, ts_), "dispatch");
     save(w, std::nullopt);
     if (!s.idempotency_key.empty()) txn_.put(keys::idempotency(s.pool, s.idempotency_key), s.id);
     return ok(Json{{"id", s.id}, {"existing", false}});
@@ -313,10 +324,14 @@ class Applier {
   static std::optional<std::string> validate_step(const StepResult& s) {
     switch (s.kind) {
       case StepKind::kSleep:
-        if (s.until <= 0) return "sleep needs 'until' (unix ms)";
+        if (s.for_ms < 0) return "sleep 'for_ms' must not be negative";
+        if (s.until > 0 && s.for_ms > 0) return "sleep takes 'until' or 'for_ms', not both";
+        if (s.until <= 0 && s.for_ms <= 0) return "sleep needs 'until' (unix ms) or 'for_ms'";
         break;
       case StepKind::kWait:
-        if (s.signals.empty() && s.until <= 0) return "wait needs 'signals' or 'until'";
+        if (s.timeout_ms < 0) return "wait 'timeout_ms' must not be negative";
+        if (s.until > 0 && s.timeout_ms > 0) return "wait takes 'until' or 'timeout_ms', not both";
+        if (s.signals.empty() && s.until <= 0 && s.timeout_ms <= 0) return "wait needs 'signals' or a deadline";
         for (const auto& n : s.signals)
           if (n.empty()) return "wait has an empty signal name";
         break;
@@ -345,6 +360,8 @@ class Applier {
       const std::string& pool = child.pool.empty() ? w->pool : child.pool;
       if (auto e = validate_name("child pool", pool)) return fail(Code::kInvalid, *e);
       if (!child.tags.is_object()) return fail(Code::kInvalid, "child tags must be a map");
+      if (child.delay_ms < 0 || (child.delay_ms > 0 && child.run_at > 0))
+        return fail(Code::kInvalid, "child '" + child.id + "': give run_at or a non-negative delay_ms, not both");
       if (!child.idempotency_key.empty() && txn_.get(keys::idempotency(pool, child.idempotency_key))) continue;
       if (auto existing = load(child.id); existing && (existing->pool != pool || existing->name != child.name))
         return fail(Code::kInvalid, "child workflow id '" + child.id + "' is already used by another workflow");
@@ -380,7 +397,7 @@ class Applier {
       case StepKind::kSleep:
         w->status = Status::kSleeping;
         w->attempt = 0;
-        set_wake(*w, std::max(s.until, ts_), "timer");
+        set_wake(*w, s.for_ms > 0 ? after(s.for_ms) : std::max(s.until, ts_), "timer");
         break;
       case StepKind::kWait:
         w->status = Status::kWaiting;
@@ -388,8 +405,8 @@ class Applier {
         w->wait_signals = s.signals;
         if (has_pending_signal(*w, s.signals)) {
           set_wake(*w, ts_, "signal");
-        } else if (s.until > 0) {
-          set_wake(*w, std::max(s.until, ts_), "deadline");
+        } else if (s.until > 0 || s.timeout_ms > 0) {
+          set_wake(*w, s.timeout_ms > 0 ? after(s.timeout_ms) : std::max(s.until, ts_), "deadline");
         }
         break;
       case StepKind::kRetry: {
@@ -444,6 +461,44 @@ class Applier {
                                        r.worker_id + "' with token " + std::to_string(r.token));
     release(*w, r.reason.empty() ? "released" : r.reason);
     return ok(Json{{"released", true}, {"status", to_string(w->status)}});
+  }
+
+  Result on(const Purge& p) {
+    if (auto e = validate_name("pool", p.pool)) return fail(Code::kInvalid, *e);
+    if (p.retention_ms <= 0) return fail(Code::kInvalid, "purge needs a positive retention");
+    Json purged = Json::array();
+    for (const auto& id : p.ids) {
+      auto w = load(id);
+      // Re-checked here: the leader chose the ids from an older state.
+      if (!w || w->pool != p.pool || !is_terminal(w->status) || w->updated_ts > ts_ - p.retention_ms) continue;
+      txn_.del(keys::workflow(id));
+      txn_.del(keys::by_status(w->pool, static_cast<uint8_t>(w->status), id));
+      txn_.del(keys::ended(w->pool, w->updated_ts, id));
+      for (const auto& prefix : {keys::signal_prefix(id), keys::signal_id_prefix(id)}) {
+        std::vector<std::string> doomed;
+        txn_.scan(prefix, [&](std::string_view key, std::string_view) {
+          doomed.emplace_back(key);
+          return true;
+        });
+        for (const auto& key : doomed) txn_.del(key);
+      }
+      if (!w->idempotency_key.empty()) {
+        auto key = keys::idempotency(w->pool, w->idempotency_key);
+        if (auto owner = txn_.get(key); owner && *owner == id) txn_.del(key);
+      }
+      purged.push_back(id);
+    }
+    return ok(Json{{"purged", std::move(purged)}});
+  }
+
+  Result on(const ConfigurePool& c) {
+    if (auto e = validate_name("pool", c.pool)) return fail(Code::kInvalid, *e);
+    if (c.retention_ms < 0) {
+      txn_.del(keys::pool_config(c.pool));
+    } else {
+      txn_.put(keys::pool_config(c.pool), encode(Json{{"retention_ms", c.retention_ms}}));
+    }
+    return ok(Json{{"pool", c.pool}, {"retention_ms", c.retention_ms}});
   }
 
   Result on(const Reclaim& r) {

@@ -74,6 +74,8 @@ std::string_view command_name(const Command& c) {
                                [](const Dispatch&) { return std::string_view("dispatch"); },
                                [](const SendSignal&) { return std::string_view("signal"); },
                                [](const Cancel&) { return std::string_view("cancel"); },
+                               [](const Purge&) { return std::string_view("purge"); },
+                               [](const ConfigurePool&) { return std::string_view("pool"); },
                                [](const LeaseBatch&) { return std::string_view("lease"); },
                                [](const CommitStep&) { return std::string_view("commit"); },
                                [](const Release&) { return std::string_view("release"); },
@@ -82,7 +84,7 @@ std::string_view command_name(const Command& c) {
 }
 
 Json to_json(const DispatchSpec& d) {
-  return Json{{"id", d.id},
+  Json j{{"id", d.id},
               {"pool", d.pool},
               {"name", d.name},
               {"tags", d.tags},
@@ -92,6 +94,8 @@ Json to_json(const DispatchSpec& d) {
               {"notify_parent", d.notify_parent},
               {"max_attempts", d.max_attempts},
               {"run_at", d.run_at}};
+  if (d.delay_ms) j["delay_ms"] = d.delay_ms;  // absent when 0: older entries' bytes stay the same
+  return j;
 }
 
 DispatchSpec dispatch_from_json(const Json& j) {
@@ -107,6 +111,7 @@ DispatchSpec dispatch_from_json(const Json& j) {
   d.notify_parent = opt<bool>(j, "notify_parent", false);
   d.max_attempts = opt<uint32_t>(j, "max_attempts", 0);
   d.run_at = opt<int64_t>(j, "run_at", 0);
+  d.delay_ms = opt<int64_t>(j, "delay_ms", 0);
   return d;
 }
 
@@ -127,10 +132,15 @@ Json to_json(const StepResult& s) {
   Json j{{"kind", to_string(s.kind)}};
   switch (s.kind) {
     case StepKind::kComplete: j["output"] = s.output; break;
-    case StepKind::kSleep: j["until"] = s.until; break;
+    case StepKind::kSleep:
+      // "until" stays present for an absolute sleep (the bytes older entries have).
+      if (s.until || !s.for_ms) j["until"] = s.until;
+      if (s.for_ms) j["for_ms"] = s.for_ms;
+      break;
     case StepKind::kWait:
       j["signals"] = s.signals;
       if (s.until) j["until"] = s.until;
+      if (s.timeout_ms) j["timeout_ms"] = s.timeout_ms;
       break;
     case StepKind::kRetry:
       j["error"] = s.error;
@@ -154,6 +164,8 @@ StepResult step_from_json(const Json& j) {
   s.output = opt_json(j, "output");
   if (j.contains("state")) s.state = j.at("state");
   s.until = opt<int64_t>(j, "until", 0);
+  s.for_ms = opt<int64_t>(j, "for_ms", 0);
+  s.timeout_ms = opt<int64_t>(j, "timeout_ms", 0);
   s.signals = opt<std::vector<std::string>>(j, "signals", {});
   s.error = opt<std::string>(j, "error", "");
   s.backoff_base_ms = opt<int64_t>(j, "backoff_base_ms", 0);
@@ -195,7 +207,9 @@ Json to_json(const Command& c) {
           },
           [](const Reclaim& r) {
             return Json{{"t", "reclaim"}, {"pool", r.pool}, {"worker", r.worker_id}, {"lost_after", r.lost_after_ms}};
-          }},
+          },
+          [](const Purge& p) { return Json{{"t", "purge"}, {"pool", p.pool}, {"retention", p.retention_ms}, {"ids", p.ids}}; },
+          [](const ConfigurePool& p) { return Json{{"t", "pool"}, {"pool", p.pool}, {"retention", p.retention_ms}}; }},
       c);
 }
 
@@ -236,6 +250,10 @@ Command command_from_json(const Json& j) {
   if (t == "reclaim")
     return Reclaim{opt<std::string>(j, "pool", ""), opt<std::string>(j, "worker", ""),
                    opt<int64_t>(j, "lost_after", 0)};
+  if (t == "purge")
+    return Purge{opt<std::string>(j, "pool", ""), opt<int64_t>(j, "retention", 0),
+                 opt<std::vector<std::string>>(j, "ids", {})};
+  if (t == "pool") return ConfigurePool{opt<std::string>(j, "pool", ""), opt<int64_t>(j, "retention", -1)};
   throw std::invalid_argument("unknown command type '" + t + "'");
 }
 

@@ -39,7 +39,9 @@ struct DispatchSpec {
   std::string parent_id;
   bool notify_parent = false;  // deliver a "child.completed" signal to the parent when this one ends
   uint32_t max_attempts = 0;   // 0 = server default
-  int64_t run_at = 0;          // 0 = now
+  int64_t run_at = 0;          // unix ms; 0 = now
+  // Or relative: due this long after the entry's (leader's) time, never the sender's clock. Exclusive with run_at.
+  int64_t delay_ms = 0;
 };
 struct Dispatch {
   DispatchSpec spec;
@@ -78,7 +80,11 @@ struct StepResult {
   StepKind kind = StepKind::kComplete;
   Json output;                       // complete
   std::optional<Json> state;         // sleep, wait, continue, retry (optional there)
-  int64_t until = 0;                 // sleep (required), wait (optional deadline; 0 = none)
+  int64_t until = 0;                 // sleep, wait (optional deadline; 0 = none): unix ms
+  // Relative forms, turned into absolute times with the entry's (leader's) timestamp at apply, so a worker whose
+  // clock is off cannot stretch or skip a timer. Exclusive with `until`.
+  int64_t for_ms = 0;      // sleep
+  int64_t timeout_ms = 0;  // wait
   std::vector<std::string> signals;  // wait
   std::string error;                 // retry, fail
   int64_t backoff_base_ms = 0;       // retry; 0 = server default
@@ -111,8 +117,22 @@ struct Reclaim {
   int64_t lost_after_ms = 0;
 };
 
-using Command =
-    std::variant<PingBatch, Drain, Leave, Dispatch, SendSignal, Cancel, LeaseBatch, CommitStep, Release, Reclaim>;
+// Deletes finished workflows (complete, failed, cancelled) of a pool whose retention passed, re-checked at apply
+// time, with everything that refers to them: status and finished indexes, signals, signal ids, idempotency key.
+struct Purge {
+  std::string pool;
+  int64_t retention_ms = 0;
+  std::vector<std::string> ids;
+};
+
+// A pool's settings. retention_ms: how long finished workflows are kept; < 0 = the kv's default, 0 = forever.
+struct ConfigurePool {
+  std::string pool;
+  int64_t retention_ms = -1;
+};
+
+using Command = std::variant<PingBatch, Drain, Leave, Dispatch, SendSignal, Cancel, LeaseBatch, CommitStep, Release,
+                             Reclaim, Purge, ConfigurePool>;
 std::string_view command_name(const Command&);
 
 struct Entry {

@@ -77,6 +77,22 @@ bool is_effects(std::string_view payload) {
   return starts_with_tag(payload, 0x95, kTag) || starts_with_tag(payload, 0x93, kCompressedTag);
 }
 
+EntryFormatInfo entry_format(std::string_view payload) {
+  if (is_effects(payload)) return {EntryFormat::kEffects, std::string(payload.substr(2, 2))};
+  if (payload.empty()) return {};
+  auto first = static_cast<uint8_t>(payload[0]);
+  if ((first & 0xf0) == 0x80 || first == 0xde || first == 0xdf) return {EntryFormat::kCommands, ""};
+  // A tagged array of another format: read its tag to name it.
+  try {
+    msgpack::Reader r(payload, kWhat);
+    r.array_header();
+    if (r.peek() == msgpack::Type::kString) return {EntryFormat::kUnknown, std::string(r.string())};
+  } catch (const msgpack::DecodeError&) {
+    // Not a tagged array either: garbage, which the caller reports as an entry of no known format.
+  }
+  return {};
+}
+
 EffectsView decode_effects(std::string_view payload, std::string& scratch) {
   if (starts_with_tag(payload, 0x93, kCompressedTag)) payload = decompress(payload, scratch);
   msgpack::Reader r(payload, kWhat);

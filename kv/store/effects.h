@@ -34,6 +34,18 @@ inline constexpr size_t kMaxEffectsBytes = 256u << 20;
 std::string encode_effects(uint64_t index, int64_t ts, size_t commands, const Mutations& mutations);
 // True if `payload` is an effects entry, compressed or not (false for a command entry). Looks at the first bytes.
 bool is_effects(std::string_view payload);
+
+// Entry formats and their versioning. A command entry (older logs) is a MessagePack map; every other entry is an
+// array whose first element is a string tag naming its format: "fx" and "fz" are the effects of this version. A
+// version that changes the layout must use a new tag, so an older replica meets an entry it cannot read as such
+// and stops, instead of misreading it and diverging from the others (a rolling upgrade must upgrade every replica
+// before the leader writes the new format). Never reuse a tag.
+enum class EntryFormat { kCommands, kEffects, kUnknown };
+struct EntryFormatInfo {
+  EntryFormat format = EntryFormat::kUnknown;
+  std::string tag;  // the array's tag, when the payload is a tagged array
+};
+EntryFormatInfo entry_format(std::string_view payload);
 // Throws msgpack::DecodeError naming the problem on malformed input. The views point into `payload`, or into
 // `scratch` when the payload is compressed: keep both alive while the view is used.
 EffectsView decode_effects(std::string_view payload, std::string& scratch);

@@ -18,7 +18,11 @@ constexpr const char* kWhat = "raft entry";
 // --- writing -----------------------------------------------------------------------------------------------
 
 void write_dispatch(Writer& w, const DispatchSpec& d) {
-  w.map_header(10);
+  w.map_header(10 + (d.delay_ms != 0));
+  if (d.delay_ms) {
+    w.string("delay_ms");
+    w.integer(d.delay_ms);
+  }
   w.string("id");
   w.string(d.id);
   w.string("idempotency_key");
@@ -61,8 +65,11 @@ void write_step(Writer& w, const StepResult& s) {
   const bool error = retry || s.kind == StepKind::kFail;
   const bool output = s.kind == StepKind::kComplete;
   const bool signals = s.kind == StepKind::kWait;
-  const bool until = s.kind == StepKind::kSleep || (s.kind == StepKind::kWait && s.until);
-  w.map_header(1 + base + max + error + output + signals + s.state.has_value() + until);
+  const bool sleep = s.kind == StepKind::kSleep, wait = s.kind == StepKind::kWait;
+  const bool until = (sleep && (s.until || !s.for_ms)) || (wait && s.until);
+  const bool for_ms = sleep && s.for_ms;
+  const bool timeout = wait && s.timeout_ms;
+  w.map_header(1 + base + max + error + for_ms + output + signals + s.state.has_value() + timeout + until);
   if (base) {
     w.string("backoff_base_ms");
     w.integer(s.backoff_base_ms);
@@ -74,6 +81,10 @@ void write_step(Writer& w, const StepResult& s) {
   if (error) {
     w.string("error");
     w.string(s.error);
+  }
+  if (for_ms) {
+    w.string("for_ms");
+    w.integer(s.for_ms);
   }
   w.string("kind");
   w.string(to_string(s.kind));
@@ -88,6 +99,10 @@ void write_step(Writer& w, const StepResult& s) {
   if (s.state) {
     w.string("state");
     w.json(*s.state);
+  }
+  if (timeout) {
+    w.string("timeout_ms");
+    w.integer(s.timeout_ms);
   }
   if (until) {
     w.string("until");
@@ -200,6 +215,24 @@ void write_command(Writer& w, const Command& command) {
     w.unsigned_integer(release->token);
     w.string("worker");
     w.string(release->worker_id);
+  } else if (const auto* purge = std::get_if<Purge>(&command)) {
+    w.map_header(4);
+    w.string("ids");
+    w.strings(purge->ids);
+    w.string("pool");
+    w.string(purge->pool);
+    w.string("retention");
+    w.integer(purge->retention_ms);
+    w.string("t");
+    w.string("purge");
+  } else if (const auto* config = std::get_if<ConfigurePool>(&command)) {
+    w.map_header(3);
+    w.string("pool");
+    w.string(config->pool);
+    w.string("retention");
+    w.integer(config->retention_ms);
+    w.string("t");
+    w.string("pool");
   } else if (const auto* reclaim = std::get_if<Reclaim>(&command)) {
     w.map_header(4);
     w.string("lost_after");
@@ -298,6 +331,7 @@ DispatchSpec read_dispatch(Reader& r) {
   d.notify_parent = f.flag("notify_parent");
   d.max_attempts = static_cast<uint32_t>(f.u64("max_attempts", std::numeric_limits<uint32_t>::max()));
   d.run_at = f.i64("run_at");
+  d.delay_ms = f.i64("delay_ms");
   return d;
 }
 
@@ -317,6 +351,8 @@ StepResult read_step(Reader& r) {
   s.output = f.json("output");
   if (f.has("state")) s.state = f.json("state");  // present but nil means "set the state to null"
   s.until = f.i64("until");
+  s.for_ms = f.i64("for_ms");
+  s.timeout_ms = f.i64("timeout_ms");
   s.signals = f.strings("signals");
   s.error = f.str("error");
   s.backoff_base_ms = f.i64("backoff_base_ms");
@@ -392,6 +428,8 @@ Command read_command(Reader& r) {
   }
   if (t == "release") return Release{f.str("id"), f.str("worker"), f.u64("token"), f.str("reason")};
   if (t == "reclaim") return Reclaim{f.str("pool"), f.str("worker"), f.i64("lost_after")};
+  if (t == "purge") return Purge{f.str("pool"), f.i64("retention"), f.strings("ids")};
+  if (t == "pool") return ConfigurePool{f.str("pool"), f.has("retention") ? f.i64("retention") : -1};
   throw msgpack::DecodeError(std::string(kWhat) + ": unknown command type '" + t + "'");
 }
 

@@ -21,17 +21,29 @@ std::string worker_prefix(std::string_view pool) { return two(kWorker, pool, "")
 std::string worker_family() { return std::string(1, kWorker); }
 std::string workflow(std::string_view id) { return std::string(1, kWorkflow).append(id); }
 
-std::string wake(std::string_view pool, int64_t ts, std::string_view workflow_id) {
-  std::string k = wake_prefix(pool);
+// `family pool \0 ts:8 workflow`: a pool's workflows in time order (wake-ups, finish times).
+static std::string timed(char family, std::string_view pool, int64_t ts, std::string_view workflow_id) {
+  std::string k = two(family, pool, "");
   put_ts(k, ts);
   k.append(workflow_id);
   return k;
+}
+
+std::string wake(std::string_view pool, int64_t ts, std::string_view workflow_id) {
+  return timed(kWake, pool, ts, workflow_id);
 }
 std::string wake_prefix(std::string_view pool) { return two(kWake, pool, ""); }
 std::string owner(std::string_view worker_id, std::string_view workflow_id) {
   return two(kOwner, worker_id, workflow_id);
 }
 std::string owner_prefix(std::string_view worker_id) { return two(kOwner, worker_id, ""); }
+std::string ended(std::string_view pool, int64_t ts, std::string_view workflow_id) {
+  return timed(kEnded, pool, ts, workflow_id);
+}
+std::string ended_prefix(std::string_view pool) { return two(kEnded, pool, ""); }
+std::string ended_family() { return std::string(1, kEnded); }
+std::string pool_config(std::string_view pool) { return std::string(1, kPoolConfig).append(pool); }
+std::string signal_id_prefix(std::string_view workflow_id) { return two(kSignalId, workflow_id, ""); }
 std::string owner_value(uint64_t token, std::string_view pool) {
   std::string v;
   v.reserve(8 + pool.size());

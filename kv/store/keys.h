@@ -13,6 +13,9 @@
 //   i <pool> \0 <key>                  → id    idempotency keys of dispatch
 //   g <workflow> \0 <signal id>                idempotency of signals
 //   p <pool> \0 <status:1> <workflow>          workflows by pool and status (list)
+//   e <pool> \0 <ts:8> <workflow>              finished workflows by the time they finished (retention)
+//   c <pool>                           → map    a pool's settings (retention)
+// Families are stored on disk: never reuse or renumber one.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -28,6 +31,8 @@ inline constexpr char kSignal = 's';
 inline constexpr char kIdempotency = 'i';
 inline constexpr char kSignalId = 'g';
 inline constexpr char kByStatus = 'p';
+inline constexpr char kEnded = 'e';
+inline constexpr char kPoolConfig = 'c';
 
 std::string applied_index();
 std::string last_ts();
@@ -47,6 +52,11 @@ std::string signal_id(std::string_view workflow_id, std::string_view id);
 std::string by_status(std::string_view pool, uint8_t status, std::string_view workflow_id);
 std::string by_status_prefix(std::string_view pool);
 std::string by_status_prefix(std::string_view pool, uint8_t status);
+std::string ended(std::string_view pool, int64_t ts, std::string_view workflow_id);
+std::string ended_prefix(std::string_view pool);
+std::string ended_family();
+std::string pool_config(std::string_view pool);
+std::string signal_id_prefix(std::string_view workflow_id);
 
 // The smallest key greater than every key that starts with `prefix`.
 std::string prefix_end(std::string_view prefix);

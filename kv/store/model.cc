@@ -74,6 +74,7 @@ Json to_json(const Workflow& w) {
          {"updated_ts", w.updated_ts},
          {"parent_id", w.parent_id},
          {"notify_parent", w.notify_parent},
+         {"idempotency_key", w.idempotency_key},
          {"wake_ts", w.wake_ts},
          {"due_ts", w.due_ts},
          {"wake_reason", w.wake_reason},
@@ -106,6 +107,7 @@ Workflow workflow_from_json(const Json& j) {
   w.updated_ts = get_or<int64_t>(j, "updated_ts", 0);
   w.parent_id = get_or<std::string>(j, "parent_id", "");
   w.notify_parent = get_or<bool>(j, "notify_parent", false);
+  w.idempotency_key = get_or<std::string>(j, "idempotency_key", "");
   w.wake_ts = get_or<int64_t>(j, "wake_ts", -1);
   w.due_ts = get_or<int64_t>(j, "due_ts", 0);
   w.wake_reason = get_or<std::string>(j, "wake_reason", "");

@@ -59,6 +59,7 @@ struct Workflow {
   int64_t updated_ts = 0;
   std::string parent_id;
   bool notify_parent = false;
+  std::string idempotency_key;  // the dispatch's, so retention can delete the key with the workflow
   int64_t wake_ts = -1;                   // its one wake-index entry, -1 when it has none
   // When the run a lease holds became due (the wake time the lease took). A released or reclaimed lease puts the
   // workflow back at this time, so it keeps its place ahead of work that became due later.

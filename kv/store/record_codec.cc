@@ -86,6 +86,8 @@ const Field<Workflow> kWorkflowFields[] = {
     {"error", [](Writer& w, const Workflow& x) { w.string(x.error); },
      [](Reader& r, Workflow& x) { x.error = r.string(); }},
     {"id", [](Writer& w, const Workflow& x) { w.string(x.id); }, [](Reader& r, Workflow& x) { x.id = r.string(); }},
+    {"idempotency_key", [](Writer& w, const Workflow& x) { w.string(x.idempotency_key); },
+     [](Reader& r, Workflow& x) { x.idempotency_key = r.string(); }},
     {"input", [](Writer& w, const Workflow& x) { w.json(x.input); },
      [](Reader& r, Workflow& x) { x.input = r.json(); }},
     {"last_commit_token", [](Writer& w, const Workflow& x) { w.unsigned_integer(x.last_commit_token); },

@@ -253,6 +253,62 @@ std::vector<HeldLease> StateMachine::leases_of(std::string_view pool, std::strin
   return out;
 }
 
+std::optional<int64_t> StateMachine::pool_retention(std::string_view pool) const {
+  DbReader reader(db_.get());
+  auto raw = reader.get(keys::pool_config(pool));
+  if (!raw) return std::nullopt;
+  auto j = decode(*raw);
+  if (!j.is_object() || !j.contains("retention_ms") || !j["retention_ms"].is_number_integer()) return std::nullopt;
+  return j["retention_ms"].get<int64_t>();
+}
+
+std::vector<std::string> StateMachine::finished_pools() const {
+  // One seek per pool: jump past each pool's keys instead of reading them.
+  std::vector<std::string> pools;
+  auto family = keys::ended_family();
+  auto end = keys::prefix_end(family);
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->Seek(family); it->Valid();) {
+    std::string_view key(it->key().data(), it->key().size());
+    auto nul = key.find('\0');
+    if (nul == std::string_view::npos) break;
+    pools.emplace_back(key.substr(1, nul - 1));
+    it->Seek(keys::prefix_end(keys::ended_prefix(pools.back())));
+  }
+  if (!it->status().ok()) throw std::runtime_error("rocksdb scan: " + it->status().ToString());
+  return pools;
+}
+
+std::vector<std::string> StateMachine::finished_before(std::string_view pool, int64_t ts, size_t limit) const {
+  DbReader reader(db_.get());
+  std::vector<std::string> ids;
+  auto prefix = keys::ended_prefix(pool);
+  if (limit == 0) return ids;
+  reader.scan(prefix, [&](std::string_view key, std::string_view) {
+    if (key.size() < prefix.size() + 8 || keys::get_ts(key.substr(prefix.size())) > ts) return false;
+    ids.emplace_back(key.substr(prefix.size() + 8));
+    return ids.size() < limit;
+  });
+  return ids;
+}
+
+StateMachine::PoolCounts StateMachine::counts(std::string_view pool) const {
+  DbReader reader(db_.get());
+  PoolCounts c;
+  reader.scan(keys::by_status_prefix(pool), [&](std::string_view, std::string_view) {
+    ++c.all;
+    return true;
+  });
+  reader.scan(keys::ended_prefix(pool), [&](std::string_view, std::string_view) {
+    ++c.finished;
+    return true;
+  });
+  return c;
+}
+
 std::vector<Worker> StateMachine::workers(std::string_view pool) const {
   std::shared_lock lock(mirror_mu_);
   std::vector<Worker> out;

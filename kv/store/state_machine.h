@@ -74,6 +74,19 @@ class StateMachine {
   // before the index carried tokens read the record).
   std::vector<HeldLease> leases_of(std::string_view pool, std::string_view worker_id) const;
   std::vector<std::string> pools() const;                    // pools that have workers or wake entries
+
+  // Retention. The pool's own setting (ConfigurePool), nullopt when it uses the kv's default.
+  std::optional<int64_t> pool_retention(std::string_view pool) const;
+  // Pools that have finished workflows.
+  std::vector<std::string> finished_pools() const;
+  // Finished workflows of a pool that finished at or before `ts`, oldest first, at most `limit`.
+  std::vector<std::string> finished_before(std::string_view pool, int64_t ts, size_t limit) const;
+  // Workflows of a pool: all of them (the status index) and the finished ones (the finished index).
+  struct PoolCounts {
+    size_t all = 0;
+    size_t finished = 0;
+  };
+  PoolCounts counts(std::string_view pool) const;
   // Wake entries of a pool due at `now`, earliest first.
   std::vector<DueEntry> due(std::string_view pool, int64_t now, size_t limit) const;
   // Visits due entries earliest first without copying them, until `fn` returns false or `limit` were visited.

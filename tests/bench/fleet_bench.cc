@@ -5,6 +5,7 @@
 //   wake_lag    noop workflows dispatched at a steady rate: dispatch → the app running the step
 //   timers      sleep workflows: the timer's due time → the app running the next step
 //   takeover    kill -9 of a sidecar holding tasks: until every workflow it held has progressed again
+//   takeover_backlog  the same with a backlog due before the reclaim: the held work must not wait behind it
 //   scale       sleep loops; one sidecar joins, then one leaves: the share of workflows whose worker changed
 //               (per strategy, side by side; `idle` is the churn without any membership change)
 // Duplicates: every workflow's committed steps are compared with the steps it ran (its own count).
@@ -288,6 +289,7 @@ struct Totals {
   double wake_lag_p99_ms = -1;
   double timer_lag_p99_ms = -1;
   double takeover_s = -1;
+  double takeover_backlog_s = -1;
   double moved_share_on_scale = -1;
   uint64_t duplicates = 0;
 };
@@ -405,7 +407,10 @@ void timers(Fleet& f, const FleetOptions& o, Totals& t) {
             {"duplicates", dup}});
 }
 
-void takeover(Fleet& f, const FleetOptions& o, Totals& t) {
+// With `backlog` > 0, that many noop workflows become due after the held tasks but before the reclaim (lost_after
+// after the kill): the held work must not wait behind them (released work keeps its original due time), so
+// takeover_s stays near lost_after while the backlog takes longer to drain.
+void takeover(Fleet& f, const FleetOptions& o, Totals& t, size_t backlog = 0) {
   // The victim's app is this benchmark: it holds the tasks it polls, as an app in the middle of a step would.
   auto& victim = f.add(false);
   testing::wait_until([&] { return f.active_members().count(victim.id) > 0; }, 30s);
@@ -429,6 +434,20 @@ void takeover(Fleet& f, const FleetOptions& o, Totals& t) {
   feeder.join();
   std::map<std::string, uint64_t> steps_at_kill;
   for (const auto& task : held) steps_at_kill[task.value("workflow_id", "")] = task.value("steps", uint64_t{0});
+  double survivors_before = 0;
+  if (backlog > 0) {
+    // What the others had committed, so the backlog's end is counted on them alone (the victim runs nothing more).
+    survivors_before = f.committed() - metric(api.request("GET", "/metrics").raw,
+                                              "gasoline_worker_results_total{outcome=\"ok\"}");
+    int64_t due = wall_ms() + o.lost_after_ms / 2;
+    std::vector<Json> args;
+    for (size_t i = 0; i < backlog; ++i) {
+      auto a = f.dispatch_args("noop", {{"backlog", i}});
+      a["run_at"] = due;
+      args.push_back(std::move(a));
+    }
+    f.dispatch_many(args);
+  }
   int64_t killed = mono_ms();
   victim.sidecar->kill9();
   std::map<std::string, double> progressed;
@@ -448,6 +467,10 @@ void takeover(Fleet& f, const FleetOptions& o, Totals& t) {
     worst = std::max(worst, s);
     times.push_back(s);
   }
+  double backlog_done_s = -1;
+  if (backlog > 0 &&
+      wait_committed(f, survivors_before + static_cast<double>(backlog + steps_at_kill.size()), o))
+    backlog_done_s = static_cast<double>(mono_ms() - killed) / 1000.0;
   // The victim's late results are refused by the fence (409), whichever sidecar they reach.
   sdk::Client other(f.members().front()->address());
   size_t refused = 0;
@@ -458,8 +481,24 @@ void takeover(Fleet& f, const FleetOptions& o, Totals& t) {
     auto w = f.get(id);
     if (w.value("status", "") == "complete" && w.value("steps", 1) > 1) dup += w.value("steps", 1) - 1;
   }
-  t.takeover_s = progressed.size() == steps_at_kill.size() ? worst : -1;
+  double takeover_s = progressed.size() == steps_at_kill.size() ? worst : -1;
   t.duplicates += dup;
+  if (backlog > 0) {
+    t.takeover_backlog_s = takeover_s;
+    emit(Json{{"scenario", "takeover_backlog"},
+              {"workers", o.workers},
+              {"held", held.size()},
+              {"progressed", progressed.size()},
+              {"backlog", backlog},
+              {"lost_after_ms", o.lost_after_ms},
+              {"takeover_first_s", num_or_null(percentile(times, 0.0))},
+              {"takeover_s", num_or_null(takeover_s)},
+              {"backlog_done_s", num_or_null(backlog_done_s)},
+              {"late_results_refused", refused},
+              {"duplicates", dup}});
+    return;
+  }
+  t.takeover_s = takeover_s;
   emit(Json{{"scenario", "takeover"},
             {"workers", o.workers},
             {"held", held.size()},
@@ -790,6 +829,8 @@ CLI::App* add_fleet_command(CLI::App& app, FleetOptions& fleet) {
       ->capture_default_str();
   cmd->add_option("--timers", fleet.timers, "Sleep workflows of the timer phase")->capture_default_str();
   cmd->add_option("--hold", fleet.hold, "Tasks the killed sidecar holds")->capture_default_str();
+  cmd->add_option("--backlog", fleet.backlog, "Takeover with a backlog: workflows due between the kill and the reclaim")
+      ->capture_default_str();
   cmd->add_option("--loops", fleet.loops, "Sleep loops watched in the scale phase")->capture_default_str();
   cmd->add_option("--strategies", fleet.strategies, "Strategies compared in the scale phase")->capture_default_str();
   cmd->add_option("--app-threads", fleet.app_threads, "Polling threads per example app")->capture_default_str();
@@ -821,6 +862,7 @@ int run_fleet(FleetOptions o) {
     o.paced = 300;
     o.timers = 60;
     o.loops = 60;
+    if (o.backlog == FleetOptions{}.backlog) o.backlog = 5000;
     o.phase_timeout_s = 60;
   }
   Totals t;
@@ -836,6 +878,9 @@ int run_fleet(FleetOptions o) {
     timers(f, o, t);
     progress("takeover: kill -9 of a sidecar holding " + std::to_string(o.hold) + " tasks");
     takeover(f, o, t);
+    progress("takeover with a backlog: kill -9 of a sidecar holding " + std::to_string(o.hold) + " tasks, " +
+             std::to_string(o.backlog) + " workflows due before the reclaim");
+    takeover(f, o, t, o.backlog);
   }
   for (const auto& s : o.strategies) scale(o, s, t);
   emit(Json{{"scenario", "fleet"},
@@ -844,6 +889,7 @@ int run_fleet(FleetOptions o) {
             {"wake_lag_p99_ms", num_or_null(t.wake_lag_p99_ms)},
             {"timer_lag_p99_ms", num_or_null(t.timer_lag_p99_ms)},
             {"takeover_s", num_or_null(t.takeover_s)},
+            {"takeover_backlog_s", num_or_null(t.takeover_backlog_s)},
             {"moved_share_on_scale", num_or_null(t.moved_share_on_scale)},
             {"duplicates", t.duplicates}});
   return t.duplicates == 0 ? 0 : 1;

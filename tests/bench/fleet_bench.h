@@ -17,6 +17,7 @@ struct FleetOptions {
   double paced_rate = 200;      // per second
   size_t timers = 200;          // timer lag: sleep workflows with staggered wake-ups
   size_t hold = 16;             // takeover: tasks the killed sidecar holds
+  size_t backlog = 20000;       // takeover with a backlog: workflows due between the kill and the reclaim
   size_t loops = 200;           // scale: long-running sleep loops whose assignment is watched
   std::vector<std::string> strategies{"rendezvous", "modulo-next"};  // compared in the scale scenario
   int app_threads = 2;

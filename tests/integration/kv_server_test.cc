@@ -744,6 +744,70 @@ TEST(KvServer, LeaseItsLiveWorkerDoesNotReportIsReleasedAfterTheGrace) {
               static_cast<long long>(took.count()), static_cast<long long>(grace_ms));
 }
 
+// Finished workflows are deleted after their pool's retention, by the leader in small batches through the log;
+// live ones never are; a pool can keep them forever; and under a steady load the number of records stops growing.
+TEST(KvServer, RetentionDeletesFinishedWorkflowsAndTheStoreStopsGrowing) {
+  const std::string pool = "ret", kept_pool = "keep";
+  const int64_t retention_ms = 1000;
+  TempDir dir("kv-retention");
+  KvOptions o;
+  o.extra_args = {"--retention-ms", std::to_string(retention_ms), "--retention-sweep-ms", "100"};
+  KvProcess kv(dir.path(), o);
+  auto admin = kv.client("admin");
+  auto w = kv.client("W");
+  Pinger pinger(kv, pool, {"W"}, std::chrono::milliseconds(o.ping_interval_ms));
+  Pinger kept_pinger(kv, kept_pool, {"W"}, std::chrono::milliseconds(o.ping_interval_ms));
+  EXPECT_EQ(admin->call("pool.configure", Json{{"pool", kept_pool}, {"retention_ms", 0}})["retention_ms"], 0);
+
+  auto finish_all = [&](const std::string& p) {
+    for (const auto& t : pull(*w, p, "W", 256)) commit(*w, "W", t, kComplete);
+  };
+  // Kept forever: one pool's finished workflows. Never deleted: a running and a pending one.
+  dispatch_all(*admin, kept_pool, make_ids("kept-", 5));
+  finish_all(kept_pool);
+  dispatch_all(*admin, pool, {"running-1"});
+  ASSERT_EQ(pull(*w, pool, "W").size(), 1u);  // leased and never committed
+  dispatch_all(*admin, pool, make_ids("first-", 20));
+  finish_all(pool);
+
+  // A steady load (dispatch, run, complete) for 4 s while the records of the pool are counted.
+  std::vector<size_t> counts;
+  auto t0 = Clock::now();
+  int batch = 0;
+  while (Clock::now() - t0 < 4s) {
+    dispatch_all(*admin, pool, make_ids("load-" + std::to_string(batch++) + "-", 10));
+    finish_all(pool);
+    counts.push_back(count_status(*admin, pool, ""));
+    std::this_thread::sleep_for(50ms);  // the load's pace (about 150 workflows/s), not synchronisation
+  }
+  dispatch_all(*admin, pool, {"pending-1"});
+  ASSERT_GE(counts.size(), 8u);
+  size_t first_half = *std::max_element(counts.begin(), counts.begin() + static_cast<long>(counts.size() / 2));
+  size_t second_half = *std::max_element(counts.begin() + static_cast<long>(counts.size() / 2), counts.end());
+  size_t dispatched = static_cast<size_t>(batch) * 10 + 21;
+  EXPECT_LT(second_half, dispatched / 2) << "records were not deleted under load";
+  EXPECT_LE(second_half, first_half + first_half / 2) << "the number of records kept growing";
+
+  // Everything finished before the load is gone; live workflows and the kept pool's remain.
+  ASSERT_TRUE(wait_until([&] { return code_of(*admin, "get", Json{{"workflow_id", "first-19"}}) == "not_found"; },
+                         10s));
+  for (const auto& id : make_ids("first-", 20)) EXPECT_EQ(code_of(*admin, "get", Json{{"workflow_id", id}}), "not_found");
+  for (const auto& id : make_ids("kept-", 5)) EXPECT_EQ(admin->call("get", Json{{"workflow_id", id}})["status"], "complete");
+  EXPECT_EQ(admin->call("get", Json{{"workflow_id", "running-1"}})["status"], "running");
+  EXPECT_EQ(admin->call("get", Json{{"workflow_id", "pending-1"}})["status"], "pending");
+  // status shows each pool's retention and where it comes from.
+  auto st = admin->call("status");
+  std::map<std::string, Json> by_pool;
+  for (const auto& p : st["pools"]) by_pool[p.value("pool", "")] = p;
+  EXPECT_EQ(by_pool[pool]["retention_ms"], retention_ms);
+  EXPECT_EQ(by_pool[pool]["retention_source"], "kv default");
+  EXPECT_EQ(by_pool[kept_pool]["retention_ms"], 0);
+  EXPECT_EQ(by_pool[kept_pool]["retention_source"], "pool");
+  std::printf("[ retention ] %zu dispatched over 4 s with retention %lld ms: records peaked at %zu (first half), "
+              "%zu (second half)\n",
+              dispatched, static_cast<long long>(retention_ms), first_half, second_half);
+}
+
 // --- timers, signals, deadlines ------------------------------------------------------------------------------
 
 TEST(KvServer, TimersSignalsAndDeadlinesWakeWorkflowsThroughBumps) {

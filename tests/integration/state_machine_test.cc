@@ -51,10 +51,18 @@ StepResult step_of(StepKind kind, int64_t ts, uint64_t r) {
   switch (kind) {
     case StepKind::kComplete: s.output = Json{{"r", r}}; break;
     case StepKind::kFail: s.error = "boom"; break;
-    case StepKind::kSleep: s.until = ts + static_cast<int64_t>(r % 5000); break;
+    case StepKind::kSleep:
+      // Absolute and relative (made absolute with the entry's time at apply) sleeps.
+      if (r % 3 == 0) {
+        s.for_ms = 1 + static_cast<int64_t>(r % 5000);
+      } else {
+        s.until = ts + static_cast<int64_t>(r % 5000);
+      }
+      break;
     case StepKind::kWait:
       s.signals = {"go"};
-      if (r % 2) s.until = ts + 1 + static_cast<int64_t>(r % 5000);
+      if (r % 4 == 1) s.until = ts + 1 + static_cast<int64_t>(r % 5000);
+      if (r % 4 == 3) s.timeout_ms = 1 + static_cast<int64_t>(r % 5000);
       break;
     case StepKind::kRetry:
       s.error = "again";
@@ -602,6 +610,7 @@ void expect_eq(const DispatchSpec& a, const DispatchSpec& b) {
   EXPECT_EQ(a.notify_parent, b.notify_parent);
   EXPECT_EQ(a.max_attempts, b.max_attempts);
   EXPECT_EQ(a.run_at, b.run_at);
+  EXPECT_EQ(a.delay_ms, b.delay_ms);
 }
 
 void expect_eq(const SignalSpec& a, const SignalSpec& b) {
@@ -616,6 +625,8 @@ void expect_eq(const StepResult& a, const StepResult& b) {
   EXPECT_EQ(a.output, b.output);
   EXPECT_EQ(a.state, b.state);
   EXPECT_EQ(a.until, b.until);
+  EXPECT_EQ(a.for_ms, b.for_ms);
+  EXPECT_EQ(a.timeout_ms, b.timeout_ms);
   EXPECT_EQ(a.signals, b.signals);
   EXPECT_EQ(a.error, b.error);
   EXPECT_EQ(a.backoff_base_ms, b.backoff_base_ms);
@@ -677,6 +688,13 @@ void expect_eq(const Command& a, const Command& b) {
           EXPECT_EQ(x.pool, y.pool);
           EXPECT_EQ(x.worker_id, y.worker_id);
           EXPECT_EQ(x.lost_after_ms, y.lost_after_ms);
+        } else if constexpr (std::is_same_v<T, Purge>) {
+          EXPECT_EQ(x.pool, y.pool);
+          EXPECT_EQ(x.retention_ms, y.retention_ms);
+          EXPECT_EQ(x.ids, y.ids);
+        } else if constexpr (std::is_same_v<T, ConfigurePool>) {
+          EXPECT_EQ(x.pool, y.pool);
+          EXPECT_EQ(x.retention_ms, y.retention_ms);
         }
       },
       a);
@@ -695,6 +713,10 @@ std::vector<Command> every_command() {
   out.push_back(LeaseBatch{"p0", "w0", {{"wf-1", kT0}, {"wf-2", -1}, {"wf-3", kForever}}});
   out.push_back(Reclaim{"p0", "w9", 2000});
   out.push_back(Release{"wf-1", "w0", (uint64_t{1} << 52) | 7, "draining"});
+  out.push_back(Purge{"p0", 604800000, {"wf-1", "wf-2"}});
+  out.push_back(Purge{"p1", 1, {}});
+  out.push_back(ConfigurePool{"p0", 3600000});
+  out.push_back(ConfigurePool{"p1", -1});
   for (auto kind : {StepKind::kComplete, StepKind::kFail, StepKind::kSleep, StepKind::kWait, StepKind::kRetry,
                     StepKind::kContinue}) {
     CommitStep c;
@@ -723,6 +745,24 @@ std::vector<Command> every_command() {
     c.signals = {SignalSpec{"wf-9", "ping", Json::array({1, 2}), "s"}};
     out.push_back(c);
   }
+  CommitStep relative_sleep;  // durations instead of absolute times
+  relative_sleep.workflow_id = "wf-3";
+  relative_sleep.worker_id = "w1";
+  relative_sleep.token = 9;
+  relative_sleep.step.kind = StepKind::kSleep;
+  relative_sleep.step.for_ms = 2000;
+  out.push_back(relative_sleep);
+  CommitStep relative_wait = relative_sleep;
+  relative_wait.step = StepResult{};
+  relative_wait.step.kind = StepKind::kWait;
+  relative_wait.step.signals = {"go"};
+  relative_wait.step.timeout_ms = 1500;
+  auto delayed = full_spec("child-delayed");
+  delayed.run_at = 0;
+  delayed.delay_ms = 750;
+  relative_wait.children = {delayed};
+  out.push_back(relative_wait);
+  out.push_back(Dispatch{delayed});
   CommitStep bare;  // optional fields absent
   bare.workflow_id = "wf-2";
   bare.worker_id = "w1";

@@ -1,6 +1,7 @@
 // Pure unit tests of the raft layer's codecs and of the history checker (which must be able to fail).
 #include "kv/raft/raft_log.h"
 #include "kv/raft/handshake.h"
+#include "kv/raft/snapshot.h"
 #include "tests/raft/history.h"
 
 #include <gtest/gtest.h>
@@ -49,6 +50,16 @@ TEST(RaftFraming, MalformedFramesAreRejected) {
 }
 
 // --- transport handshake (kv/raft/handshake.h) -------------------------------------------------------------------
+
+TEST(RaftSnapshotFormat, TheMagicCarriesAVersion) {
+  EXPECT_EQ(raft::snapshot_version("GASNAP01\0\0\0\0\0\0\0\0", 16), 1);
+  EXPECT_EQ(raft::snapshot_version("GASNAP02", 8), 2) << "a newer snapshot is recognised as such";
+  EXPECT_EQ(raft::snapshot_version("GASNAP17xxxx", 12), 17);
+  EXPECT_FALSE(raft::snapshot_version("GASNAPxy", 8));
+  EXPECT_FALSE(raft::snapshot_version("OTHER001", 8));
+  EXPECT_FALSE(raft::snapshot_version("GASNAP0", 7));
+  EXPECT_EQ(raft::kSnapshotVersion, 1);
+}
 
 namespace hs = raft::handshake;
 

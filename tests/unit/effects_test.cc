@@ -69,6 +69,40 @@ TEST(Effects, CommandEntriesAreNotEffects) {
   EXPECT_THROW(decode_effects(encode_entry(Entry{1, {PingBatch{}}}), scratch), msgpack::DecodeError);
 }
 
+// Versioning: every entry says its format, so a replica recognises one written by a newer version (a tag it does
+// not know) instead of misreading it.
+TEST(Effects, EntryFormatNamesWhatWroteTheEntry) {
+  auto tagged = [](const char* tag) {
+    std::string out;
+    msgpack::Writer w(out);
+    w.array_header(3);
+    w.string(tag);
+    w.unsigned_integer(9);
+    w.string("payload");
+    return out;
+  };
+  const struct {
+    const char* name;
+    std::string bytes;
+    EntryFormat format;
+    const char* tag;
+  } cases[] = {
+      {"effects", encode_effects(3, 1, 1, sample()), EntryFormat::kEffects, "fz"},  // sample() compresses
+      {"small effects", encode_effects(3, 1, 1, {}), EntryFormat::kEffects, "fx"},
+      {"command entry (older logs)", encode_entry(Entry{1, {PingBatch{}}}), EntryFormat::kCommands, ""},
+      {"a newer format", tagged("fx2"), EntryFormat::kUnknown, "fx2"},
+      {"a newer format with a long tag", tagged("effects-v3"), EntryFormat::kUnknown, "effects-v3"},
+      {"an array without a tag", std::string("\x92\x01\x02"), EntryFormat::kUnknown, ""},
+      {"garbage", std::string("\xc1\xc1"), EntryFormat::kUnknown, ""},
+      {"empty", std::string(), EntryFormat::kUnknown, ""},
+  };
+  for (const auto& c : cases) {
+    auto f = entry_format(c.bytes);
+    EXPECT_EQ(f.format, c.format) << c.name;
+    EXPECT_EQ(f.tag, c.tag) << c.name;
+  }
+}
+
 TEST(Effects, EveryTruncationIsADecodeError) {
   std::string scratch;
   auto bytes = encode_effects(9, 1'700'000'000'000, 2, sample());

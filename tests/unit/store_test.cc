@@ -88,6 +88,19 @@ StepResult fail_step(std::string error) {
   s.error = std::move(error);
   return s;
 }
+// A sleep for `ms` or a wait (for "go") with a deadline `ms` after the commit entry's time.
+StepResult relative_step(StepKind kind, int64_t ms) {
+  StepResult s;
+  s.kind = kind;
+  if (kind == StepKind::kSleep) {
+    s.for_ms = ms;
+  } else {
+    s.signals = {"go"};
+    s.timeout_ms = ms;
+  }
+  return s;
+}
+
 StepResult sleep_step(int64_t until) {
   StepResult s;
   s.kind = StepKind::kSleep;
@@ -276,6 +289,7 @@ class DecodeCache {
   std::map<std::string, std::set<std::string>> owners;  // workflow → holders in the owner index
   std::map<std::string, std::vector<std::pair<std::string, uint8_t>>> by_status;
   std::map<std::string, std::vector<const Signal*>> signals;
+  std::map<std::string, std::vector<std::pair<std::string, int64_t>>> finished;  // workflow → (pool, ts)
   for (const auto& [k, v] : data) {
     if (k.empty()) return ::testing::AssertionFailure() << "empty key";
     switch (k[0]) {
@@ -308,6 +322,12 @@ class DecodeCache {
         signals[s.workflow_id].push_back(&s);
         break;
       }
+      case keys::kEnded: {
+        auto sep = k.find('\0');
+        if (sep == std::string::npos || k.size() < sep + 9) return ::testing::AssertionFailure() << "bad finished key";
+        finished[k.substr(sep + 9)].emplace_back(k.substr(1, sep - 1), keys::get_ts(std::string_view(k).substr(sep + 1)));
+        break;
+      }
       default: break;
     }
   }
@@ -319,6 +339,12 @@ class DecodeCache {
     if (st.size() != 1 || st[0].first != w.pool || st[0].second != static_cast<uint8_t>(w.status))
       return ::testing::AssertionFailure() << id << ": status index has " << st.size() << " entries, status "
                                            << to_string(w.status);
+    // Finished ⟺ exactly one finished-index entry, in its pool, at the time it finished (retention reads it).
+    const auto& fs = finished[id];
+    if (is_terminal(w.status) ? (fs.size() != 1 || fs[0].first != w.pool || fs[0].second != w.updated_ts)
+                              : !fs.empty())
+      return ::testing::AssertionFailure() << id << " (" << to_string(w.status) << ", updated " << w.updated_ts
+                                           << ") has " << fs.size() << " finished-index entries";
     bool leased = !w.lease_worker.empty();
     if (leased != (w.lease_token != 0))
       return ::testing::AssertionFailure() << id << ": lease worker '" << w.lease_worker << "' token " << w.lease_token;
@@ -363,6 +389,8 @@ class DecodeCache {
     if (!st.empty() && !wfs.count(id)) return ::testing::AssertionFailure() << "status entry of missing " << id;
   for (const auto& [id, ss] : signals)
     if (!ss.empty() && !wfs.count(id)) return ::testing::AssertionFailure() << "signal of missing " << id;
+  for (const auto& [id, fs] : finished)
+    if (!fs.empty() && !wfs.count(id)) return ::testing::AssertionFailure() << "finished entry of missing " << id;
   return ::testing::AssertionSuccess();
 }
 
@@ -406,6 +434,7 @@ TEST(StoreDispatch, WakesAtTheLaterOfRunAtAndEntryTime) {
       {"future", 5000, false, 5000},
       {"past", -5000, false, 0},
       {"now", 0, false, 0},
+      {"delay_ms: after the entry's (leader's) time", 7000, true, 7000},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -413,6 +442,7 @@ TEST(StoreDispatch, WakesAtTheLaterOfRunAtAndEntryTime) {
     auto s = spec("wf-1");
     int64_t at = kv.ts + 10;  // the entry's ts
     s.run_at = c.unset ? 0 : at + c.run_at_offset;
+    if (c.unset) s.delay_ms = c.run_at_offset;
     auto a = kv.apply({dispatch(s)});
     ASSERT_EQ(kv.ts, at);
     ASSERT_TRUE(a.results[0].ok());
@@ -499,6 +529,17 @@ TEST(StoreDispatch, InvalidIsRejectedWithoutMutations) {
       {"tags not a map", [] {
          auto s = spec("wf");
          s.tags = Json::array({1, 2});
+         return s;
+       }()},
+      {"negative delay_ms", [] {
+         auto s = spec("wf");
+         s.delay_ms = -1;
+         return s;
+       }()},
+      {"run_at and delay_ms", [] {
+         auto s = spec("wf");
+         s.delay_ms = 10;
+         s.run_at = 5;
          return s;
        }()},
   };
@@ -985,6 +1026,17 @@ TEST(StoreFencing, InvalidStepIsRejectedAndTheLeaseKept) {
     StepResult step;
   } cases[] = {
       {"sleep without until", sleep_step(0)},
+      {"sleep with until and for_ms", [] {
+         auto st = relative_step(StepKind::kSleep, 100);
+         st.until = 1;
+         return st;
+       }()},
+      {"sleep for a negative duration", relative_step(StepKind::kSleep, -5)},
+      {"wait with until and timeout_ms", [] {
+         auto st = relative_step(StepKind::kWait, 100);
+         st.until = 1;
+         return st;
+       }()},
       {"wait without signals or until", wait_step({})},
       {"wait with an empty name", empty_wait_name},
       {"fail without error", fail_step("")},
@@ -1023,6 +1075,11 @@ TEST(StoreSteps, EveryKindSetsStatusAndWake) {
       {"wait for a deadline only", [](int64_t ts) { return wait_step({}, ts + 5000); }, Status::kWaiting, 5000,
        "deadline"},
       {"continue", [](int64_t) { return continue_step(Json{{"page", 2}}); }, Status::kPending, 0, "continue"},
+      // Durations start at the commit entry's (the leader's) time: the sender's clock plays no part.
+      {"sleep for a duration", [](int64_t) { return relative_step(StepKind::kSleep, 30000); }, Status::kSleeping,
+       30000, "timer"},
+      {"wait with a relative deadline", [](int64_t) { return relative_step(StepKind::kWait, 5000); },
+       Status::kWaiting, 5000, "deadline"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -1958,6 +2015,84 @@ TEST(ArgumentParsing, OutOfRangeAndNonIntegerNumbersAreRefused) {
   }
   EXPECT_THROW(step_from_json(Json{{"kind", "sleep"}, {"until", 1e300}}), std::invalid_argument);
   EXPECT_EQ(dispatch_from_json(Json{{"max_attempts", 7}, {"run_at", -5}}).max_attempts, 7u);
+}
+
+}  // namespace
+}  // namespace gasoline::store
+
+namespace gasoline::store {
+namespace {
+
+// =========================================================================================================
+// Retention
+
+bool has_key(const Kv& kv, const std::string& key) { return kv.data.count(key) > 0; }
+
+TEST(StoreRetention, PurgeDeletesFinishedWorkflowsPastTheirRetentionWithEverythingThatRefersToThem) {
+  Kv kv;
+  kv.run(ping("w1"));
+  auto done = spec("wf-done");
+  done.idempotency_key = "k-done";
+  ASSERT_TRUE(kv.run(dispatch(done)).ok());
+  ASSERT_TRUE(kv.run(signal("wf-done", "poke", Json{{"n", 1}}, "sig-1")).ok());  // pending when it completes
+  for (auto id : {"wf-failed", "wf-cancelled", "wf-pending", "wf-running"}) ASSERT_TRUE(kv.run(dispatch(id)).ok());
+  ASSERT_TRUE(kv.run(commit("wf-done", "w1", kv.lease("w1", "wf-done"), complete_step())).ok());
+  ASSERT_TRUE(kv.run(commit("wf-failed", "w1", kv.lease("w1", "wf-failed"), fail_step("boom"))).ok());
+  ASSERT_TRUE(kv.run(cancel("wf-cancelled")).ok());
+  ASSERT_NE(kv.lease("w1", "wf-running"), 0u);
+  ASSERT_TRUE(invariants(kv.data));  // including: every finished workflow is in the finished index, once
+  const int64_t retention = 60000;
+  std::vector<std::string> all{"wf-done", "wf-failed", "wf-cancelled", "wf-pending", "wf-running", "wf-unknown"};
+  int64_t last_finished = kv.wf("wf-cancelled").updated_ts;
+
+  // One millisecond before the last one's retention ends: only the others go.
+  kv.ts = last_finished + retention - 1 - 10;
+  auto early = kv.run(Purge{kPool, retention, all});
+  ASSERT_TRUE(early.ok()) << early.message;
+  EXPECT_EQ(early.body["purged"], (Json{"wf-done", "wf-failed"}));
+  EXPECT_TRUE(kv.find("wf-cancelled"));
+  // At its retention: the last finished one goes; live workflows never do, whatever the retention.
+  auto at = kv.run(Purge{kPool, retention, all}, 1);
+  EXPECT_EQ(at.body["purged"], (Json{"wf-cancelled"}));
+  EXPECT_TRUE(kv.run(Purge{kPool, 1, all}).body["purged"].empty());
+  for (auto id : {"wf-pending", "wf-running"}) EXPECT_TRUE(kv.find(id)) << id;
+  // Nothing of the purged ones is left: record, status and finished indexes, signals, signal ids, idempotency.
+  for (auto id : {"wf-done", "wf-failed", "wf-cancelled"}) {
+    SCOPED_TRACE(id);
+    EXPECT_FALSE(kv.find(id));
+    EXPECT_TRUE(kv.signals(id).empty());
+  }
+  EXPECT_FALSE(has_key(kv, keys::signal_id("wf-done", "sig-1")));
+  EXPECT_FALSE(has_key(kv, keys::idempotency(kPool, "k-done")));
+  EXPECT_TRUE(invariants(kv.data));
+  // The key is free again: a new dispatch with it is a new workflow.
+  auto again = spec("wf-again");
+  again.idempotency_key = "k-done";
+  EXPECT_EQ(kv.run(dispatch(again)).body["existing"], false);
+}
+
+TEST(StoreRetention, PurgeOnlyTouchesItsPoolAndRefusesNonsense) {
+  Kv kv;
+  ASSERT_TRUE(kv.run(dispatch("wf-1")).ok());
+  ASSERT_TRUE(kv.run(cancel("wf-1")).ok());
+  kv.ts += 10000;
+  EXPECT_TRUE(kv.run(Purge{"other-pool", 1, {"wf-1"}}).body["purged"].empty());
+  EXPECT_TRUE(kv.find("wf-1"));
+  EXPECT_EQ(kv.run(Purge{kPool, 0, {"wf-1"}}).code, Code::kInvalid) << "retention 0 means keep forever";
+  EXPECT_EQ(kv.run(Purge{"bad pool", 1, {"wf-1"}}).code, Code::kInvalid);
+  EXPECT_EQ(kv.run(Purge{kPool, 1, {"wf-1"}}).body["purged"], Json{"wf-1"});
+}
+
+TEST(StoreRetention, PoolSettingsAreStoredAndCleared) {
+  Kv kv;
+  EXPECT_TRUE(kv.run(ConfigurePool{kPool, 3600000}).ok());
+  ASSERT_TRUE(has_key(kv, keys::pool_config(kPool)));
+  EXPECT_EQ(decode(kv.data.at(keys::pool_config(kPool)))["retention_ms"], 3600000);
+  EXPECT_TRUE(kv.run(ConfigurePool{kPool, 0}).ok());  // keep forever
+  EXPECT_EQ(decode(kv.data.at(keys::pool_config(kPool)))["retention_ms"], 0);
+  EXPECT_TRUE(kv.run(ConfigurePool{kPool, -1}).ok());  // back to the kv's default
+  EXPECT_FALSE(has_key(kv, keys::pool_config(kPool)));
+  EXPECT_EQ(kv.run(ConfigurePool{"", 5}).code, Code::kInvalid);
 }
 
 }  // namespace

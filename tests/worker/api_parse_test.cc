@@ -10,7 +10,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int64_t kNow = 1'700'000'000'000;
 
 // The error a call throws, as "status code: message"; "ok" when it does not throw.
 template <typename F>
@@ -99,9 +98,9 @@ TEST(ParseResult, EveryKind) {
       {R"({"complete": {}})", {{"kind", "complete"}, {"output", nullptr}}},
       {R"({"sleep": {"until": 1700000005000, "state": {"s": 1}}})",
        {{"kind", "sleep"}, {"until", 1700000005000}, {"state", {{"s", 1}}}}},
-      {R"({"sleep": {"for_ms": 250}})", {{"kind", "sleep"}, {"until", kNow + 250}}},
+      {R"({"sleep": {"for_ms": 250}})", {{"kind", "sleep"}, {"for_ms", 250}}},
       {R"({"wait": {"signals": ["payment"], "timeout_ms": 1000, "state": 7}})",
-       {{"kind", "wait"}, {"signals", {"payment"}}, {"until", kNow + 1000}, {"state", 7}}},
+       {{"kind", "wait"}, {"signals", {"payment"}}, {"timeout_ms", 1000}, {"state", 7}}},
       {R"({"wait": {"signals": ["a", "b"]}})", {{"kind", "wait"}, {"signals", {"a", "b"}}}},
       {R"({"wait": {"until": 1700000009000}})",
        {{"kind", "wait"}, {"signals", nlohmann::json::array()}, {"until", 1700000009000}}},
@@ -114,7 +113,7 @@ TEST(ParseResult, EveryKind) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.body);
-    auto r = parse_result(nlohmann::json::parse(c.body), kNow);
+    auto r = parse_result(nlohmann::json::parse(c.body));
     EXPECT_EQ(r.step, c.step);
     EXPECT_TRUE(r.children.empty());
     EXPECT_TRUE(r.signals.empty());
@@ -128,12 +127,12 @@ TEST(ParseResult, ChildrenSignalsAndEcho) {
       "children": [{"name": "ship", "input": {"o": 1}, "notify_parent": true, "id": "o1.ship"},
                    {"name": "audit", "delay_ms": 500, "tags": {"t": "x"}, "idempotency_key": "k1", "max_attempts": 3}],
       "signals": [{"workflow_id": "wf_other", "name": "poke", "body": [1], "signal_id": "s1"}],
-      "consumed_signal_seq": 4, "workflow_id": "wf_1", "worker": "pod-a-123"})"),
-                        kNow);
+      "consumed_signal_seq": 4, "workflow_id": "wf_1", "worker": "pod-a-123"})"));
   ASSERT_EQ(r.children.size(), 2u);
   EXPECT_EQ(r.children[0],
             (nlohmann::json{{"name", "ship"}, {"input", {{"o", 1}}}, {"notify_parent", true}, {"id", "o1.ship"}}));
-  EXPECT_EQ(r.children[1]["run_at"], kNow + 500);
+  EXPECT_EQ(r.children[1]["delay_ms"], 500) << "durations travel as durations";
+  EXPECT_FALSE(r.children[1].contains("run_at"));
   EXPECT_EQ(r.children[1]["tags"], (nlohmann::json{{"t", "x"}}));
   EXPECT_EQ(r.children[1]["idempotency_key"], "k1");
   EXPECT_EQ(r.children[1]["max_attempts"], 3);
@@ -184,7 +183,7 @@ TEST(ParseResult, ClearErrors) {
       {R"({"complete": {}, "workflow_id": 7})", "'workflow_id' must be a string"},
   };
   for (const auto& c : cases) {
-    auto e = error_of([&] { parse_result(nlohmann::json::parse(c.body), kNow); });
+    auto e = error_of([&] { parse_result(nlohmann::json::parse(c.body)); });
     EXPECT_EQ(e.rfind("400 bad_request", 0), 0u) << c.body << " → " << e;
     EXPECT_NE(e.find(c.contains), std::string::npos) << c.body << " → " << e;
   }
@@ -196,15 +195,14 @@ TEST(ParseBatch, ItemsFailIndividually) {
       {"token": "13.wf_b", "sleep": {"for_ms": 10}},
       {"complete": {}},
       {"token": "14.wf_c", "bogus": {}},
-      {"token": 15, "complete": {}}]})"),
-                           kNow);
+      {"token": 15, "complete": {}}]})"));
   ASSERT_EQ(items.size(), 5u);
   EXPECT_EQ(items[0].token.lease, 12u);
   EXPECT_EQ(items[0].token.workflow_id, "wf_a");
   ASSERT_TRUE(items[0].result);
   EXPECT_EQ(items[0].result->step["kind"], "complete");
   EXPECT_EQ(items[1].token.text(), "13.wf_b");
-  EXPECT_EQ(items[1].result->step["until"], kNow + 10);
+  EXPECT_EQ(items[1].result->step["for_ms"], 10);
   ASSERT_TRUE(items[2].error);
   EXPECT_NE(std::string(items[2].error->what()).find("missing 'token'"), std::string::npos);
   ASSERT_TRUE(items[3].error);
@@ -213,26 +211,26 @@ TEST(ParseBatch, ItemsFailIndividually) {
   ASSERT_TRUE(items[4].error);
 
   for (std::string bad : {R"([])", R"({"results": {}})", R"({"results": []})", R"({"result": []})"})
-    EXPECT_NE(error_of([&] { parse_batch(nlohmann::json::parse(bad), kNow); }).find("400"), std::string::npos) << bad;
+    EXPECT_NE(error_of([&] { parse_batch(nlohmann::json::parse(bad)); }).find("400"), std::string::npos) << bad;
   nlohmann::json big{{"results", nlohmann::json::array()}};
   for (size_t i = 0; i <= kMaxBatch; ++i)
     big["results"].push_back({{"token", std::to_string(i + 1) + ".wf"}, {"complete", nlohmann::json::object()}});
-  EXPECT_NE(error_of([&] { parse_batch(big, kNow); }).find("at most 1000"), std::string::npos);
+  EXPECT_NE(error_of([&] { parse_batch(big); }).find("at most 1000"), std::string::npos);
 }
 
 TEST(ParseDispatch, FieldsDefaultsAndErrors) {
   auto a = parse_dispatch(nlohmann::json::parse(R"({"name": "order", "input": {"sku": "x"}, "delay_ms": 100})"),
-                          "shop", kNow);
+                          "shop");
   EXPECT_EQ(a,
-            (nlohmann::json{{"name", "order"}, {"input", {{"sku", "x"}}}, {"run_at", kNow + 100}, {"pool", "shop"}}));
+            (nlohmann::json{{"name", "order"}, {"input", {{"sku", "x"}}}, {"delay_ms", 100}, {"pool", "shop"}}));
   auto b = parse_dispatch(
-      nlohmann::json::parse(R"({"name": "n", "pool": "other", "id": "wf_x", "idempotency_key": "k"})"), "shop", kNow);
+      nlohmann::json::parse(R"({"name": "n", "pool": "other", "id": "wf_x", "idempotency_key": "k"})"), "shop");
   EXPECT_EQ(b["pool"], "other");
   EXPECT_EQ(b["id"], "wf_x");
   EXPECT_EQ(b["idempotency_key"], "k");
   for (std::string bad : {R"("order")", R"({})", R"({"name": ""})", R"({"name": 1})", R"({"name": "a", "colour": 1})",
                           R"({"name": "a", "max_attempts": 0})", R"({"name": "a", "run_at": -1})"})
-    EXPECT_NE(error_of([&] { parse_dispatch(nlohmann::json::parse(bad), "shop", kNow); }).find("400"),
+    EXPECT_NE(error_of([&] { parse_dispatch(nlohmann::json::parse(bad), "shop"); }).find("400"),
               std::string::npos)
         << bad;
 }

@@ -134,6 +134,7 @@ class WorkerFleet : public ::testing::Test {
                                   "--cgroup-root", dir_->path() + "/no-cgroup",
                                   "--drain-timeout", "20s"};
     for (auto& a : extra) argv.push_back(a);
+    argv.insert(argv.begin(), wrapper_.begin(), wrapper_.end());
     node->sidecar = std::make_unique<Process>(argv, node->log);
     bool up = wait_until([&] { return fs::exists(port_file) || !node->sidecar->running(); }, 20s);
     if (!up || !fs::exists(port_file)) throw std::runtime_error(name + " did not start:\n" + tail(node->log));
@@ -152,10 +153,13 @@ class WorkerFleet : public ::testing::Test {
 
   void start_app(Node& n) {
     n.app_log = dir_->path() + "/" + n.name + "-app.log";
-    n.app = std::make_unique<Process>(
-        std::vector<std::string>{testing::binary_path("gasoline-example-app"), "--api", n.address(), "--threads", "2",
-                                 "--batch", "16", "--wait-ms", "1000", "--retry-backoff-ms", "20"},
-        n.app_log);
+    std::vector<std::string> argv = wrapper_;
+    for (std::string a : {testing::binary_path("gasoline-example-app"), std::string("--api"), n.address(),
+                          std::string("--threads"), std::string("2"), std::string("--batch"), std::string("16"),
+                          std::string("--wait-ms"), std::string("1000"), std::string("--retry-backoff-ms"),
+                          std::string("20")})
+      argv.push_back(a);
+    n.app = std::make_unique<Process>(argv, n.app_log);
   }
 
   bool ready(Node& n) { return sdk::Client(n.address(), 5s).ready(); }
@@ -212,6 +216,8 @@ class WorkerFleet : public ::testing::Test {
 
   std::unique_ptr<TempDir> dir_;
   std::string pool_ = "test";
+  // Prepended to the sidecar's and the app's command lines (e.g. faketime, to skew their clock).
+  std::vector<std::string> wrapper_;
   std::unique_ptr<KvProcess> kv_;
   std::unique_ptr<rpc::Client> client_;
   std::vector<std::unique_ptr<Node>> nodes_;

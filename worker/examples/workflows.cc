@@ -65,7 +65,8 @@ Json order(const Json& task, int64_t now, const Defaults& d) {
       return step::wait({"payment"}, timeout, state);
     }
     int64_t deadline = state.value("payment_deadline", int64_t{0});
-    if (now >= deadline)
+    // The kv's deadline timer decides (its clock, not this pod's); the local clock only covers other wake-ups.
+    if (task.value("wake_reason", "") == "deadline" || now >= deadline)
       return step::fail("payment not received before the deadline (" + std::to_string(deadline) + ")");
     // Woken for another reason (a handover): keep waiting for what is left of the deadline.
     return step::wait({"payment"}, deadline - now, state);
@@ -112,12 +113,12 @@ Json run_step(const Json& task, int64_t now, const Defaults& d) {
     int times = input_or<int>(input, "times", 1);
     int n = state.value("n", 0);
     if (n < times) {
-      int64_t until = now + ms;
+      // A duration, not now + ms: the kv starts it on its own clock, so this pod's clock cannot skew it.
       state["n"] = n + 1;
-      state["until"] = until;
-      return step::sleep_until(until, state);
+      return step::sleep_for(ms, state);
     }
-    int64_t until = state.value("until", now);
+    // The timer fired at the kv's wake time; lag is how late this step ran after it.
+    int64_t until = task.value("wake_ts", now);
     return step::complete(Json{{"until", until}, {"ran_at", now}, {"lag_ms", now - until}, {"by", state["by"]}});
   }
   if (name == "order") return order(task, now, d);
