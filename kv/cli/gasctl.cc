@@ -65,6 +65,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 int main(int argc, char** argv) {
   CLI::App app{"gasctl: inspect and drive a gasoline-kv cluster"};
   app.require_subcommand(1);
+  // Global options may also come after the subcommand: `gasctl workers -o json`.
+  app.fallthrough();
   std::string kv = env_or("GASOLINE_KV", "127.0.0.1:7400");
   std::string token_file = env_or("GASOLINE_TOKEN_FILE", "");
   std::string output = "table";
@@ -157,12 +159,8 @@ int main(int argc, char** argv) {
         t[kvp.substr(0, eq)] = kvp.substr(eq + 1);
       }
       args["tags"] = t;
-      if (delay_ms > 0) {
-        args["run_at"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count() +
-                         delay_ms;
-      }
+      // A duration: the kv starts it on its leader's clock, so this machine's clock cannot shift it.
+      if (delay_ms > 0) args["delay_ms"] = delay_ms;
       result = client.call("dispatch", args, id.empty() && key.empty() ? rpc::CallOptions{} : retry);
       if (output == "json") {
         std::cout << result.dump(2) << "\n";
@@ -209,6 +207,8 @@ int main(int argc, char** argv) {
         std::cout << result.dump(2) << "\n";
       } else {
         std::cout << "strategy: " << result.value("strategy", "") << "\n";
+        if (result["pools"].empty())
+          std::cout << "\n" << (pool.empty() ? std::string("no pool") : "pool " + pool) << ": 0 active (no worker has pinged)\n";
         for (const auto& p : result["pools"]) {
           std::cout << "\npool " << p.value("pool", "") << ": " << p.value("active", 0) << " active\n";
           std::vector<std::vector<std::string>> rows{

@@ -1498,6 +1498,22 @@ TEST(KvServer, GasctlSmoke) {
   r = run({"-o", "json", "list", "--pool", pool});
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(Json::parse(r.output)["workflows"].size(), 1u);
+  r = run({"list", "--pool", pool, "-o", "json"});  // global options after the subcommand too
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(Json::parse(r.output)["workflows"].size(), 1u);
+  r = run({"workers", "--pool", pool});  // nobody pinged yet: says so
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("pool ctl: 0 active"), std::string::npos) << r.output;
+
+  // Retention: a pool's own setting, shown by status.
+  r = run({"retention", pool, "forever"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run({"-o", "json", "status"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"retention_source\": \"pool\""), std::string::npos) << r.output;
+  r = run({"retention", pool, "soon"});
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("not a positive number of milliseconds"), std::string::npos) << r.output;
 
   Pinger pinger(kv, pool, {"ctl-worker"}, std::chrono::milliseconds(o.ping_interval_ms));
   r = run({"workers", "--pool", pool});

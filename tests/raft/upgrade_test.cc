@@ -7,6 +7,7 @@
 // uses), because no newer gasoline-kv exists to write one: a command entry this version applies, then an entry
 // tagged with a format from the future. Then the real gasoline-kv starts on that data directory.
 #include "kv/raft/libraft.h"
+#include "kv/rpc/client.h"
 #include "kv/raft/raft_log.h"
 #include "kv/raft/transport.h"
 #include "kv/store/command.h"
@@ -18,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -153,6 +155,61 @@ TEST(RaftUpgrade, AnEntryOfANewerFormatStopsTheReplicaWithoutApplyingIt) {
   // whose workflow is there once the log is replayed up to it.
   auto sm = store::StateMachine::open(store::Options{data + "/state", true, {}, false});
   EXPECT_LE(sm->applied_index(), 2u);
+}
+
+// A log written by the previous release replays on this one. tests/raft/testdata/previous-release.tar.gz holds the
+// Raft directory (snapshots and the log after them) of a single-voter gasoline-kv of that release after a small
+// workload, and the manifest every workflow's final status and steps (make_previous_release_log.sh made both from
+// that release's binaries). On an empty state directory this version rebuilds everything from them, and goes on
+// taking writes.
+TEST(RaftUpgrade, ALogWrittenByThePreviousReleaseReplays) {
+  testing::TempDir dir("raft-previous-release");
+  const std::string testdata = GASOLINE_RAFT_TESTDATA_DIR;
+  std::string untar = "tar -C '" + dir.path() + "' -xzf '" + testdata + "/previous-release.tar.gz'";
+  ASSERT_EQ(std::system(untar.c_str()), 0) << untar;
+  auto manifest = nlohmann::json::parse(read_file(testdata + "/previous-release-manifest.json"));
+  ASSERT_GT(manifest.size(), 50u);
+
+  std::ofstream(dir.path() + "/token") << "previous-release-token\n";
+  // The Raft secret is new with this release (the previous one had none); the log does not depend on it.
+  std::ofstream(dir.path() + "/raft-secret") << "previous-release-raft-secret\n";
+  std::string raft_address = "127.0.0.1:" + std::to_string(testing::free_loopback_port());
+  std::string client_address = "127.0.0.1:" + std::to_string(testing::free_loopback_port());
+  testing::Process kv({testing::binary_path("gasoline-kv"), "--data-dir", dir.path() + "/data", "--token-file",
+                       dir.path() + "/token", "--listen", client_address, "--metrics-listen", "", "--raft-id", "1",
+                       "--raft-secret-file", dir.path() + "/raft-secret",
+                       "--peer", "1=" + raft_address + "," + client_address},
+                      dir.path() + "/kv.log");
+  rpc::ClientOptions o;
+  o.endpoints = {client_address};
+  o.token = "previous-release-token";
+  o.name = "upgrade-test";
+  rpc::Client client(o);
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        try {
+          return client.call("status", rpc::Json::object(), rpc::CallOptions{1s, false}).value("role", "") == "leader";
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      30s))
+      << read_file(dir.path() + "/kv.log");
+  size_t checked = 0;
+  for (const auto& want : manifest) {
+    auto id = want.at("id").get<std::string>();
+    auto got = client.call("get", rpc::Json{{"workflow_id", id}}, rpc::CallOptions{10s, true});
+    EXPECT_EQ(got.value("status", ""), want.at("status").get<std::string>()) << id;
+    EXPECT_EQ(got.value("steps", uint64_t{0}), want.at("steps").get<uint64_t>()) << id;
+    ++checked;
+  }
+  EXPECT_EQ(checked, manifest.size());
+  // The replica goes on: a new write applies on top of the old state, and an old idempotency key still holds.
+  auto fresh = client.call("dispatch", rpc::Json{{"pool", "old"}, {"name", "noop"}, {"id", "after-upgrade"}});
+  EXPECT_EQ(fresh.value("existing", true), false);
+  auto again = client.call("dispatch", rpc::Json{{"pool", "old"}, {"name", "order"}, {"idempotency_key", "order-key-1"}});
+  EXPECT_EQ(again.value("id", ""), "order-1");
+  EXPECT_TRUE(kv.running()) << read_file(dir.path() + "/kv.log");
 }
 
 }  // namespace
