@@ -72,12 +72,14 @@ if [ "$kv_replicas" = auto ]; then
 fi
 kv_addresses=""
 if [ "$kv_replicas" = 3 ]; then
+  # The replicas prove to each other that they hold this secret before exchanging Raft messages.
+  head -c 32 /dev/urandom | base64 | tr -d '/+=' > "$dir/raft-secret"
   peers=()
   for i in 1 2 3; do peers+=(--peer "$i=127.0.0.1:$((port + 100 + i)),127.0.0.1:$((port + i - 1))"); done
   for i in 1 2 3; do
     build/bin/gasoline-kv --data-dir "$dir/kv-$i" --token-file "$dir/token" --listen "127.0.0.1:$((port + i - 1))" \
       --metrics-listen "127.0.0.1:$((metrics_port + i - 1))" --port-file "$dir/kv-$i.port" \
-      --raft-id "$i" "${peers[@]}" >"$dir/kv-$i.log" 2>&1 &
+      --raft-id "$i" --raft-secret-file "$dir/raft-secret" "${peers[@]}" >"$dir/kv-$i.log" 2>&1 &
     pids+=($!)
   done
   for i in 1 2 3; do wait_for_port_file "$dir/kv-$i.port" "${pids[$((i - 1))]}" "$dir/kv-$i.log"; done

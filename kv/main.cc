@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
   uint64_t raft_id = 0;
   std::vector<std::string> peer_specs;
   std::string raft_bind;
+  std::string raft_secret_file;
+  unsigned raft_handshake_timeout_ms = 5000;
   raft::RaftOptions raft_options;
 
   app.add_option("--listen", listen, "Address for clients and workers (host:port)")->capture_default_str();
@@ -105,6 +107,12 @@ int main(int argc, char** argv) {
   app.add_flag("--join", raft_options.join,
                "This replica is being added to a running cluster (gasctl cluster add): don't bootstrap, wait for "
                "the leader. --peer must still name this replica");
+  app.add_option("--raft-secret-file", raft_secret_file,
+                 "File holding the secret every replica proves it holds before exchanging Raft messages (not the "
+                 "client token; at least 16 bytes). Required with --peer");
+  app.add_option("--raft-handshake-timeout-ms", raft_handshake_timeout_ms,
+                 "A Raft peer's handshake not finished within this is dropped")
+      ->capture_default_str();
   app.add_option("--raft-bind", raft_bind, "Where the Raft transport listens (default: this peer's Raft address)");
   app.add_option("--election-timeout-ms", raft_options.election_timeout_ms, "Raft election timeout")
       ->capture_default_str();
@@ -151,6 +159,18 @@ int main(int argc, char** argv) {
       log::info("raft id from the pod name", {{"raft_id", raft_id}});
     }
     if (replicated && raft_id == 0) throw std::invalid_argument("--peer needs --raft-id");
+    if (replicated) {
+      // Without a secret any process that reaches the Raft port could join as a replica and read or rewrite the
+      // whole state, so there is no unauthenticated mode.
+      if (raft_secret_file.empty())
+        throw std::invalid_argument("--peer needs --raft-secret-file: replicas authenticate each other with a shared "
+                                    "raft secret (generate one with `head -c 32 /dev/urandom | base64`)");
+      raft_options.secret = read_token_file(raft_secret_file);
+      if (raft_options.secret == token)
+        throw std::invalid_argument("the raft secret (--raft-secret-file) must differ from the client token: "
+                                    "whoever holds a client token must not be able to join the cluster");
+      raft_options.handshake_timeout = std::chrono::milliseconds(raft_handshake_timeout_ms);
+    }
     // Replicated, the Raft log is the write-ahead log (fsynced by libraft), so RocksDB needs neither fsync nor a
     // WAL of its own: after a crash, whatever RocksDB lost is replayed from the log or reinstalled from a snapshot.
     auto sm = store::StateMachine::open(
@@ -159,6 +179,9 @@ int main(int argc, char** argv) {
 
     boost::asio::io_context io;
     kv::Metrics metrics;
+    raft_options.on_handshake_refused = [&metrics](const std::string& reason) {
+      metrics.raft_handshake_refused(reason);
+    };
     kv::Service service(*sm, io, config, metrics);
     auto on_applied = [&](int64_t ts, size_t commands, const std::vector<store::Wake>& wakes) {
       service.on_applied(ts, commands, wakes);

@@ -66,7 +66,7 @@ Controller::Controller(kube::Client& client, ControllerOptions options, Metrics&
     return kube::InformerOptions{r, options_.watch_namespace, std::move(selector), options_.resync};
   };
   pools_ = std::make_unique<kube::Informer>(client_, opts(res::kPools, ""), [this](const Json& p) {
-    kv_.watch(kv_address(p));
+    if (auto address = kv_address(p); !address.empty()) kv_.watch(address);
     queue_.add(kube::object_key(p));
   });
   auto child = [&](const kube::Resource& r) {
@@ -160,11 +160,13 @@ void Controller::worker() {
 }
 
 std::string Controller::kv_address(const Json& pool) const {
-  const auto& spec = pool.value("spec", Json::object());
-  if (spec.contains("kv") && spec["kv"].is_object() && spec["kv"].contains("address") &&
-      spec["kv"]["address"].is_string())
-    return spec["kv"]["address"];
-  return options_.defaults.kv_address;
+  try {
+    return pool::kv_address(pool, options_.defaults);
+  } catch (const pool::SpecError&) {
+    // An address outside the allowlist is never dialled (the kv client would send the operator's token in its
+    // hello); reconcile reports it in the pool's Degraded condition.
+    return "";
+  }
 }
 
 void Controller::event(const Json& pool, const std::string& type, const std::string& reason,

@@ -59,6 +59,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--kv-address", options.defaults.kv_address,
                  "kv address (host:port, comma-separated) for pools that set none, e.g. gasoline-kv.gasoline.svc:7400");
+  app.add_option("--allowed-kv-address", options.defaults.allowed_kv_addresses,
+                 "Another kv address (host:port) a pool's spec.kv.address may name (repeat or comma-separate). Only "
+                 "--kv-address is allowed otherwise: the operator connects to a pool's kv with its own token")
+      ->delimiter(',');
   app.add_option("--kv-token-file", kv_token_file, "Bearer token for reading active workers from the kv");
   app.add_option("--workers", options.workers, "Pools reconciled in parallel")->capture_default_str();
   app.add_option("--resync-seconds", resync_s, "Re-check every pool this often even without changes")

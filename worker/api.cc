@@ -78,7 +78,18 @@ void Api::handle_admin(http::Request req, http::Reply reply) {
   if (probes(req, reply)) return;
   if (req.path.size() == 1 && req.path[0] == "drain") {
     // The app container's preStop hook (kubelet httpGet hooks can only GET): answered when the drain finished or
-    // its timeout passed, always 200 then, so the hook never fails the pod's termination.
+    // its timeout passed, always 200 then, so the hook never fails the pod's termination. The admin listener is
+    // on the pod's IP, so without this check any pod in the cluster could take every worker out of service.
+    const auto& config = sidecar_.config();
+    if (!api::drain_caller_allowed(req.remote_address, config.node_ip, config.drain_allowed_from)) {
+      log::warn("GET /drain refused: not from loopback or the node", {{"remote", req.remote_address}});
+      counted(metrics_, "drain", std::move(reply))(error(
+          403, "forbidden",
+          "GET /drain is accepted only from the pod's loopback and its node (the kubelet's preStop hook; "
+          "--node-ip, --drain-allowed-from), not from " +
+              (req.remote_address.empty() ? std::string("an unknown address") : req.remote_address)));
+      return;
+    }
     sidecar_.drain(as_done(counted(metrics_, "drain", std::move(reply))));
     return;
   }

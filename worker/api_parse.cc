@@ -303,4 +303,24 @@ Json parse_cancel(const std::string& body, const std::string& workflow_id) {
   return args;
 }
 
+namespace {
+std::string unmapped(const std::string& ip) {
+  const std::string mapped = "::ffff:";
+  if (ip.size() > mapped.size() && ip.compare(0, mapped.size(), mapped) == 0 && ip.find('.') != std::string::npos)
+    return ip.substr(mapped.size());
+  return ip;
+}
+}  // namespace
+
+bool drain_caller_allowed(const std::string& remote, const std::string& node_ip,
+                          const std::vector<std::string>& also_allowed) {
+  const std::string ip = unmapped(remote);
+  if (ip.empty()) return false;
+  if (ip == "127.0.0.1" || ip == "::1") return true;
+  if (!node_ip.empty() && ip == unmapped(node_ip)) return true;
+  for (const auto& a : also_allowed)
+    if (ip == unmapped(a)) return true;
+  return false;
+}
+
 }  // namespace gasoline::worker::api

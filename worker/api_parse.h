@@ -28,6 +28,14 @@ Json error_json(const std::string& code, const std::string& message);
 // The HTTP status for a kv error code (kv/rpc/protocol.h).
 int http_status_for_kv(const std::string& kv_code);
 
+// Whether GET /drain on the admin listener may come from `remote` (the peer's IP as the server saw it). Only the
+// kubelet's preStop hook should drain a worker: an httpGet hook comes from the node (`node_ip`, status.hostIP
+// through the downward API) and an exec hook from the pod's own loopback (127.0.0.1 or ::1; other 127/8
+// addresses are not what an in-pod client uses and are refused like any pod's). `also_allowed` are further
+// addresses (some CNIs give host-to-pod traffic the bridge's address). IPv4-mapped IPv6 compares as IPv4.
+bool drain_caller_allowed(const std::string& remote, const std::string& node_ip,
+                          const std::vector<std::string>& also_allowed);
+
 inline constexpr size_t kMaxPoll = 1000;
 inline constexpr std::chrono::milliseconds kMaxWait{300'000};
 inline constexpr size_t kMaxBatch = 1000;

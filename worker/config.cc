@@ -144,6 +144,15 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   app.add_option("--admin-listen", c.admin_listen,
                  "host:port for /healthz, /readyz and /metrics reachable from outside the pod ('' = off)")
       ->envname("GASOLINE_ADMIN_LISTEN");
+  app.add_option("--node-ip", c.node_ip,
+                 "The node's IP (status.hostIP): GET /drain on the admin listener is accepted from it and from loopback "
+                 "only, so only the kubelet's preStop hook can drain this worker")
+      ->envname("GASOLINE_NODE_IP");
+  std::string drain_allowed_from;
+  app.add_option("--drain-allowed-from", drain_allowed_from,
+                 "Further IPs allowed to call GET /drain, comma-separated (a CNI that gives host-to-pod traffic "
+                 "its bridge's address)")
+      ->envname("GASOLINE_DRAIN_ALLOWED_FROM");
   app.add_option("--workflows", workflows, "Workflow names served, comma-separated (empty = all of the pool)")
       ->envname("GASOLINE_WORKFLOWS");
   app.add_option("--concurrency", c.concurrency, "Tasks leased at once, at most (pulls never ask for more)")
@@ -215,6 +224,7 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   c.kv = split_list(kv_list);
   if (c.kv.empty()) throw std::invalid_argument("--kv: at least one host:port is needed");
   c.workflows = split_list(workflows);
+  c.drain_allowed_from = split_list(drain_allowed_from);
   if (!c.token_file.empty()) {
     try {
       c.token = read_token_file(c.token_file);

@@ -32,6 +32,10 @@ struct Config {
   std::chrono::milliseconds fallback_tick{1000};
   ShedFlags shed;
   std::chrono::milliseconds drain_timeout{30000};
+  // Who may call GET /drain on the admin listener besides the pod's loopback: the node (status.hostIP) and any
+  // further addresses (api::drain_caller_allowed).
+  std::string node_ip;
+  std::vector<std::string> drain_allowed_from;
   std::chrono::milliseconds task_timeout{10 * 60 * 1000};
   // Results that could not be committed (kv unreachable) are retried this long. Their number is bounded by the
   // concurrency: a result belongs to a leased task, and the slot stays taken until the kv answers.

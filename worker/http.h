@@ -16,6 +16,7 @@ struct Request {
   std::map<std::string, std::string> query;   // percent-decoded; a repeated key keeps the last value
   std::map<std::string, std::string> headers; // names in lower case
   std::string body;
+  std::string remote_address;                 // the peer's IP as the server saw it ("" if unknown)
 };
 
 struct Response {

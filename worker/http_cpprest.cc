@@ -178,6 +178,7 @@ class CpprestServer : public Server {
     }
     Request r;
     r.method = req.method();
+    r.remote_address = req.remote_address();
     auto uri = req.relative_uri();
     r.path = split_path(uri.path());
     r.query = split_query(uri.query());

@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "kv/raft/snapshot.h"
+#include "kv/raft/handshake.h"
 #include "kv/raft/transport.h"
 
 #include <rocksdb/db.h>
@@ -181,6 +182,9 @@ void RaftLog::start() {
     if (p.id == options_.id) self = &p;
   if (!self) throw std::invalid_argument("--raft-id " + std::to_string(options_.id) + " is not among the peers");
   self_address_ = config_address(*self);
+  if (options_.secret.size() < handshake::kMinSecretSize)
+    throw std::invalid_argument("the raft secret must be at least " + std::to_string(handshake::kMinSecretSize) +
+                                " bytes (--raft-secret-file)");
   std::filesystem::create_directories(options_.dir);
 
   std::promise<std::string> started;
@@ -189,13 +193,15 @@ void RaftLog::start() {
     std::string error;
     int rv = uv_loop_init(&loop_);
     t_loop = &loop_;
-    if (rv == 0) rv = transport_init(&transport_, &loop_, options_.bind_address.empty()
-                                                              ? options_.peers.empty() ? "" : [&] {
-                                                                  for (const auto& p : options_.peers)
-                                                                    if (p.id == options_.id) return p.raft_address;
-                                                                  return std::string();
-                                                                }()
-                                                              : options_.bind_address);
+    TransportOptions transport;
+    transport.bind_address = options_.bind_address;
+    if (transport.bind_address.empty())
+      for (const auto& p : options_.peers)
+        if (p.id == options_.id) transport.bind_address = p.raft_address;
+    transport.secret = options_.secret;
+    transport.handshake_timeout = options_.handshake_timeout;
+    transport.on_refused = options_.on_handshake_refused;
+    if (rv == 0) rv = transport_init(&transport_, &loop_, std::move(transport));
     if (rv == 0) rv = raft_uv_init(&io_, &loop_, options_.dir.c_str(), &transport_);
     if (rv != 0) {
       started.set_value(std::string("raft io init: ") + io_.errmsg);

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -42,6 +43,10 @@ struct RaftOptions {
   std::vector<Peer> peers;   // the static bootstrap configuration, this replica included
   std::string dir;           // libraft's log and snapshots
   std::string bind_address;  // where the Raft transport listens; default: this peer's raft address
+  // Every replica's shared Raft secret: peers prove they hold it before any Raft message (kv/raft/handshake.h).
+  std::string secret;
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::function<void(const std::string& reason)> on_handshake_refused;  // a metric; called on the loop thread
   // 500/50 ms: failover p99 0.97 s vs 3.7 s at libraft's 1000/100 (docs/benchmarks.md, Raft).
   unsigned election_timeout_ms = 500;
   unsigned heartbeat_timeout_ms = 50;

@@ -2,25 +2,20 @@
 
 #include "common/log.h"
 
+#include "kv/raft/handshake.h"
+
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <list>
 #include <memory>
+#include <optional>
+#include <set>
 
 namespace gasoline::raft {
 namespace {
 
-constexpr uint64_t kHandshakeVersion = 1;
-constexpr size_t kMaxAddress = 1024;
-
-void put64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint64_t get64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
+namespace hs = handshake;
 
 // Addresses in the Raft configuration are "raft_host:port/client_host:port"; only the part before '/' is dialled.
 bool split_host_port(const std::string& configured, std::string& host, std::string& port) {
@@ -33,9 +28,22 @@ bool split_host_port(const std::string& configured, std::string& host, std::stri
   return true;
 }
 
+std::string remote_host(uv_tcp_t* tcp) {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "unknown";
+  char name[64] = {0};
+  if (addr.ss_family == AF_INET6)
+    uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&addr), name, sizeof name);
+  else
+    uv_ip4_name(reinterpret_cast<sockaddr_in*>(&addr), name, sizeof name);
+  return name;
+}
+
 struct Transport;
 
-// One outgoing connection attempt: resolve → connect → write handshake → hand the stream to libraft.
+// One outgoing connection attempt: resolve → connect → hello → read and check the listener's challenge → our
+// proof → hand the stream to libraft.
 struct Connect {
   Transport* t = nullptr;
   raft_uv_connect* req = nullptr;
@@ -44,19 +52,26 @@ struct Connect {
   uv_getaddrinfo_t resolve{};
   uv_tcp_t* tcp = nullptr;
   uv_connect_t connect{};
-  uv_write_t write{};
-  std::string handshake;
+  uv_timer_t* deadline = nullptr;
+  hs::Hello hello;
+  std::string challenge;
   bool canceled = false;
   bool resolving = false;
+  bool handshaking = false;  // reading the challenge
+  bool failed = false;
   int status = 0;  // handed to libraft once the handle is closed
   std::list<Connect*>::iterator pos;
 };
 
-// One incoming connection until its handshake has been read.
+// One incoming connection until its handshake has succeeded.
 struct Incoming {
   Transport* t = nullptr;
   uv_tcp_t* tcp = nullptr;
+  uv_timer_t* deadline = nullptr;
+  std::string remote;
   std::string buf;
+  std::optional<hs::Hello> hello;  // once read, `buf` collects the dialler's proof
+  hs::Proof expected_proof{};
   std::list<Incoming*>::iterator pos;
 };
 
@@ -65,7 +80,7 @@ struct Transport {
   uv_loop_t* loop = nullptr;
   raft_id id = 0;
   std::string address;
-  std::string bind_address;
+  TransportOptions options;
   uv_tcp_t listener{};
   bool listening = false;
   raft_uv_accept_cb accept_cb = nullptr;
@@ -74,7 +89,23 @@ struct Transport {
   raft_uv_transport_close_cb close_cb = nullptr;
   int closing_handles = 0;
   bool closing = false;
+  // (remote host, reason) pairs already logged: a refused peer retries every few hundred ms, and one line per
+  // cause is what an operator needs; the metric counts every refusal.
+  std::set<std::string> logged_refusals;
 };
+
+constexpr size_t kMaxLoggedRefusals = 1024;
+
+void refused(Transport* t, const std::string& remote, const std::string& reason, const std::string& detail) {
+  if (t->options.on_refused) t->options.on_refused(reason);
+  if (t->logged_refusals.size() >= kMaxLoggedRefusals) return;
+  if (!t->logged_refusals.insert(remote + "|" + reason).second) return;
+  log::warn("raft handshake refused; further refusals of this peer for this reason are only counted "
+            "(gasoline_kv_raft_handshakes_refused_total)",
+            {{"remote", remote}, {"reason", reason}, {"detail", detail}});
+  if (t->logged_refusals.size() == kMaxLoggedRefusals)
+    log::warn("raft handshake refusals from too many peers; no more are logged, only counted");
+}
 
 void maybe_closed(Transport* t) {
   if (t->closing && t->closing_handles == 0 && t->connects.empty() && t->close_cb) {
@@ -82,6 +113,36 @@ void maybe_closed(Transport* t) {
     t->close_cb = nullptr;
     cb(t->self);
   }
+}
+
+void close_deadline(Transport* t, uv_timer_t*& timer) {
+  if (!timer) return;
+  uv_timer_stop(timer);
+  t->closing_handles++;
+  timer->data = t;
+  uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* h) {
+    auto* t = static_cast<Transport*>(h->data);
+    delete reinterpret_cast<uv_timer_t*>(h);
+    t->closing_handles--;
+    maybe_closed(t);
+  });
+  timer = nullptr;
+}
+
+uv_timer_t* start_deadline(Transport* t, void* owner, uv_timer_cb cb) {
+  auto* timer = new uv_timer_t;
+  uv_timer_init(t->loop, timer);
+  timer->data = owner;
+  uv_timer_start(timer, cb, static_cast<uint64_t>(t->options.handshake_timeout.count()), 0);
+  return timer;
+}
+
+// Writes all of `bytes` now or fails. Handshake messages are at most ~1 KiB on a fresh connection whose send
+// buffer is empty, so a short write means a broken connection; writing synchronously also means no write request
+// is in flight when the stream changes hands.
+bool write_now(uv_tcp_t* tcp, const std::string& bytes) {
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+  return uv_try_write(reinterpret_cast<uv_stream_t*>(tcp), &buf, 1) == static_cast<int>(bytes.size());
 }
 
 void finish_connect(Connect* c) {
@@ -92,9 +153,12 @@ void finish_connect(Connect* c) {
   maybe_closed(t);
 }
 
-// Finishes a connect attempt with an error: the handle (if any) is closed first, then libraft is told.
+// Finishes a connect attempt with an error: the handles (if any) are closed first, then libraft is told.
 void fail_connect(Connect* c, int status) {
+  if (c->failed) return;
+  c->failed = true;
   c->status = status;
+  close_deadline(c->t, c->deadline);
   if (!c->tcp) return finish_connect(c);
   c->tcp->data = c;
   uv_close(reinterpret_cast<uv_handle_t*>(c->tcp), [](uv_handle_t* h) {
@@ -105,19 +169,6 @@ void fail_connect(Connect* c, int status) {
   });
 }
 
-void on_written(uv_write_t* w, int status) {
-  auto* c = static_cast<Connect*>(w->data);
-  if (c->canceled) return fail_connect(c, RAFT_CANCELED);
-  if (status != 0) return fail_connect(c, RAFT_NOCONNECTION);
-  Transport* t = c->t;
-  auto* stream = reinterpret_cast<uv_stream_t*>(c->tcp);
-  c->tcp = nullptr;  // libraft owns the stream from here on
-  t->connects.erase(c->pos);
-  c->cb(c->req, stream, 0);
-  delete c;
-  maybe_closed(t);
-}
-
 // Raft's messages are small and latency-bound (an append result releases the leader's commit): without
 // TCP_NODELAY, Nagle's algorithm holds a small write until the previous one is acknowledged.
 void no_delay(uv_tcp_t* tcp) {
@@ -125,16 +176,74 @@ void no_delay(uv_tcp_t* tcp) {
     log::warn("could not set TCP_NODELAY on a raft connection", {{"error", uv_strerror(rv)}});
 }
 
+void on_challenge_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
+  auto* c = static_cast<Connect*>(stream->data);
+  if (n > 0) c->challenge.append(buf->base, static_cast<size_t>(n));
+  delete[] buf->base;
+  if (c->failed) return;
+  if (n < 0) {
+    // A listener that refused our proof, or one that went away: libraft retries on its own schedule.
+    log::debug("raft peer closed the connection during the handshake",
+               {{"address", c->address}, {"error", uv_strerror(static_cast<int>(n))}});
+    return fail_connect(c, RAFT_NOCONNECTION);
+  }
+  if (c->challenge.size() < hs::kChallengeSize) return;
+  Transport* t = c->t;
+  hs::Nonce listener_nonce{};
+  std::memcpy(listener_nonce.data(), c->challenge.data(), hs::kNonceSize);
+  std::string_view listener_proof(c->challenge.data() + hs::kNonceSize, hs::kProofSize);
+  try {
+    if (!hs::proof_matches(hs::prove(t->options.secret, hs::Role::kListener, c->hello, listener_nonce),
+                           listener_proof)) {
+      refused(t, c->address, "listener_proof", "the peer we dialled does not hold the raft secret");
+      return fail_connect(c, RAFT_NOCONNECTION);
+    }
+    auto proof = hs::prove(t->options.secret, hs::Role::kDialler, c->hello, listener_nonce);
+    if (!write_now(c->tcp, std::string(reinterpret_cast<const char*>(proof.data()), proof.size())))
+      return fail_connect(c, RAFT_NOCONNECTION);
+  } catch (const std::exception& e) {
+    log::error("raft handshake failed", {{"address", c->address}, {"error", e.what()}});
+    return fail_connect(c, RAFT_NOCONNECTION);
+  }
+  uv_read_stop(stream);
+  close_deadline(t, c->deadline);
+  auto* tcp = c->tcp;
+  c->tcp = nullptr;  // libraft owns the stream from here on
+  tcp->data = nullptr;
+  t->connects.erase(c->pos);
+  c->cb(c->req, reinterpret_cast<uv_stream_t*>(tcp), 0);
+  delete c;
+  maybe_closed(t);
+}
+
 void on_connected(uv_connect_t* req, int status) {
   auto* c = static_cast<Connect*>(req->data);
+  if (c->failed) return;
   if (c->canceled) return fail_connect(c, RAFT_CANCELED);
   if (status != 0) return fail_connect(c, RAFT_NOCONNECTION);
   no_delay(c->tcp);
-  c->handshake = encode_handshake(c->t->id, c->t->address);
-  uv_buf_t buf = uv_buf_init(c->handshake.data(), static_cast<unsigned>(c->handshake.size()));
-  c->write.data = c;
-  if (uv_write(&c->write, reinterpret_cast<uv_stream_t*>(c->tcp), &buf, 1, on_written) != 0)
+  try {
+    c->hello = hs::Hello{c->t->id, c->t->address, hs::random_nonce()};
+  } catch (const std::exception& e) {
+    log::error("raft handshake failed", {{"address", c->address}, {"error", e.what()}});
+    return fail_connect(c, RAFT_NOCONNECTION);
+  }
+  if (!write_now(c->tcp, hs::encode_hello(c->hello))) return fail_connect(c, RAFT_NOCONNECTION);
+  c->handshaking = true;
+  c->deadline = start_deadline(c->t, c, [](uv_timer_t* timer) {
+    auto* c = static_cast<Connect*>(timer->data);
+    log::debug("raft peer did not answer the handshake in time", {{"address", c->address}});
     fail_connect(c, RAFT_NOCONNECTION);
+  });
+  // Read exactly the challenge: nothing else is sent to a dialler on this connection.
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(c->tcp),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* c = static_cast<Connect*>(h->data);
+        size_t want = std::max<size_t>(1, hs::kChallengeSize - std::min(c->challenge.size(), hs::kChallengeSize));
+        *buf = uv_buf_init(new char[want], static_cast<unsigned>(want));
+      },
+      on_challenge_read);
 }
 
 void on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
@@ -184,8 +293,10 @@ int do_connect(raft_uv_transport* rt, raft_uv_connect* req, raft_id, const char*
 }
 
 void drop_incoming(Incoming* in) {
-  in->t->incoming.erase(in->pos);
-  in->t->closing_handles++;
+  Transport* t = in->t;
+  t->incoming.erase(in->pos);
+  close_deadline(t, in->deadline);
+  t->closing_handles++;
   in->tcp->data = in;
   uv_close(reinterpret_cast<uv_handle_t*>(in->tcp), [](uv_handle_t* h) {
     auto* in = static_cast<Incoming*>(h->data);
@@ -197,30 +308,52 @@ void drop_incoming(Incoming* in) {
   });
 }
 
+void refuse_incoming(Incoming* in, const std::string& reason, const std::string& detail) {
+  refused(in->t, in->remote, reason, detail);
+  drop_incoming(in);
+}
+
+// The listener's side: once the hello is complete, answer with our nonce and proof; once the dialler's proof is
+// complete and right, hand the stream to libraft with the id and address the hello claimed.
 void on_handshake_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
   auto* in = static_cast<Incoming*>(stream->data);
   if (n > 0) in->buf.append(buf->base, static_cast<size_t>(n));
   delete[] buf->base;
-  if (n < 0) return drop_incoming(in);
-  size_t need = handshake_size(in->buf.data(), in->buf.size());
-  if (need == SIZE_MAX) {
-    log::warn("raft peer sent an invalid handshake; connection dropped");
-    return drop_incoming(in);
-  }
-  if (need == 0 || in->buf.size() < need) return;
-  if (in->buf.size() > need) {
-    // libraft's peer writes nothing before the handshake completes; extra bytes would be lost here.
-    log::warn("raft peer sent data before the handshake completed; connection dropped");
-    return drop_incoming(in);
-  }
-  raft_id id = 0;
-  std::string address;
-  if (!decode_handshake(in->buf.data(), in->buf.size(), id, address)) return drop_incoming(in);
-  uv_read_stop(stream);
+  if (n < 0)
+    return refuse_incoming(in, "closed", std::string("closed during the handshake: ") + uv_strerror(static_cast<int>(n)));
   Transport* t = in->t;
+  if (!in->hello) {
+    size_t need = hs::hello_size(in->buf.data(), in->buf.size());
+    if (need == SIZE_MAX) return refuse_incoming(in, "malformed", "invalid hello header");
+    if (need == 0 || in->buf.size() < need) return;
+    std::string error;
+    auto hello = hs::decode_hello(in->buf.data(), in->buf.size(), error);
+    if (!hello) return refuse_incoming(in, "malformed", error);
+    try {
+      auto nonce = hs::random_nonce();
+      in->expected_proof = hs::prove(t->options.secret, hs::Role::kDialler, *hello, nonce);
+      auto challenge = hs::encode_challenge(nonce, hs::prove(t->options.secret, hs::Role::kListener, *hello, nonce));
+      if (!write_now(in->tcp, challenge)) return refuse_incoming(in, "closed", "could not send the challenge");
+    } catch (const std::exception& e) {
+      log::error("raft handshake failed", {{"remote", in->remote}, {"error", e.what()}});
+      return drop_incoming(in);
+    }
+    in->hello = std::move(hello);
+    in->buf.clear();
+    return;
+  }
+  if (in->buf.size() < hs::kProofSize) return;
+  if (!hs::proof_matches(in->expected_proof, in->buf))
+    return refuse_incoming(in, "bad_proof",
+                           "claimed raft id " + std::to_string(in->hello->id) + " at '" + in->hello->address +
+                               "' without the raft secret");
+  uv_read_stop(stream);
   t->incoming.erase(in->pos);
-  in->tcp->data = nullptr;
+  close_deadline(t, in->deadline);
   auto* tcp = in->tcp;
+  tcp->data = nullptr;
+  raft_id id = in->hello->id;
+  std::string address = in->hello->address;
   delete in;
   t->accept_cb(t->self, id, address.c_str(), reinterpret_cast<uv_stream_t*>(tcp));
 }
@@ -235,14 +368,27 @@ void on_connection(uv_stream_t* server, int status) {
   in->tcp->data = in;
   in->pos = t->incoming.insert(t->incoming.end(), in);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(in->tcp)) != 0) return drop_incoming(in);
+  in->remote = remote_host(in->tcp);
+  // A flood of connections that never finish costs a bounded amount: the oldest pending one makes room.
+  if (t->incoming.size() > t->options.max_pending_handshakes)
+    refuse_incoming(t->incoming.front(), "overload", "too many handshakes in progress; the oldest was dropped");
   no_delay(in->tcp);
+  in->deadline = start_deadline(t, in, [](uv_timer_t* timer) {
+    refuse_incoming(static_cast<Incoming*>(timer->data), "timeout", "handshake not finished in time");
+  });
   // Read exactly the handshake's bytes: the peer's Raft messages follow at once, and they belong to libraft.
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(in->tcp),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
         auto* in = static_cast<Incoming*>(h->data);
-        size_t need = handshake_size(in->buf.data(), in->buf.size());
-        size_t want = need == 0 ? 24 - in->buf.size() : need == SIZE_MAX ? 1 : need - in->buf.size();
+        size_t want = 1;
+        if (in->hello) {
+          want = hs::kProofSize - std::min(in->buf.size(), hs::kProofSize);
+        } else {
+          size_t need = hs::hello_size(in->buf.data(), in->buf.size());
+          want = need == 0 ? hs::kHeaderSize - in->buf.size() : need == SIZE_MAX ? 1 : need - in->buf.size();
+        }
+        want = std::max<size_t>(want, 1);
         *buf = uv_buf_init(new char[want], static_cast<unsigned>(want));
       },
       on_handshake_read);
@@ -259,7 +405,7 @@ int do_listen(raft_uv_transport* rt, raft_uv_accept_cb cb) {
   auto* t = static_cast<Transport*>(rt->impl);
   t->accept_cb = cb;
   std::string host, port;
-  const std::string& bind = t->bind_address.empty() ? t->address : t->bind_address;
+  const std::string& bind = t->options.bind_address.empty() ? t->address : t->options.bind_address;
   if (!split_host_port(bind, host, port)) {
     std::snprintf(rt->errmsg, RAFT_ERRMSG_BUF_SIZE, "bind address '%s' must be host:port", bind.c_str());
     return RAFT_INVALID;
@@ -306,51 +452,23 @@ void do_close(raft_uv_transport* rt, raft_uv_transport_close_cb cb) {
     });
   }
   for (auto* in : std::list<Incoming*>(t->incoming)) drop_incoming(in);
-  for (auto* c : t->connects) {
+  for (auto* c : std::list<Connect*>(t->connects)) {
     c->canceled = true;
     if (c->resolving) uv_cancel(reinterpret_cast<uv_req_t*>(&c->resolve));
-    // A connect in progress finishes through its own callbacks, which see `canceled`.
+    // A handshake waiting for the listener's challenge ends now rather than at its deadline; a connect in
+    // progress finishes through its own callbacks, which see `canceled`.
+    if (c->handshaking) fail_connect(c, RAFT_CANCELED);
   }
   maybe_closed(t);
 }
 
 }  // namespace
 
-std::string encode_handshake(raft_id id, const std::string& address) {
-  size_t padded = (address.size() + 1 + 7) / 8 * 8;
-  std::string out;
-  put64(out, kHandshakeVersion);
-  put64(out, id);
-  put64(out, padded);
-  out.append(address);
-  out.append(padded - address.size(), '\0');
-  return out;
-}
-
-size_t handshake_size(const char* data, size_t n) {
-  if (n < 24) return 0;
-  if (get64(data) != kHandshakeVersion) return SIZE_MAX;
-  uint64_t len = get64(data + 16);
-  if (len == 0 || len > kMaxAddress || len % 8 != 0) return SIZE_MAX;
-  return 24 + static_cast<size_t>(len);
-}
-
-bool decode_handshake(const char* data, size_t n, raft_id& id, std::string& address) {
-  size_t need = handshake_size(data, n);
-  if (need == 0 || need == SIZE_MAX || n < need) return false;
-  id = get64(data + 8);
-  const char* a = data + 24;
-  size_t len = strnlen(a, need - 24);
-  if (len == need - 24) return false;  // no NUL terminator
-  address.assign(a, len);
-  return true;
-}
-
-int transport_init(raft_uv_transport* t, uv_loop_t* loop, const std::string& bind_address) {
+int transport_init(raft_uv_transport* t, uv_loop_t* loop, TransportOptions options) {
   auto* impl = new Transport;
   impl->self = t;
   impl->loop = loop;
-  impl->bind_address = bind_address;
+  impl->options = std::move(options);
   t->impl = impl;
   t->init = do_init;
   t->listen = do_listen;

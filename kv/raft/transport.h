@@ -1,24 +1,33 @@
 #pragma once
-// A raft_uv_transport that resolves host names on every connect. libraft 0.15's TCP transport only parses IPv4
-// literals, but StatefulSet peers are DNS names (gasoline-kv-0.gasoline-kv.NS.svc:7401) whose IPs change when a
-// pod is rescheduled. The handshake a connecting peer sends (its id and address) is ours on both ends:
-//   u64 LE version (1) | u64 LE server id | u64 LE address length incl. NUL, padded to 8 | address, NUL, padding
+// A raft_uv_transport that resolves host names on every connect and admits only peers that prove they hold the
+// cluster's Raft secret. libraft 0.15's TCP transport only parses IPv4 literals, but StatefulSet peers are DNS
+// names (gasoline-kv-0.gasoline-kv.NS.svc:7401) whose IPs change when a pod is rescheduled. Its handshake sent
+// only a claimed id and address, so anything that reached the port became a peer; ours is a mutual
+// challenge-response (kv/raft/handshake.h), and libraft sees a connection only once it has succeeded.
 #include "kv/raft/libraft.h"
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 namespace gasoline::raft {
 
-// Initialises `t` (its impl and callbacks). `bind_address` ("0.0.0.0:7401", or empty to bind to the server's own
-// address) is where listen() binds. Release with transport_close() after raft_uv_close().
-int transport_init(raft_uv_transport* t, uv_loop_t* loop, const std::string& bind_address);
-void transport_close(raft_uv_transport* t);
+struct TransportOptions {
+  // Where listen() binds ("0.0.0.0:7401"), or empty to bind to the server's own address.
+  std::string bind_address;
+  // The shared Raft secret (at least handshake::kMinSecretSize bytes).
+  std::string secret;
+  // A handshake not finished within this is abandoned, so a silent peer holds nothing for long.
+  std::chrono::milliseconds handshake_timeout{5000};
+  // Incoming connections still in their handshake at most; a new one evicts the oldest.
+  size_t max_pending_handshakes = 64;
+  // Called (on the loop thread) for every refused handshake with a short, bounded reason: malformed, bad_proof,
+  // timeout, closed, overload (incoming) or listener_proof (a listener we dialled could not prove the secret).
+  std::function<void(const std::string& reason)> on_refused;
+};
 
-// Encodes / decodes the handshake (pure; exposed for tests).
-std::string encode_handshake(raft_id id, const std::string& address);
-// Returns the number of bytes the handshake needs given the first `n` bytes (0 if fewer than 24 are known), or
-// SIZE_MAX for an invalid header (wrong version or an address longer than 1 KiB).
-size_t handshake_size(const char* data, size_t n);
-bool decode_handshake(const char* data, size_t n, raft_id& id, std::string& address);
+// Initialises `t` (its impl and callbacks). Release with transport_close() after raft_uv_close().
+int transport_init(raft_uv_transport* t, uv_loop_t* loop, TransportOptions options);
+void transport_close(raft_uv_transport* t);
 
 }  // namespace gasoline::raft

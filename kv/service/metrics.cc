@@ -47,6 +47,11 @@ Metrics::Metrics()
                     .Name("gasoline_kv_commands_total")
                     .Help("Commands applied, by type and result")
                     .Register(*registry_)),
+      handshakes_refused_(BuildCounter()
+                              .Name("gasoline_kv_raft_handshakes_refused_total")
+                              .Help("Raft connections refused before reaching libraft (no or a wrong raft secret, "
+                                    "malformed, too slow), by reason")
+                              .Register(*registry_)),
       active_(BuildGauge()
                   .Name("gasoline_kv_active_workers")
                   .Help("Workers in the ranking of a pool (active and pinged within the window)")

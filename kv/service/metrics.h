@@ -37,6 +37,8 @@ class Metrics {
     commands_.Add({{"type", type}, {"result", result}}).Increment();
   }
   void applied_index(double index) { applied_.Add({}).Set(index); }
+  // reason is one of the transport's bounded set (kv/raft/transport.h), never a peer address.
+  void raft_handshake_refused(const std::string& reason) { handshakes_refused_.Add({{"reason", reason}}).Increment(); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -51,6 +53,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& rpc_errors_;
   prometheus::Family<prometheus::Counter>& bumps_;
   prometheus::Family<prometheus::Counter>& commands_;
+  prometheus::Family<prometheus::Counter>& handshakes_refused_;
   prometheus::Family<prometheus::Gauge>& active_;
   prometheus::Family<prometheus::Gauge>& applied_;
   prometheus::Family<prometheus::Histogram>& wake_lag_;

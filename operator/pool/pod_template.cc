@@ -76,6 +76,19 @@ json pod_template(const Spec& s) {
   // and the sidecar says why.
   if (!pod.contains("shareProcessNamespace")) pod["shareProcessNamespace"] = true;
 
+  // Neither the sidecar nor, by default, the app talks to the API server: a mounted ServiceAccount token would only
+  // hand whoever compromises the pod the namespace's default identity. A template that needs it says so.
+  if (!pod.contains("automountServiceAccountToken")) pod["automountServiceAccountToken"] = false;
+  // The kv token is mode 0440 (token_volume): root-owned, readable by the fsGroup, which every container of the
+  // pod has as a supplementary group. Without a template fsGroup the sidecar's group is used.
+  if (!pod.contains("securityContext") || !pod["securityContext"].is_object()) pod["securityContext"] = json::object();
+  auto& pod_security = pod["securityContext"];
+  if (!pod_security.contains("fsGroup")) {
+    pod_security["fsGroup"] = kSidecarGroup;
+    // Only chown a volume whose root does not already have the group: a large volume is not walked on every start.
+    if (!pod_security.contains("fsGroupChangePolicy")) pod_security["fsGroupChangePolicy"] = "OnRootMismatch";
+  }
+
   json metadata = {{"labels", labels_json(pod_labels(s))}};
   // An empty map would be dropped by the server and then look like a difference on every reconcile.
   if (!s.template_annotations.empty()) metadata["annotations"] = labels_json(s.template_annotations);

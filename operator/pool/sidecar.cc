@@ -34,6 +34,9 @@ json sidecar_container(const Spec& s) {
                   field_env("POD_NAME", "metadata.name"),
                   field_env("POD_UID", "metadata.uid"),
                   field_env("POD_NAMESPACE", "metadata.namespace"),
+                  // GET /drain on the admin port is accepted only from the node (the kubelet's preStop hook) and
+                  // loopback: any pod could take the worker out of service otherwise.
+                  field_env("GASOLINE_NODE_IP", "status.hostIP"),
                   env("GASOLINE_POOL", s.kv.pool),
                   env("GASOLINE_KV", s.kv.address),
                   env("GASOLINE_TOKEN_FILE", std::string(kTokenFile)),
@@ -70,14 +73,13 @@ json sidecar_container(const Spec& s) {
 }
 
 json token_volume(const Spec& s) {
-  // Readable by every uid: the file is root-owned, and the sidecar runs as a non-root uid the pool chooses (its
-  // group matches only when the pod sets fsGroup). The pod's containers share one trust boundary anyway, as with
-  // the service-account token (0644 by default).
-  constexpr int kReadOnlyForAll = 0444;
+  // Root-owned and readable by the pod's fsGroup only (pod_template sets one when the template does not): a
+  // process in the pod running under another uid and without that group cannot read the kv token.
+  constexpr int kReadOnlyForOwnerAndGroup = 0440;
   return {{"name", kTokenVolumeName},
           {"secret",
            {{"secretName", s.kv.token_secret_name},
-            {"defaultMode", kReadOnlyForAll},
+            {"defaultMode", kReadOnlyForOwnerAndGroup},
             {"items", json::array({{{"key", s.kv.token_secret_key}, {"path", "token"}}})}}}};
 }
 

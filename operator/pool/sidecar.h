@@ -11,6 +11,9 @@ namespace gasoline::op::pool {
 inline constexpr std::string_view kAdminPortName = "gasoline-admin";
 inline constexpr std::string_view kTokenMountPath = "/var/run/gasoline/kv";
 inline constexpr std::string_view kTokenFile = "/var/run/gasoline/kv/token";
+// The pod's fsGroup when the template sets none (65532, "nonroot" of distroless images and the chart's pods): the
+// group that may read the kv token file.
+inline constexpr int64_t kSidecarGroup = 65532;
 
 // A native sidecar (an init container with restartPolicy Always, Kubernetes >= 1.29): it starts before the app
 // containers, its startup probe gates them, and it is stopped only after they exited, so the app's preStop /drain

@@ -99,6 +99,27 @@ void parse_workflows(const Field& f, Spec& s) {
 }
 
 // Checks only what render relies on; the rest of the PodSpec is the API server's to validate.
+// Creating a pool is creating pods in its namespace with the operator's rights: what would give those pods the
+// node (its network, processes, IPC, files, or a privileged container) is refused, as the CRD's rules do.
+constexpr const char* kNodeAccessRefused =
+    "is not allowed: a pool's pods must not reach into the node (host namespaces, host paths and privileged "
+    "containers are refused)";
+
+void refuse_privileged(const Field& containers) {
+  if (!containers.present()) return;
+  for (size_t i = 0; i < containers.array().size(); ++i) {
+    const Field privileged = containers.item(i)["securityContext"]["privileged"];
+    if (privileged.present() && privileged.boolean_or(false)) privileged.fail(kNodeAccessRefused);
+  }
+}
+
+void refuse_node_access(const Field& pod) {
+  for (const char* host : {"hostNetwork", "hostPID", "hostIPC"})
+    if (pod[host].present() && pod[host].boolean_or(false)) pod[host].fail(kNodeAccessRefused);
+  refuse_privileged(pod["containers"]);
+  refuse_privileged(pod["initContainers"]);
+}
+
 void parse_template(const Field& tmpl, Spec& s) {
   tmpl.object();
   const Field meta = tmpl["metadata"];
@@ -140,8 +161,10 @@ void parse_template(const Field& tmpl, Spec& s) {
       v.object();
       if (v["name"].present() && v["name"].string() == kTokenVolumeName)
         v["name"].fail("\"gasoline-kv-token\" is reserved for the kv token volume the operator adds");
+      if (v["hostPath"].present()) v["hostPath"].fail(kNodeAccessRefused);
     }
   }
+  refuse_node_access(pod);
 }
 
 void parse_app_container(const Field& f, const Field& containers, Spec& s) {
@@ -194,10 +217,47 @@ void parse_sidecar(const Field& f, const Defaults& defaults, Spec& s) {
   sc.shed_min_ratio_permille = static_cast<int>(shed["minRatioPermille"].integer_or(sc.shed_min_ratio_permille, 0, 1000));
 }
 
+std::vector<std::string> split_addresses(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    std::string item = list.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+void check_kv_address_allowed(const Field& f, const std::string& address, const Defaults& defaults) {
+  auto allowed = split_addresses(defaults.kv_address);
+  for (const auto& a : defaults.allowed_kv_addresses)
+    for (const auto& item : split_addresses(a)) allowed.push_back(item);
+  auto requested = split_addresses(address);
+  if (requested.empty()) f.fail("must name at least one host:port");
+  for (const auto& item : requested)
+    if (std::find(allowed.begin(), allowed.end(), item) == allowed.end())
+      f.fail(in_quotes(item) + " is not a kv this operator may connect to (allowed: " +
+             (allowed.empty() ? std::string("none") : join(allowed)) +
+             "; the operator's --kv-address and --allowed-kv-address): it would send its kv token there");
+}
+
+void check_kv_pool_namespace(const Field& f, const std::string& kv_pool, const std::string& namespace_name) {
+  const std::string prefix = namespace_name + ".";
+  if (kv_pool.size() <= prefix.size() || kv_pool.compare(0, prefix.size(), prefix) != 0)
+    f.fail("must start with " + in_quotes(prefix) + " and name a pool after it: kv pools are \"<namespace>.<name>\" and a "
+           "pool may only use names of its own namespace, got " + in_quotes(kv_pool));
+}
+
 void parse_kv(const Field& f, const Defaults& defaults, Spec& s) {
   s.kv.address = f["address"].string_or(defaults.kv_address);
   if (s.kv.address.empty()) f["address"].fail("required: the pool does not set it and the operator has no --kv-address");
+  if (f["address"].present()) check_kv_address_allowed(f["address"], s.kv.address, defaults);
   s.kv.pool = non_empty_string_or(f["pool"], s.namespace_name + "." + s.name);
+  if (f["pool"].present()) check_kv_pool_namespace(f["pool"], s.kv.pool, s.namespace_name);
   const Field secret = f["tokenSecretRef"];
   s.kv.token_secret_name = non_empty_string_or(secret["name"], s.kv.token_secret_name);
   s.kv.token_secret_key = non_empty_string_or(secret["key"], s.kv.token_secret_key);
@@ -226,9 +286,14 @@ void parse_disruption(const Field& f, Spec& s) {
     // "1" is a valid int-or-string to the CRD's type but not to policy/v1, which takes strings only as percentages.
     if (!is_percentage(v.get<std::string>()))
       max_unavailable.fail("must be an integer or a percentage from \"0%\" to \"100%\", got " + describe(v));
+    // A percentage rounds up, so only "0%" (in any spelling) allows no eviction at all.
+    if (v.get<std::string>().find_first_not_of("0%") == std::string::npos)
+      max_unavailable.fail("must allow at least one pod to be evicted, got " + describe(v) +
+                           ": a budget of 0 blocks every node drain");
     s.disruption.max_unavailable = v;
   } else {
-    s.disruption.max_unavailable = max_unavailable.integer(0, kInt32Max);
+    // 0 would let a tenant block every node drain (an eviction never becomes allowed).
+    s.disruption.max_unavailable = max_unavailable.integer(1, kInt32Max);
   }
 }
 
@@ -276,8 +341,23 @@ std::string kv_pool_name(const nlohmann::json& pool) {
   if (!pool.is_object()) throw SpecError("the GasolineWorkerPool must be a JSON object, got " + describe(pool));
   const Field root(&pool, "");
   const Field own = root["spec"]["kv"]["pool"];
-  if (own.present()) return non_empty_string(own);
-  return non_empty_string(root["metadata"]["namespace"]) + "." + non_empty_string(root["metadata"]["name"]);
+  const std::string namespace_name = non_empty_string(root["metadata"]["namespace"]);
+  if (own.present()) {
+    std::string name = non_empty_string(own);
+    check_kv_pool_namespace(own, name, namespace_name);
+    return name;
+  }
+  return namespace_name + "." + non_empty_string(root["metadata"]["name"]);
+}
+
+std::string kv_address(const nlohmann::json& pool, const Defaults& defaults) {
+  if (!pool.is_object()) throw SpecError("the GasolineWorkerPool must be a JSON object, got " + describe(pool));
+  const Field root(&pool, "");
+  const Field own = root["spec"]["kv"]["address"];
+  if (!own.present()) return defaults.kv_address;
+  std::string address = own.string();
+  check_kv_address_allowed(own, address, defaults);
+  return address;
 }
 
 int32_t replica_ceiling(const Spec& s) { return s.autoscaling.enabled ? s.autoscaling.max_replicas : s.replicas; }

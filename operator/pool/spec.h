@@ -22,6 +22,9 @@ struct Defaults {
   std::string sidecar_image;  // --sidecar-image
   std::string kv_address;     // --kv-address
   int drain_margin_seconds = 15;  // terminationGracePeriodSeconds = drain.timeoutSeconds + this, unless set
+  // --allowed-kv-address: the kv addresses (host:port) a pool's spec.kv.address may name, besides those of
+  // kv_address. The operator dials a pool's kv with its own token, so it must never dial one a tenant chose.
+  std::vector<std::string> allowed_kv_addresses;
 };
 
 struct SidecarSpec {
@@ -93,8 +96,15 @@ inline constexpr std::string_view kTokenVolumeName = "gasoline-kv-token";
 Spec parse_spec(const nlohmann::json& pool, const Defaults&);
 
 // spec.kv.pool, or "<namespace>.<name>". Reads only those fields, so it also works for a pool whose spec is
-// otherwise invalid (the operator still reports its active workers). Throws SpecError if they are missing.
+// otherwise invalid (the operator still reports its active workers). Throws SpecError if they are missing, or if
+// spec.kv.pool lies outside the pool's namespace (it must start with "<namespace>."): pool A's pods must not
+// pull pool B's work because A's author said so.
 std::string kv_pool_name(const nlohmann::json& pool);
+
+// The kv address the operator may dial for this pool: spec.kv.address if every host:port of it is allowed (in
+// --kv-address or --allowed-kv-address), else the default --kv-address. Reads only that field. Throws SpecError
+// naming the field for an address outside the allowlist, so the caller neither connects nor sends its token.
+std::string kv_address(const nlohmann::json& pool, const Defaults&);
 
 // The largest number of replicas the pool can run with: maxReplicas under autoscaling, else replicas. A PDB is
 // only useful (and only harmless to node drains) from 2 up.

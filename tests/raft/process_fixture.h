@@ -5,6 +5,7 @@
 #include "tests/raft/history.h"
 #include "tests/raft/load.h"
 #include "tests/support/kv_cluster.h"
+#include "tests/support/logs_on_failure.h"
 
 #include <gtest/gtest.h>
 
@@ -21,21 +22,9 @@ using raft_test::Load;
 using raft_test::LoadOptions;
 using testing::KvCluster;
 using testing::KvClusterOptions;
+using testing::LogsOnFailure;
 using testing::wait_until;
 using Json = nlohmann::json;
-
-// Prints the tail of every replica's log if the test failed (declare it right after the cluster).
-struct LogsOnFailure {
-  KvCluster& c;
-  ~LogsOnFailure() {
-    if (!::testing::Test::HasFailure()) return;
-    for (size_t i = 0; i < c.size(); ++i) {
-      auto text = c.log_text(i);
-      std::cout << "---- replica " << c.raft_id(i) << " log (tail) ----\n"
-                << (text.size() > 6000 ? text.substr(text.size() - 6000) : text) << "\n";
-    }
-  }
-};
 
 class RaftProcess : public ::testing::Test {
  protected:

@@ -24,6 +24,7 @@ TEST(RaftLogContract, CallsAfterStopAreAnsweredUnavailable) {
   std::string raft_address = "127.0.0.1:" + std::to_string(testing::free_loopback_port());
   o.peers = {raft::Peer{1, raft_address, "127.0.0.1:1"}};
   o.dir = dir.path() + "/raft";
+  o.secret = "raft-log-contract-test-secret";  // start() refuses a log without a Raft secret
   raft::RaftLog log(*sm, o, [](int64_t, size_t, const std::vector<store::Wake>&) {}, [](bool) {});
   log.start();
   log.stop();

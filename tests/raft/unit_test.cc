@@ -1,7 +1,7 @@
 // Pure unit tests of the raft layer's codecs and of the history checker (which must be able to fail).
 #include "kv/raft/raft_log.h"
+#include "kv/raft/handshake.h"
 #include "kv/raft/snapshot.h"
-#include "kv/raft/transport.h"
 #include "tests/raft/history.h"
 
 #include <gtest/gtest.h>
@@ -49,7 +49,7 @@ TEST(RaftFraming, MalformedFramesAreRejected) {
   EXPECT_EQ(out.size(), 12u);
 }
 
-// --- transport handshake -------------------------------------------------------------------------------------
+// --- transport handshake (kv/raft/handshake.h) -------------------------------------------------------------------
 
 TEST(RaftSnapshotFormat, TheMagicCarriesAVersion) {
   EXPECT_EQ(raft::snapshot_version("GASNAP01\0\0\0\0\0\0\0\0", 16), 1);
@@ -61,46 +61,92 @@ TEST(RaftSnapshotFormat, TheMagicCarriesAVersion) {
   EXPECT_EQ(raft::kSnapshotVersion, 1);
 }
 
-TEST(RaftHandshake, RoundTripsAndIsPaddedToEightBytes) {
+namespace hs = raft::handshake;
+
+hs::Hello hello_of(uint64_t id, const std::string& address) {
+  hs::Hello h;
+  h.id = id;
+  h.address = address;
+  for (size_t i = 0; i < h.nonce.size(); ++i) h.nonce[i] = static_cast<unsigned char>(i * 7 + id);
+  return h;
+}
+
+TEST(RaftHandshake, HelloRoundTripsAndPadsTheAddressToEightBytes) {
   for (const std::string& address : std::vector<std::string>{"", "a", "127.0.0.1:7401/127.0.0.1:7400",
                               "gasoline-kv-0.gasoline-kv.default.svc.cluster.local:7401/x:7400",
                               std::string(1023, 'h')}) {
-    auto h = raft::encode_handshake(42, address);
-    EXPECT_EQ(h.size() % 8, 0u);
-    EXPECT_EQ(raft::handshake_size(h.data(), h.size()), h.size()) << address.size();
-    raft_id id = 0;
-    std::string decoded;
-    ASSERT_TRUE(raft::decode_handshake(h.data(), h.size(), id, decoded)) << address.size();
-    EXPECT_EQ(id, 42u);
-    EXPECT_EQ(decoded, address);
+    auto hello = hello_of(42, address);
+    auto bytes = hs::encode_hello(hello);
+    EXPECT_EQ((bytes.size() - hs::kNonceSize) % 8, 0u);
+    EXPECT_EQ(hs::hello_size(bytes.data(), bytes.size()), bytes.size()) << address.size();
+    std::string error;
+    auto decoded = hs::decode_hello(bytes.data(), bytes.size(), error);
+    ASSERT_TRUE(decoded) << address.size() << ": " << error;
+    EXPECT_EQ(decoded->id, 42u);
+    EXPECT_EQ(decoded->address, address);
+    EXPECT_EQ(decoded->nonce, hello.nonce);
   }
 }
 
-TEST(RaftHandshake, MalformedHandshakesAreRejected) {
-  auto good = raft::encode_handshake(7, "10.0.0.1:7401/10.0.0.1:7400");
-  raft_id id = 0;
-  std::string address;
+TEST(RaftHandshake, MalformedHellosAreRejectedWithAReason) {
+  auto good = hs::encode_hello(hello_of(7, "10.0.0.1:7401/10.0.0.1:7400"));
+  std::string error;
   // Too short to know the size yet.
-  EXPECT_EQ(raft::handshake_size(good.data(), 23), 0u);
-  // Truncated after the header.
-  EXPECT_FALSE(raft::decode_handshake(good.data(), good.size() - 8, id, address));
-  EXPECT_FALSE(raft::decode_handshake(good.data(), 24, id, address));
-  // Wrong protocol version.
+  EXPECT_EQ(hs::hello_size(good.data(), 23), 0u);
+  // Truncated, or longer than the header says.
+  EXPECT_FALSE(hs::decode_hello(good.data(), good.size() - 8, error));
+  EXPECT_FALSE(hs::decode_hello(good.data(), 24, error));
+  EXPECT_FALSE(hs::decode_hello((good + "x").data(), good.size() + 1, error));
+  // The version-1 handshake (id and address only, no proof) that any process could send is no longer spoken.
   auto bad = good;
-  bad[0] = 2;
-  EXPECT_EQ(raft::handshake_size(bad.data(), bad.size()), SIZE_MAX);
-  EXPECT_FALSE(raft::decode_handshake(bad.data(), bad.size(), id, address));
+  bad[0] = 1;
+  EXPECT_EQ(hs::hello_size(bad.data(), bad.size()), SIZE_MAX);
+  EXPECT_FALSE(hs::decode_hello(bad.data(), bad.size(), error));
+  EXPECT_NE(error.find("version 1"), std::string::npos) << error;
   // Address length zero, unaligned, or over 1 KiB.
   for (uint64_t len : {uint64_t{0}, uint64_t{13}, uint64_t{1032}, ~uint64_t{0} - 7}) {
     bad = good;
     for (int i = 0; i < 8; ++i) bad[16 + i] = static_cast<char>((len >> (8 * i)) & 0xff);
-    EXPECT_EQ(raft::handshake_size(bad.data(), bad.size()), SIZE_MAX) << len;
-    EXPECT_FALSE(raft::decode_handshake(bad.data(), bad.size(), id, address)) << len;
+    EXPECT_EQ(hs::hello_size(bad.data(), bad.size()), SIZE_MAX) << len;
+    EXPECT_FALSE(hs::decode_hello(bad.data(), bad.size(), error)) << len;
   }
   // No NUL terminator inside the declared address.
   bad = good;
-  std::memset(bad.data() + 24, 'x', bad.size() - 24);
-  EXPECT_FALSE(raft::decode_handshake(bad.data(), bad.size(), id, address));
+  std::memset(bad.data() + 24, 'x', bad.size() - 24 - hs::kNonceSize);
+  EXPECT_FALSE(hs::decode_hello(bad.data(), bad.size(), error));
+  // Id 0 is libraft's "no server".
+  auto zero = hs::encode_hello(hello_of(0, "a:1"));
+  EXPECT_FALSE(hs::decode_hello(zero.data(), zero.size(), error));
+}
+
+TEST(RaftHandshake, ProofsBindSecretRoleIdentityAndBothNonces) {
+  const std::string secret = "a-raft-secret-of-some-length";
+  auto hello = hello_of(2, "127.0.0.1:7402/127.0.0.1:7400");
+  hs::Nonce listener_nonce{};
+  listener_nonce[0] = 1;
+  auto dialler = hs::prove(secret, hs::Role::kDialler, hello, listener_nonce);
+  auto as_bytes = [](const hs::Proof& p) { return std::string(reinterpret_cast<const char*>(p.data()), p.size()); };
+  EXPECT_TRUE(hs::proof_matches(dialler, as_bytes(hs::prove(secret, hs::Role::kDialler, hello, listener_nonce))));
+  // Every input changes the proof.
+  EXPECT_FALSE(hs::proof_matches(dialler, as_bytes(hs::prove(secret, hs::Role::kListener, hello, listener_nonce))));
+  EXPECT_FALSE(hs::proof_matches(dialler, as_bytes(hs::prove(secret + "x", hs::Role::kDialler, hello, listener_nonce))));
+  auto other = hello;
+  other.id = 3;
+  EXPECT_FALSE(hs::proof_matches(dialler, as_bytes(hs::prove(secret, hs::Role::kDialler, other, listener_nonce))));
+  other = hello;
+  other.address = "127.0.0.1:9999/127.0.0.1:7400";
+  EXPECT_FALSE(hs::proof_matches(dialler, as_bytes(hs::prove(secret, hs::Role::kDialler, other, listener_nonce))));
+  other = hello;
+  other.nonce[5] ^= 1;
+  EXPECT_FALSE(hs::proof_matches(dialler, as_bytes(hs::prove(secret, hs::Role::kDialler, other, listener_nonce))));
+  auto other_nonce = listener_nonce;
+  other_nonce[31] ^= 1;
+  EXPECT_FALSE(hs::proof_matches(dialler, as_bytes(hs::prove(secret, hs::Role::kDialler, hello, other_nonce))));
+  // Only exactly kProofSize bytes can match.
+  EXPECT_FALSE(hs::proof_matches(dialler, as_bytes(dialler).substr(0, 31)));
+  EXPECT_FALSE(hs::proof_matches(dialler, as_bytes(dialler) + "x"));
+  // Nonces are fresh.
+  EXPECT_NE(hs::random_nonce(), hs::random_nonce());
 }
 
 TEST(RaftPeers, ParsesTheFlagAndRejectsBadSpecs) {

@@ -40,7 +40,10 @@ void write_raft_log(const std::string& dir, raft_id id, const std::string& addre
   struct raft r {};
   std::filesystem::create_directories(dir);
   if (uv_loop_init(&loop) != 0) throw std::runtime_error("uv_loop_init");
-  if (raft::transport_init(&transport, &loop, address.substr(0, address.find('/'))) != 0)
+  raft::TransportOptions transport_options;
+  transport_options.bind_address = address.substr(0, address.find('/'));
+  transport_options.secret = "upgrade-test-raft-secret";  // a single voter never connects; the secret is unused
+  if (raft::transport_init(&transport, &loop, std::move(transport_options)) != 0)
     throw std::runtime_error("transport_init");
   if (raft_uv_init(&io, &loop, dir.c_str(), &transport) != 0) throw std::runtime_error(std::string(io.errmsg));
   fsm.version = 1;
@@ -132,9 +135,11 @@ TEST(RaftUpgrade, AnEntryOfANewerFormatStopsTheReplicaWithoutApplyingIt) {
                  {store::encode_entry(store::Entry{1700000000000, {store::Dispatch{spec}}}), future_entry()});
 
   std::ofstream(dir.path() + "/token") << "secret\n";
+  std::ofstream(dir.path() + "/raft-secret") << "upgrade-test-raft-secret\n";  // --peer requires one
   std::vector<std::string> argv{testing::binary_path("gasoline-kv"), "--data-dir", data, "--token-file",
                                 dir.path() + "/token", "--listen", client_address, "--metrics-listen", "",
-                                "--raft-id", "1", "--peer", "1=" + raft_address + "," + client_address};
+                                "--raft-id", "1", "--raft-secret-file", dir.path() + "/raft-secret",
+                                "--peer", "1=" + raft_address + "," + client_address};
   for (int start = 1; start <= 2; ++start) {
     SCOPED_TRACE("start " + std::to_string(start));
     const std::string log = dir.path() + "/kv-" + std::to_string(start) + ".log";
@@ -166,10 +171,13 @@ TEST(RaftUpgrade, ALogWrittenByThePreviousReleaseReplays) {
   ASSERT_GT(manifest.size(), 50u);
 
   std::ofstream(dir.path() + "/token") << "previous-release-token\n";
+  // The Raft secret is new with this release (the previous one had none); the log does not depend on it.
+  std::ofstream(dir.path() + "/raft-secret") << "previous-release-raft-secret\n";
   std::string raft_address = "127.0.0.1:" + std::to_string(testing::free_loopback_port());
   std::string client_address = "127.0.0.1:" + std::to_string(testing::free_loopback_port());
   testing::Process kv({testing::binary_path("gasoline-kv"), "--data-dir", dir.path() + "/data", "--token-file",
                        dir.path() + "/token", "--listen", client_address, "--metrics-listen", "", "--raft-id", "1",
+                       "--raft-secret-file", dir.path() + "/raft-secret",
                        "--peer", "1=" + raft_address + "," + client_address},
                       dir.path() + "/kv.log");
   rpc::ClientOptions o;

@@ -68,11 +68,13 @@ KvCluster::KvCluster(const std::string& dir, KvClusterOptions options) : dir_(di
   fs::create_directories(dir_);
   token_ = "raft-test-token-" + std::to_string(::getpid());
   std::ofstream(dir_ + "/token") << token_ << "\n";
+  std::ofstream(raft_secret_file()) << "raft-test-secret-" << ::getpid() << "-not-the-token\n";
   for (int i = 0; i < options_.replicas; ++i) {
     Replica r;
     r.id = static_cast<uint64_t>(i + 1);
     r.raft_address = "127.0.0.1:" + std::to_string(free_loopback_port());
     r.client_address = "127.0.0.1:" + std::to_string(free_loopback_port());
+    if (options_.metrics) r.metrics_address = "127.0.0.1:" + std::to_string(free_loopback_port());
     replicas_.push_back(std::move(r));
   }
   for (size_t i = 0; i < replicas_.size(); ++i) start(i);
@@ -109,13 +111,23 @@ std::vector<std::string> KvCluster::endpoints() const {
   return out;
 }
 
+std::vector<std::string> KvCluster::peer_flags() const {
+  std::vector<std::string> out;
+  for (const auto& p : replicas_) {
+    if (p.join) continue;
+    out.push_back("--peer");
+    out.push_back(std::to_string(p.id) + "=" + p.raft_address + "," + p.client_address);
+  }
+  return out;
+}
+
 std::vector<std::string> KvCluster::argv(size_t i) const {
   const auto& self = replicas_.at(i);
   std::vector<std::string> a{binary_path("gasoline-kv"),
                              "--data-dir", data_dir(i),
                              "--token-file", dir_ + "/token",
                              "--listen", self.client_address,
-                             "--metrics-listen", "",
+                             "--metrics-listen", self.metrics_address,
                              "--port-file", replica_dir(i) + "/port",
                              "--strategy", options_.strategy,
                              "--ping-interval-ms", std::to_string(options_.ping_interval_ms),
@@ -124,7 +136,8 @@ std::vector<std::string> KvCluster::argv(size_t i) const {
                              "--log-level", options_.log_level};
   if (!options_.fsync) a.push_back("--no-fsync");
   if (replicas_.size() > 1 || self.join || options_.replicas > 1) {
-    a.insert(a.end(), {"--raft-id", std::to_string(self.id), "--election-timeout-ms",
+    a.insert(a.end(), {"--raft-id", std::to_string(self.id), "--raft-secret-file", raft_secret_file(),
+                       "--election-timeout-ms",
                        std::to_string(options_.election_timeout_ms), "--heartbeat-ms",
                        std::to_string(options_.heartbeat_ms)});
     if (options_.snapshot_threshold)
@@ -278,6 +291,7 @@ size_t KvCluster::start_joining_replica() {
   r.id = replicas_.back().id + 1;
   r.raft_address = "127.0.0.1:" + std::to_string(free_loopback_port());
   r.client_address = "127.0.0.1:" + std::to_string(free_loopback_port());
+  if (options_.metrics) r.metrics_address = "127.0.0.1:" + std::to_string(free_loopback_port());
   r.join = true;
   replicas_.push_back(std::move(r));
   start(replicas_.size() - 1);

@@ -1,6 +1,6 @@
 #pragma once
-// N real gasoline-kv replicas (1, 3 or 5) on loopback, replicated with libraft: one shared token, one data dir
-// per replica, ports chosen up front (the --peer list names every replica's Raft and client address). Replicas can
+// N real gasoline-kv replicas (1, 3 or 5) on loopback, replicated with libraft: one shared token, one shared Raft
+// secret (a different one), one data dir per replica, ports chosen up front (the --peer list names every replica's Raft and client address). Replicas can
 // be killed, frozen, restarted on the same data, wiped, and a replica can be added with --join.
 #include "kv/rpc/client.h"
 #include "tests/support/process.h"
@@ -25,6 +25,7 @@ struct KvClusterOptions {
   int64_t backup_grace_ms = 200;
   bool fsync = true;  // replicated, libraft fsyncs its log regardless; single replica: RocksDB fsync
   std::string log_level = "info";
+  bool metrics = false;  // each replica serves /metrics on a loopback port of its own (metrics_address)
   std::vector<std::string> extra_args;
 };
 
@@ -39,9 +40,15 @@ class KvCluster {
 
   size_t size() const { return replicas_.size(); }
   const std::string& token() const { return token_; }
+  // The file every replica's --raft-secret-file names.
+  std::string raft_secret_file() const { return dir_ + "/raft-secret"; }
+  // The --peer flags of the original replicas, as each of them is started with.
+  std::vector<std::string> peer_flags() const;
   uint64_t raft_id(size_t i) const { return replicas_.at(i).id; }
   const std::string& client_address(size_t i) const { return replicas_.at(i).client_address; }
   const std::string& raft_address(size_t i) const { return replicas_.at(i).raft_address; }
+  // host:port of replica i's /metrics (empty unless KvClusterOptions::metrics).
+  const std::string& metrics_address(size_t i) const { return replicas_.at(i).metrics_address; }
   std::string data_dir(size_t i) const;
   std::string log_path(size_t i) const;
   std::string log_text(size_t i) const;
@@ -88,6 +95,7 @@ class KvCluster {
     uint64_t id = 0;
     std::string raft_address;
     std::string client_address;
+    std::string metrics_address;
     bool join = false;
     bool frozen = false;
     std::unique_ptr<Process> process;

@@ -272,3 +272,23 @@ TEST(WorkerId, FromThePodOrTheHost) {
 
 }  // namespace
 }  // namespace gasoline::worker::api
+
+namespace gasoline::worker::api {
+namespace {
+
+// Only the kubelet's preStop hook may drain: from the node (status.hostIP) or the pod's own loopback.
+TEST(DrainCallerAllowed, LoopbackTheNodeAndListedAddressesOnly) {
+  const std::string node = "10.0.0.5";
+  const std::vector<std::string> none;
+  for (const char* ok : {"127.0.0.1", "::1", "::ffff:127.0.0.1", "10.0.0.5", "::ffff:10.0.0.5"})
+    EXPECT_TRUE(drain_caller_allowed(ok, node, none)) << ok;
+  for (const char* refused : {"10.0.0.6", "10.244.1.7", "127.0.0.2", "", "::ffff:10.0.0.6", "10.0.0.55", "0.0.0.0"})
+    EXPECT_FALSE(drain_caller_allowed(refused, node, none)) << refused;
+  // Without a node IP only loopback is allowed; listed addresses (a CNI bridge) are allowed too.
+  EXPECT_FALSE(drain_caller_allowed("10.0.0.5", "", none));
+  EXPECT_TRUE(drain_caller_allowed("10.244.0.1", node, {"10.244.0.1"}));
+  EXPECT_TRUE(drain_caller_allowed("::ffff:10.244.0.1", "", {"10.244.0.1"}));
+}
+
+}  // namespace
+}  // namespace gasoline::worker::api

@@ -6,6 +6,12 @@
 // whatever the timing (a task is still held and the drain timeout is far away).
 #include "tests/worker/fleet.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <future>
 
 namespace gasoline {
@@ -221,6 +227,66 @@ TEST_F(WorkerDrain, SigtermDuringAHookDrainJoinsIt) {
   auto w = get(id);
   EXPECT_EQ(w["status"], "complete");
   EXPECT_EQ(w["output"]["by"], "test");
+}
+
+// GET `target` from a chosen loopback source address (127.0.0.0/8 is all local, so a test can stand in for a
+// pod or the node without leaving the machine). Returns the status line and body, "" if nothing came back.
+std::string get_from(const std::string& source_ip, const std::string& address, const std::string& target) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source_ip.c_str(), &src.sin_addr);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  auto colon = address.rfind(':');
+  ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &dst.sin_addr);
+  dst.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  std::string out;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) == 0 &&
+      ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0) {
+    std::string req = "GET " + target + " HTTP/1.1\r\nHost: worker\r\nConnection: close\r\n\r\n";
+    (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// The admin listener is on the pod's IP, reachable by every pod: GET /drain must come from the kubelet, i.e. the
+// node (--node-ip, status.hostIP) or the pod's loopback. Another address gets 403, and the worker keeps working.
+TEST_F(WorkerDrain, OnlyTheNodeAndLoopbackMayDrain) {
+  start_kv();
+  Node& d = start_sidecar("guarded", false, {"--admin-listen", "127.0.0.1:0", "--node-ip", "127.0.0.3"});
+  auto ready = [&] { return sdk::Client(d.admin_address(), 5s).request("GET", "/readyz").status; };
+  ASSERT_TRUE(wait_until([&] { return ready() == 200; }, 20s));
+
+  // Another pod (here 127.0.0.2, neither loopback 127.0.0.1 nor the node): refused, nothing drains.
+  auto refused = get_from("127.0.0.2", d.admin_address(), "/drain");
+  EXPECT_NE(refused.find(" 403 "), std::string::npos) << refused;
+  EXPECT_NE(refused.find("accepted only from the pod's loopback and its node"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("127.0.0.2"), std::string::npos) << "the refusal names the caller: " << refused;
+  EXPECT_EQ(ready(), 200) << "a refused drain took the worker out of service";
+  dispatch("noop", Json::object());
+  auto held = hold(d, 1);
+  ASSERT_EQ(held.size(), 1u) << "the worker stopped pulling after a refused drain";
+  // The probes stay open to everyone (the kubelet and Prometheus).
+  EXPECT_NE(get_from("127.0.0.2", d.admin_address(), "/healthz").find(" 200 "), std::string::npos);
+
+  // The node (the kubelet's preStop hook): accepted.
+  EXPECT_EQ(sdk::Client(d.address()).post_result(held[0], sdk::step::complete(Json::object())),
+            sdk::Posted::kCommitted);
+  auto accepted = get_from("127.0.0.3", d.admin_address(), "/drain");
+  EXPECT_NE(accepted.find(" 200 "), std::string::npos) << accepted;
+  EXPECT_EQ(ready(), 503);
 }
 
 }  // namespace

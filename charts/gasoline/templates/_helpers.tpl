@@ -120,6 +120,18 @@ redirects), or operator.kvAddress.
 {{/*
 The kv token volume (a Secret volume with the token at /var/run/gasoline/kv/token).
 */}}
+{{- define "gasoline.kv.raftSecretName" -}}
+{{- default (printf "%s-raft" (include "gasoline.kv.fullname" .)) .Values.kv.raftSecret.existingSecret }}
+{{- end }}
+
+{{- define "gasoline.kv.raftSecretKey" -}}
+{{- if .Values.kv.raftSecret.existingSecret }}
+{{- default "secret" .Values.kv.raftSecret.existingSecretKey }}
+{{- else }}
+{{- "secret" }}
+{{- end }}
+{{- end }}
+
 {{- define "gasoline.kv.tokenVolume" -}}
 - name: kv-token
   secret:

@@ -37,6 +37,25 @@ grep -qF "kubectl -n ${ns} get gwp" "${CHART_WORK}/install.out" || fail "helm in
 ready() {  # ready KIND NAME WANT
   [ "$(k get "$1" "$2" -o jsonpath='{.status.readyReplicas}')" = "$3" ]
 }
+# The chart's ValidatingAdmissionPolicy refuses a pool naming another namespace's kv pool (the CRD's rules cannot
+# see metadata.namespace), and admits one of its own namespace. Policies take a moment to become active.
+pool_with_kv_pool() {  # pool_with_kv_pool KV_POOL: a server-side dry run, so nothing is stored
+  printf 'apiVersion: gasoline.dev/v1alpha1\nkind: GasolineWorkerPool\nmetadata: {name: policy-probe}\nspec:\n  workflows: [a]\n  kv: {pool: "%s"}\n  template: {spec: {containers: [{name: a, image: b}]}}\n' "$1" |
+    kubectl -n "$ns" apply --dry-run=server -f - 2>&1
+}
+policy_refuses() {
+  pool_with_kv_pool other-namespace.victim >"${CHART_WORK}/policy.out" || true
+  grep -qF "spec.kv.pool must start with \"${ns}.\"" "${CHART_WORK}/policy.out"
+}
+policy_deadline=$((SECONDS + 60))
+until policy_refuses; do
+  [ "$SECONDS" -lt "$policy_deadline" ] ||
+    fail "the pool admission policy did not refuse another namespace's kv pool within 60 s: $(cat "${CHART_WORK}/policy.out")"
+  sleep 0.5
+done
+pool_with_kv_pool "${ns}.own" >/dev/null || fail "the pool admission policy refused a kv pool of the pool's own namespace"
+info "ok: the pool admission policy keeps spec.kv.pool within the namespace"
+
 wait_until "operator Deployment 2/2 ready" 120 ready deployment gasoline-operator 2
 wait_until "kv StatefulSet 3/3 ready" 120 ready statefulset gasoline-kv 3
 pods="$(k get pods -l app.kubernetes.io/component=kv -o jsonpath='{.items[*].metadata.name}')"
@@ -47,6 +66,10 @@ headless="$(k get svc gasoline-kv -o jsonpath='{.spec.clusterIP}/{.spec.publishN
 token_of() { k get secret gasoline-kv-token -o jsonpath='{.data.token}' | base64 -d; }
 token="$(token_of)"
 [ "${#token}" -eq 48 ] || fail "kv token is ${#token} characters, want 48"
+raft_secret_of() { k get secret gasoline-kv-raft -o jsonpath='{.data.secret}' | base64 -d; }
+raft_secret="$(raft_secret_of)"
+[ "${#raft_secret}" -eq 48 ] || fail "kv Raft secret is ${#raft_secret} characters, want 48"
+[ "$raft_secret" != "$token" ] || fail "the Raft secret equals the client token"
 
 # RBAC as the operator's ServiceAccount, through the API server's authorizer.
 sa="system:serviceaccount:${ns}:gasoline-operator"
@@ -94,6 +117,7 @@ info "ok: RBAC (${#allowed[@]} allowed and ${#denied[@]} denied checks as ${sa})
 quiet_helm upgrade "$release" "$CHART" -n "$ns" --reuse-values --set samplePool.enabled=true --set operator.replicas=1 \
   --wait --timeout 180s >/dev/null || fail "helm upgrade failed"
 [ "$(token_of)" = "$token" ] || fail "helm upgrade replaced the kv token"
+[ "$(raft_secret_of)" = "$raft_secret" ] || fail "helm upgrade replaced the Raft secret (replicas would refuse each other)"
 [ "$(k get deployment gasoline-operator -o jsonpath='{.spec.replicas}')" = 1 ] || fail "upgrade did not apply operator.replicas"
 wf="$(k get gwp sample -o jsonpath='{.spec.workflows}/{.spec.autoscaling.maxReplicas}/{.spec.autoscaling.targetCPUUtilizationPercentage}/{.spec.sidecar.concurrency}')"
 [ "$wf" = '["order","ship"]/4/50/32' ] || fail "sample pool (workflows/max/cpu/defaulted concurrency) '${wf}'"
@@ -103,6 +127,7 @@ info "ok: helm upgrade keeps the token and installs the sample pool"
 quiet_helm upgrade "$release" "$CHART" -n "$ns" --set kv.persistence.enabled=false --wait --timeout 180s >/dev/null ||
   fail "second helm upgrade failed"
 [ "$(token_of)" = "$token" ] || fail "the second helm upgrade replaced the kv token"
+[ "$(raft_secret_of)" = "$raft_secret" ] || fail "the second helm upgrade replaced the Raft secret"
 k get gwp sample >/dev/null 2>&1 && fail "samplePool.enabled=false did not remove the sample pool"
 
 quiet_helm uninstall "$release" -n "$ns" --wait --timeout 120s >/dev/null || fail "helm uninstall failed"

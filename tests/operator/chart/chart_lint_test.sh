@@ -17,11 +17,14 @@ info "ok: charts/gasoline/crds/ links to crds/"
 custom_flags=(
   --set kv.replicas=5 --set operator.replicas=1 --set kv.persistence.enabled=false
   --set kv.auth.existingSecret=my-kv-token --set kv.auth.existingSecretKey=tok
+  --set kv.raftSecret.existingSecret=my-raft-secret --set kv.raftSecret.existingSecretKey=rs
   --set image.repository=registry.example/operator --set-string "image.tag=sha256:$(printf 'a%.0s' {1..64})"
   --set sidecar.image.repository=registry.example/worker --set-string sidecar.image.tag=9.9.9
   --set fullnameOverride=gw --set samplePool.enabled=true --set operator.podAntiAffinity=hard
   --set kv.podAntiAffinity=none --set commonLabels.team=gasoline --set 'operator.extraArgs={--log-level=debug}'
-  --set kv.pdb.maxUnavailable=1
+  --set kv.pdb.maxUnavailable=1 --set 'operator.allowedKvAddresses={kv-b.example:7400}'
+  --set-json 'networkPolicy.kvClientsFrom=[{"namespaceSelector":{"matchLabels":{"gasoline.dev/pools":"true"}}}]'
+  --set-json 'networkPolicy.kvMetricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]'
 )
 external_flags=(--set kv.enabled=false --set 'operator.kvAddress=kv-a.example:7400\,kv-b.example:7400')
 norbac_flags=(--set operator.rbac.create=false --set operator.serviceAccount.create=false

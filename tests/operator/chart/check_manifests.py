@@ -40,7 +40,8 @@ def one(docs, kind, name):
     return found[0] if found else None
 
 
-CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy",
+                  "ValidatingAdmissionPolicyBinding"}
 STD_LABELS = ["helm.sh/chart", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
               "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of", "app.kubernetes.io/component"]
 
@@ -164,6 +165,9 @@ def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replica
                  "--probe-listen=0.0.0.0:8081", f"--sidecar-image={sidecar_image}", f"--kv-address={kv_address}",
                  "--kv-token-file=/var/run/gasoline/kv/token"]
     check(c.get("args", [])[:len(want_args)] == want_args, f"operator args {c.get('args')}, want {want_args} first")
+    if fullname != "gw":
+        check(not any(a.startswith("--allowed-kv-address") for a in c.get("args", [])),
+              "by default the operator may dial only --kv-address")
     check(env_field(c, "POD_NAME") == "metadata.name", "operator env POD_NAME from metadata.name")
     check(env_field(c, "POD_NAMESPACE") == "metadata.namespace", "operator env POD_NAMESPACE from metadata.namespace")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
@@ -194,7 +198,7 @@ def check_rbac(docs, fullname, ns, sa_name):
     print("ok: RBAC is exactly the least-privilege set (ClusterRole + leader-election Role)")
 
 
-def check_kv(docs, ns, fullname, replicas, persistence, secret, key):
+def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret, raft_key):
     kv = f"{fullname}-kv"
     sts = one(docs, "StatefulSet", kv)
     if not sts:
@@ -208,7 +212,8 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key):
     c = spec["containers"][0]
     check(c.get("command") == ["gasoline-kv"], f"kv command {c.get('command')}")
     want = ["--listen=0.0.0.0:7400", "--raft-bind=0.0.0.0:7410", "--metrics-listen=0.0.0.0:9400",
-            "--data-dir=/var/lib/gasoline", "--token-file=/var/run/gasoline/kv/token", "--raft-id-from-pod-name"]
+            "--data-dir=/var/lib/gasoline", "--token-file=/var/run/gasoline/kv/token",
+            "--raft-secret-file=/var/run/gasoline/raft/secret", "--raft-id-from-pod-name"]
     want += [f"--peer={i + 1}={kv}-{i}.{kv}.{ns}.svc:7410,{kv}-{i}.{kv}.{ns}.svc:7400" for i in range(replicas)]
     check(c.get("args", [])[:len(want)] == want, f"kv args\n  got  {c.get('args')}\n  want {want}")
     check(env_field(c, "POD_NAME") == "metadata.name", "kv env POD_NAME from metadata.name")
@@ -220,6 +225,19 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key):
     mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
     check(mounts.get("/var/lib/gasoline") == "data", "kv data volume at /var/lib/gasoline")
     check(mounts.get("/var/run/gasoline/kv") == "kv-token", "kv token at /var/run/gasoline/kv")
+    raft_mounts = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/var/run/gasoline/raft"]
+    check(len(raft_mounts) == 1 and raft_mounts[0]["name"] == "raft-secret" and raft_mounts[0].get("readOnly") is True,
+          f"kv Raft secret mounted read-only at /var/run/gasoline/raft: {raft_mounts}")
+    rv = next((v.get("secret") or {} for v in spec.get("volumes", []) if v["name"] == "raft-secret"), {})
+    check(rv.get("secretName") == raft_secret and rv.get("items") == [{"key": raft_key, "path": "secret"}]
+          and rv.get("defaultMode") == 0o440, f"kv Raft secret volume {rv}, want secret {raft_secret} key {raft_key} mode 0440")
+    check(raft_secret != secret, "the Raft secret must not be the client token's Secret")
+    # Only the kv may read the Raft secret: whoever holds it can join the Raft cluster.
+    for d in docs:
+        if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job") and d is not sts:
+            vols = d["spec"]["template"]["spec"].get("volumes", [])
+            check(all((v.get("secret") or {}).get("secretName") != raft_secret for v in vols),
+                  f"{d['kind']}/{d['metadata']['name']} mounts the Raft secret")
     tv = token_volume(spec)
     check(tv.get("secretName") == secret and tv.get("items") == [{"key": key, "path": "token"}],
           f"kv token volume {tv}, want secret {secret} key {key}")
@@ -265,6 +283,56 @@ def check_secret(docs, ns, expect_created):
         check(len(tok) == 48 and tok.isalnum(), f"token is {len(tok)} characters, want 48 alphanumeric")
         check(list(s["data"].keys()) == ["token"], f"Secret keys {list(s['data'])}")
     print("ok: Secret gasoline-kv-token with a 48-character random token")
+
+
+def check_raft_secret(docs, name):
+    s = one(docs, "Secret", name)
+    if s:
+        secret = base64.b64decode(s["data"]["secret"]).decode()
+        check(len(secret) == 48 and secret.isalnum(), f"Raft secret is {len(secret)} characters, want 48 alphanumeric")
+        check(list(s["data"].keys()) == ["secret"], f"Raft Secret keys {list(s['data'])}")
+        token = one(docs, "Secret", "gasoline-kv-token")
+        if token:
+            check(token["data"]["token"] != s["data"]["secret"], "the Raft secret equals the client token")
+    print(f"ok: Secret {name} with a 48-character random Raft secret, distinct from the token")
+
+
+def check_network_policy(docs, fullname, clients_from, metrics_from):
+    kv = f"{fullname}-kv"
+    np = one(docs, "NetworkPolicy", kv)
+    sts = one(docs, "StatefulSet", kv)
+    if not np or not sts:
+        return
+    spec = np["spec"]
+    kv_labels = sts["spec"]["selector"]["matchLabels"]
+    check(spec["podSelector"] == {"matchLabels": kv_labels}, f"kv NetworkPolicy selects {spec['podSelector']}")
+    check(spec.get("policyTypes") == ["Ingress"], f"kv NetworkPolicy policyTypes {spec.get('policyTypes')}")
+    by_port = {}
+    for rule in spec.get("ingress", []):
+        for p in rule.get("ports", []):
+            by_port.setdefault(p["port"], []).append(rule.get("from"))
+    # Raft: the kv replicas only, never a namespace-wide peer.
+    check(by_port.get(7410) == [[{"podSelector": {"matchLabels": kv_labels}}]],
+          f"Raft port 7410 must admit the kv pods only: {by_port.get(7410)}")
+    check(by_port.get(7400) == [clients_from], f"client port 7400 from {by_port.get(7400)}, want {clients_from}")
+    check(by_port.get(9400) == [metrics_from], f"metrics port 9400 from {by_port.get(9400)}, want {metrics_from}")
+    check(sorted(by_port) == [7400, 7410, 9400], f"kv NetworkPolicy ports {sorted(by_port)}")
+    print(f"ok: NetworkPolicy {kv}: Raft from kv pods only, clients and metrics from the configured peers")
+
+
+def check_pool_policy(docs, name):
+    vap = one(docs, "ValidatingAdmissionPolicy", name)
+    binding = one(docs, "ValidatingAdmissionPolicyBinding", name)
+    if not vap or not binding:
+        return
+    rules = vap["spec"]["matchConstraints"]["resourceRules"]
+    check(rules == [{"apiGroups": ["gasoline.dev"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+                     "resources": ["gasolineworkerpools"]}], f"pool policy matches {rules}")
+    check(vap["spec"].get("failurePolicy") == "Fail", "pool policy failurePolicy Fail")
+    expr = vap["spec"]["validations"][0]["expression"]
+    check("object.spec.kv.pool.startsWith(object.metadata.namespace + '.')" in expr, f"pool policy expression {expr}")
+    check(binding["spec"] == {"policyName": name, "validationActions": ["Deny"]}, f"pool policy binding {binding['spec']}")
+    print(f"ok: ValidatingAdmissionPolicy {name} keeps spec.kv.pool within the pool's namespace")
 
 
 def check_crd(docs, crd_path):
@@ -347,28 +415,35 @@ def main():
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", f"gasoline/gasoline-worker:{v}",
                        f"gasoline/gasoline-operator:{v}", 2, f"{fn}-operator")
         check_rbac(docs, fn, ns, f"{fn}-operator")
-        check_kv(docs, ns, fn, 3, True, "gasoline-kv-token", "token")
+        check_kv(docs, ns, fn, 3, True, "gasoline-kv-token", "token", f"{fn}-kv-raft", "secret")
         check_secret(docs, ns, True)
+        check_raft_secret(docs, f"{fn}-kv-raft")
+        check_pool_policy(docs, f"{fn}-pool-kv-namespace")
+        check_network_policy(docs, fn, [{"namespaceSelector": {}}], [{"namespaceSelector": {}}])
         check_sample(docs, ns, a.example, False)
         sa = one(docs, "ServiceAccount", f"{fn}-operator")
         check(sa is not None, "operator ServiceAccount")
         kinds = sorted(d["kind"] for d in docs)
         want = sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                        "RoleBinding", "Deployment", "Service", "Service", "Service", "StatefulSet",
-                       "PodDisruptionBudget", "Secret"])
+                       "PodDisruptionBudget", "Secret", "Secret", "ValidatingAdmissionPolicy",
+                       "ValidatingAdmissionPolicyBinding", "NetworkPolicy"])
         check(kinds == want, f"rendered kinds {kinds}, want {want}")
     elif a.scenario == "custom":
         fn = "gw"
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", "registry.example/worker:9.9.9",
                        "registry.example/operator@sha256:" + "a" * 64, 1, f"{fn}-operator")
         check_rbac(docs, fn, ns, f"{fn}-operator")
-        check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok")
+        check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok", "my-raft-secret", "rs")
+        check_network_policy(docs, fn, [{"namespaceSelector": {"matchLabels": {"gasoline.dev/pools": "true"}}}],
+                             [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}])
         check_secret(docs, ns, False)
         check_sample(docs, ns, a.example, True)
         dep = one(docs, "Deployment", f"{fn}-operator")
         if dep:
             c = dep["spec"]["template"]["spec"]["containers"][0]
             check(c["args"][-1] == "--log-level=debug", f"operator extraArgs {c['args']}")
+            check("--allowed-kv-address=kv-b.example:7400" in c["args"], f"operator allowedKvAddresses {c['args']}")
             check(token_volume(dep["spec"]["template"]["spec"]).get("secretName") == "my-kv-token", "operator token Secret")
             aff = dep["spec"]["template"]["spec"].get("affinity", {}).get("podAntiAffinity", {})
             check("requiredDuringSchedulingIgnoredDuringExecution" in aff, "operator hard anti-affinity")
@@ -383,6 +458,7 @@ def main():
         check_operator(docs, ns, fn, "kv-a.example:7400,kv-b.example:7400", f"gasoline/gasoline-worker:{v}",
                        f"gasoline/gasoline-operator:{v}", 2, f"{fn}-operator")
         check(not by_kind(docs, "StatefulSet") and not by_kind(docs, "PodDisruptionBudget"), "kv.enabled=false renders no kv")
+        check(not by_kind(docs, "NetworkPolicy"), "kv.enabled=false renders no kv NetworkPolicy")
         check([s["metadata"]["name"] for s in by_kind(docs, "Service")] == [f"{fn}-operator-metrics"], "only the metrics Service")
         check_secret(docs, ns, True)
         print("ok: kv.enabled=false renders no kv and passes operator.kvAddress")

@@ -139,6 +139,22 @@ reject "bad pingInterval" "spec.sidecar.pingInterval in body should match" bad-p
 reject "bad maxUnavailable string" "spec.disruption.maxUnavailable in body should match" \
   bad-pdb '  disruption: {maxUnavailable: "abc"}'
 reject "negative replicas" "spec.replicas in body should be greater than or equal to 0" bad-replicas '  replicas: -1'
+# Creating a pool is creating pods: nothing that reaches into the node, no PDB that blocks node drains.
+reject "hostNetwork" "spec.template.spec.hostNetwork is not allowed" bad-hostnet '      hostNetwork: true'
+reject "hostPID" "spec.template.spec.hostPID is not allowed" bad-hostpid '      hostPID: true'
+reject "hostIPC" "spec.template.spec.hostIPC is not allowed" bad-hostipc '      hostIPC: true'
+reject "hostPath volume" "hostPath volumes are not allowed" bad-hostpath \
+  '      volumes: [{name: root, hostPath: {path: /}}]'
+reject "privileged container" "spec.template.spec.containers: privileged containers are not allowed" bad-priv \
+  '          securityContext: {privileged: true}'
+reject "privileged init container" "spec.template.spec.initContainers: privileged containers are not allowed" \
+  bad-priv-init '      initContainers: [{name: init, image: busybox, securityContext: {privileged: true}}]'
+reject "maxUnavailable 0" "disruption.maxUnavailable must allow at least one eviction" bad-pdb0 \
+  '  disruption: {maxUnavailable: 0}'
+reject "maxUnavailable 0%" "disruption.maxUnavailable must allow at least one eviction" bad-pdb0p \
+  '  disruption: {maxUnavailable: "0%"}'
+reject "kv.pool without a namespace part" 'spec.kv.pool must be "<namespace>.<name>"' bad-kv-pool \
+  '  kv: {pool: orders}'
 reject "unknown field (strict field validation, no pruning surprise)" 'unknown field "spec.autoscaling.minReplica"' \
   bad-field '  autoscaling: {minReplica: 2}'
 expect_fail "missing workflows" "spec.workflows: Required value" bash -c \

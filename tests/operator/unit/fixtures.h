@@ -7,8 +7,13 @@
 
 namespace gasoline::op::pool::testing {
 
+// The golden pools that name their own kv (kv-<i>.kv.gasoline, kv:1) are allowed to, as an operator started
+// with --allowed-kv-address for them would allow.
 inline Defaults test_defaults() {
-  return Defaults{"registry.example/gasoline/gasoline-worker:0.1.0", "gasoline-kv.gasoline-system.svc:7400", 15};
+  return Defaults{"registry.example/gasoline/gasoline-worker:0.1.0",
+                  "gasoline-kv.gasoline-system.svc:7400",
+                  15,
+                  {"kv-0.kv.gasoline:7400,kv-1.kv.gasoline:7400,kv-2.kv.gasoline:7400", "kv:1"}};
 }
 
 inline nlohmann::json minimal_pool() {

@@ -239,7 +239,7 @@ json as_stored_by_the_server(json d) {
   pod["restartPolicy"] = "Always";
   pod["dnsPolicy"] = "ClusterFirst";
   pod["schedulerName"] = "default-scheduler";
-  pod["securityContext"] = json::object();
+  if (!pod.contains("securityContext")) pod["securityContext"] = json::object();  // the server's default
   for (const char* list : {"initContainers", "containers"}) {
     for (auto& c : pod[list]) {
       c["terminationMessagePath"] = "/dev/termination-log";
@@ -259,11 +259,30 @@ json as_stored_by_the_server(json d) {
           if (var.contains("/valueFrom/fieldRef"_json_pointer)) var["valueFrom"]["fieldRef"]["apiVersion"] = "v1";
     }
   }
-  pod["volumes"].back()["secret"]["defaultMode"] = 292;  // 0444, as JSON has no octal
+  pod["volumes"].back()["secret"]["defaultMode"] = 288;  // 0440, as JSON has no octal
   // Canonical quantities: "0.5" -> "500m", 1 -> "1".
   pod["containers"][1]["resources"]["requests"]["cpu"] = "500m";
   d["status"] = {{"observedGeneration", 3}, {"replicas", 2}, {"readyReplicas", 2}};
   return d;
+}
+
+// Hardening every pool's pods gets unless its template says otherwise: no ServiceAccount token, the kv token
+// readable by the pod's fsGroup only.
+TEST(PoolRender, PodsGetNoServiceAccountTokenAndAGroupReadableKvToken) {
+  const json pod = render(minimal_pool(), test_defaults()).deployment["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["automountServiceAccountToken"], false);
+  EXPECT_EQ(pod["securityContext"]["fsGroup"], 65532);
+  EXPECT_EQ(pod["securityContext"]["fsGroupChangePolicy"], "OnRootMismatch");
+  EXPECT_EQ(pod["volumes"].back()["secret"]["defaultMode"], 0440);
+
+  // The template's own choices stand.
+  const json own = render(minimal_pool_with(R"({"spec": {"template": {"spec": {
+      "automountServiceAccountToken": true, "securityContext": {"fsGroup": 1000, "runAsUser": 1000}}}}})"),
+                          test_defaults())
+                       .deployment["spec"]["template"]["spec"];
+  EXPECT_EQ(own["automountServiceAccountToken"], true);
+  EXPECT_EQ(own["securityContext"], json({{"fsGroup", 1000}, {"runAsUser", 1000}}));
+  EXPECT_EQ(own["volumes"].back()["secret"]["defaultMode"], 0440);
 }
 
 TEST(PoolRender, UnchangedPoolNeedsNoWrite) {

@@ -65,7 +65,7 @@ TEST(PoolParseSpec, KeepsExplicitValues) {
       "sidecar": {"image": "own:1", "imagePullPolicy": "Never", "resources": {}, "concurrency": 4096,
                   "pingInterval": "2m", "apiPort": 1, "adminPort": 65535,
                   "shedding": {"startPercent": 0, "endPercent": 100, "minRatioPermille": 0}},
-      "kv": {"address": "kv:1", "pool": "p", "tokenSecretRef": {"name": "s", "key": "k"}},
+      "kv": {"address": "kv:1", "pool": "shop.p", "tokenSecretRef": {"name": "s", "key": "k"}},
       "autoscaling": {"enabled": false, "minReplicas": 3, "maxReplicas": 3, "targetCPUUtilizationPercentage": 1000,
                       "behavior": {}},
       "disruption": {"enabled": false, "maxUnavailable": "100%"},
@@ -86,7 +86,7 @@ TEST(PoolParseSpec, KeepsExplicitValues) {
   EXPECT_EQ(s.sidecar.shed_end_percent, 100);
   EXPECT_EQ(s.sidecar.shed_min_ratio_permille, 0);
   EXPECT_EQ(s.kv.address, "kv:1");
-  EXPECT_EQ(s.kv.pool, "p");
+  EXPECT_EQ(s.kv.pool, "shop.p");
   EXPECT_EQ(s.kv.token_secret_name, "s");
   EXPECT_EQ(s.kv.token_secret_key, "k");
   EXPECT_FALSE(s.autoscaling.enabled);
@@ -314,7 +314,37 @@ TEST(PoolParseSpec, Errors) {
        "spec.disruption.maxUnavailable: must be an integer or a percentage from \"0%\" to \"100%\", got string "
        "\"150%\""},
       {"maxUnavailable negative", {{"spec", {{"disruption", {{"maxUnavailable", -1}}}}}},
-       "spec.disruption.maxUnavailable: must be >= 0, got -1"},
+       "spec.disruption.maxUnavailable: must be >= 1, got -1"},
+      // A budget that allows no eviction blocks every node drain.
+      {"maxUnavailable zero", {{"spec", {{"disruption", {{"maxUnavailable", 0}}}}}},
+       "spec.disruption.maxUnavailable: must be >= 1, got 0"},
+      {"maxUnavailable 0%", {{"spec", {{"disruption", {{"maxUnavailable", "0%"}}}}}},
+       "spec.disruption.maxUnavailable: must allow at least one pod to be evicted, got string \"0%\": a budget of 0 "
+       "blocks every node drain"},
+      // Creating a pool is creating pods: nothing that reaches into the node.
+      {"hostNetwork", {{"spec", {{"template", {{"spec", {{"hostNetwork", true}}}}}}}},
+       "spec.template.spec.hostNetwork: is not allowed: a pool's pods must not reach into the node (host namespaces, "
+       "host paths and privileged containers are refused)"},
+      {"hostPID", {{"spec", {{"template", {{"spec", {{"hostPID", true}}}}}}}},
+       "spec.template.spec.hostPID: is not allowed: a pool's pods must not reach into the node (host namespaces, "
+       "host paths and privileged containers are refused)"},
+      {"hostIPC", {{"spec", {{"template", {{"spec", {{"hostIPC", true}}}}}}}},
+       "spec.template.spec.hostIPC: is not allowed: a pool's pods must not reach into the node (host namespaces, "
+       "host paths and privileged containers are refused)"},
+      {"hostPath volume",
+       {{"spec", {{"template", {{"spec", {{"volumes", {{{"name", "root"}, {"hostPath", {{"path", "/"}}}}}}}}}}}}},
+       "spec.template.spec.volumes[0].hostPath: is not allowed: a pool's pods must not reach into the node (host "
+       "namespaces, host paths and privileged containers are refused)"},
+      {"privileged container",
+       {{"spec", {{"template", {{"spec", {{"containers", {{{"name", "app"}, {"image", "app:1"},
+                                                          {"securityContext", {{"privileged", true}}}}}}}}}}}}},
+       "spec.template.spec.containers[0].securityContext.privileged: is not allowed: a pool's pods must not reach "
+       "into the node (host namespaces, host paths and privileged containers are refused)"},
+      {"privileged init container",
+       {{"spec", {{"template", {{"spec", {{"initContainers", {{{"name", "init"}, {"image", "i:1"},
+                                                              {"securityContext", {{"privileged", true}}}}}}}}}}}}},
+       "spec.template.spec.initContainers[0].securityContext.privileged: is not allowed: a pool's pods must not "
+       "reach into the node (host namespaces, host paths and privileged containers are refused)"},
       {"maxUnavailable a boolean", {{"spec", {{"disruption", {{"maxUnavailable", true}}}}}},
        "spec.disruption.maxUnavailable: must be an integer, got boolean true"},
       // drain
@@ -355,12 +385,52 @@ TEST(PoolParseSpec, ErrorsFromMissingOperatorDefaults) {
 
 TEST(PoolKvPoolName, ExplicitOrNamespaceDotName) {
   EXPECT_EQ(kv_pool_name(minimal_pool()), "shop.orders");
-  EXPECT_EQ(kv_pool_name(minimal_pool_with(R"({"spec": {"kv": {"pool": "orders-prod"}}})")), "orders-prod");
+  EXPECT_EQ(kv_pool_name(minimal_pool_with(R"({"spec": {"kv": {"pool": "shop.orders-prod"}}})")), "shop.orders-prod");
   // Only the fields it needs: an otherwise invalid spec still has a kv pool name.
   EXPECT_EQ(kv_pool_name(minimal_pool_with(R"({"spec": {"workflows": null, "replicas": -5}})")), "shop.orders");
   EXPECT_THROW(kv_pool_name(minimal_pool_with(R"({"spec": {"kv": {"pool": ""}}})")), SpecError);
   EXPECT_THROW(kv_pool_name(minimal_pool_with(R"({"metadata": {"namespace": null}})")), SpecError);
   EXPECT_THROW(kv_pool_name(json::array()), SpecError);
+}
+
+// A tenant who may create pools in namespace shop must not make its pods pull another namespace's work.
+TEST(PoolKvPoolName, StaysWithinThePoolsNamespace) {
+  for (const char* outside : {"nsB.poolB", "shop", "shop.", "shopping.orders", "orders", ".shop.orders"}) {
+    auto pool = testing::patched(minimal_pool(), json{{"spec", {{"kv", {{"pool", outside}}}}}});
+    EXPECT_THROW(kv_pool_name(pool), SpecError) << outside;
+    EXPECT_EQ(error_of(pool, test_defaults()),
+              "spec.kv.pool: must start with \"shop.\" and name a pool after it: kv pools are \"<namespace>.<name>\" "
+              "and a pool may only use names of its own namespace, got \"" + std::string(outside) + "\"")
+        << outside;
+  }
+  EXPECT_EQ(parse_spec(minimal_pool_with(R"({"spec": {"kv": {"pool": "shop.orders.eu"}}})"), test_defaults()).kv.pool,
+            "shop.orders.eu");
+}
+
+// The operator dials a pool's kv with its own token: only --kv-address and --allowed-kv-address qualify.
+TEST(PoolKvAddress, OnlyAllowedAddressesAreDialled) {
+  const Defaults d = test_defaults();
+  EXPECT_EQ(kv_address(minimal_pool(), d), "gasoline-kv.gasoline-system.svc:7400");
+  EXPECT_EQ(kv_address(minimal_pool_with(R"({"spec": {"kv": {"address": "kv:1"}}})"), d), "kv:1");
+  EXPECT_EQ(kv_address(minimal_pool_with(R"({"spec": {"kv": {"address": "kv-2.kv.gasoline:7400, kv-0.kv.gasoline:7400"}}})"), d),
+            "kv-2.kv.gasoline:7400, kv-0.kv.gasoline:7400");
+  const std::string refused =
+      " is not a kv this operator may connect to (allowed: gasoline-kv.gasoline-system.svc:7400, kv-0.kv.gasoline:7400, "
+      "kv-1.kv.gasoline:7400, kv-2.kv.gasoline:7400, kv:1; the operator's --kv-address and --allowed-kv-address): it "
+      "would send its kv token there";
+  for (const char* address : {"attacker.example:7400", "kv:1,attacker.example:7400", "kv:2", "gasoline-kv:7400"}) {
+    auto pool = testing::patched(minimal_pool(), json{{"spec", {{"kv", {{"address", address}}}}}});
+    EXPECT_THROW(kv_address(pool, d), SpecError) << address;
+    std::string error = error_of(pool, d);
+    EXPECT_EQ(error.rfind("spec.kv.address: \"", 0), 0u) << error;
+    EXPECT_NE(error.find(refused), std::string::npos) << error;
+  }
+  EXPECT_EQ(error_of(minimal_pool_with(R"({"spec": {"kv": {"address": " , "}}})"), d),
+            "spec.kv.address: must name at least one host:port");
+  // Without an allowlist only the operator's own kv is allowed.
+  Defaults strict = d;
+  strict.allowed_kv_addresses.clear();
+  EXPECT_THROW(kv_address(minimal_pool_with(R"({"spec": {"kv": {"address": "kv:1"}}})"), strict), SpecError);
 }
 
 TEST(PoolReplicaCeiling, AutoscalingMaxOrFixedReplicas) {
