@@ -13,10 +13,11 @@ wait_until "no terminating GasolineWorkerPool CRD" 90 crd_settled
 crd_existed=false
 kubectl get crd "$CRD_NAME" >/dev/null 2>&1 && crd_existed=true
 ns="gasoline-chart-$(date +%s)-$$"
+pool_ns="${ns}-pools"
 release=gasoline
 cleanup() {
   helm uninstall "$release" -n "$ns" --wait=false >/dev/null 2>&1 || true
-  kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true
+  kubectl delete namespace "$ns" "$pool_ns" --wait=false >/dev/null 2>&1 || true
   # Waits until it is gone: the next test of the fixture may apply it again, which fails while it terminates.
   $crd_existed || kubectl delete crd "$CRD_NAME" --ignore-not-found --timeout=90s >/dev/null 2>&1 || true
   cleanup_work
@@ -113,9 +114,14 @@ for a in "${denied[@]}"; do
 done
 info "ok: RBAC (${#allowed[@]} allowed and ${#denied[@]} denied checks as ${sa})"
 
-# Upgrade: the token is kept (lookup), values change, the sample pool appears.
+# Upgrade: the token is kept (lookup), values change, the sample pool appears, and the token is written into a
+# namespace where pools live (kv.auth.poolNamespaces), so nobody copies it by hand.
+kubectl create namespace "$pool_ns" >/dev/null
 quiet_helm upgrade "$release" "$CHART" -n "$ns" --reuse-values --set samplePool.enabled=true --set operator.replicas=1 \
-  --wait --timeout 180s >/dev/null || fail "helm upgrade failed"
+  --set "kv.auth.poolNamespaces={${pool_ns}}" --wait --timeout 180s >/dev/null || fail "helm upgrade failed"
+copied="$(kubectl -n "$pool_ns" get secret gasoline-kv-token -o jsonpath='{.data.token}' | base64 -d)"
+[ "$copied" = "$token" ] || fail "the token Secret in ${pool_ns} does not hold the kv token"
+info "ok: kv.auth.poolNamespaces writes the token into ${pool_ns}"
 [ "$(token_of)" = "$token" ] || fail "helm upgrade replaced the kv token"
 [ "$(raft_secret_of)" = "$raft_secret" ] || fail "helm upgrade replaced the Raft secret (replicas would refuse each other)"
 [ "$(k get deployment gasoline-operator -o jsonpath='{.spec.replicas}')" = 1 ] || fail "upgrade did not apply operator.replicas"
@@ -129,6 +135,8 @@ quiet_helm upgrade "$release" "$CHART" -n "$ns" --set kv.persistence.enabled=fal
 [ "$(token_of)" = "$token" ] || fail "the second helm upgrade replaced the kv token"
 [ "$(raft_secret_of)" = "$raft_secret" ] || fail "the second helm upgrade replaced the Raft secret"
 k get gwp sample >/dev/null 2>&1 && fail "samplePool.enabled=false did not remove the sample pool"
+kubectl -n "$pool_ns" get secret gasoline-kv-token >/dev/null 2>&1 &&
+  fail "the token Secret stayed in ${pool_ns} after it left kv.auth.poolNamespaces"
 
 quiet_helm uninstall "$release" -n "$ns" --wait --timeout 120s >/dev/null || fail "helm uninstall failed"
 left="$(k get deployment,statefulset,service,secret,pdb,serviceaccount,role,rolebinding -l app.kubernetes.io/instance=$release -o name)"
