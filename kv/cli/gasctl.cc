@@ -103,7 +103,11 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "List workflows of a pool");
   list->add_option("--pool", pool, "Worker pool")->required();
   list->add_option("--status", status, "pending, running, sleeping, waiting, complete, failed or cancelled");
-  list->add_option("--limit", limit, "At most this many")->capture_default_str();
+  list->add_option("--limit", limit, "At most this many (one page; the kv caps a page at 10000)")->capture_default_str();
+  std::string after;
+  bool list_all = false;
+  list->add_option("--after", after, "Continue after this workflow id (the last one of the previous page)");
+  list->add_flag("--all", list_all, "Every workflow: follows the pages (--limit per page), status by status");
 
   auto* cancel = app.add_subcommand("cancel", "Cancel a workflow");
   cancel->add_option("workflow", workflow, "Workflow id")->required();
@@ -178,9 +182,35 @@ int main(int argc, char** argv) {
       result = client.call("get", Json{{"workflow_id", workflow}, {"stale", stale}}, retry);
       std::cout << result.dump(2) << "\n";
     } else if (*list) {
-      Json args{{"pool", pool}, {"limit", limit}, {"stale", stale}};
-      if (!status.empty()) args["status"] = status;
-      result = client.call("list", args, retry);
+      // A page is ordered by status, then id, and the cursor is an id: --all pages through one status at a time.
+      auto page = [&](const std::string& st, const std::string& from) {
+        Json args{{"pool", pool}, {"limit", limit}, {"stale", stale}};
+        if (!st.empty()) args["status"] = st;
+        if (!from.empty()) args["after"] = from;
+        return client.call("list", args, retry)["workflows"];
+      };
+      if (!list_all) {
+        result = Json{{"workflows", page(status, after)}};
+        if (output != "json" && result["workflows"].size() == limit)
+          std::cerr << "gasctl: " << limit << " shown; more may follow: --after "
+                    << result["workflows"].back().value("id", "") << " (or --all)\n";
+      } else {
+        if (limit == 0) throw std::invalid_argument("--all needs a --limit (page size) above 0");
+        std::vector<std::string> statuses{status};
+        if (status.empty())
+          statuses = {"pending", "running", "sleeping", "waiting", "complete", "failed", "cancelled"};
+        Json all = Json::array();
+        for (const auto& st : statuses) {
+          std::string from = after;
+          while (true) {
+            auto got = page(st, from);
+            for (auto& w : got) all.push_back(std::move(w));
+            if (got.size() < limit) break;
+            from = all.back().value("id", "");
+          }
+        }
+        result = Json{{"workflows", std::move(all)}};
+      }
       if (output == "json") {
         std::cout << result.dump(2) << "\n";
       } else {

@@ -1540,6 +1540,23 @@ TEST(KvServer, GasctlSmoke) {
     EXPECT_NE(r.output.find("unauthenticated"), std::string::npos) << r.output;
   }
   EXPECT_EQ(count_status(*kv.client(), pool, ""), 1u);
+
+  // Paging: --all follows the pages (one status at a time, the cursor being an id); one page says how to go on.
+  auto admin = kv.client();
+  for (int i = 0; i < 7; ++i) admin->call("dispatch", dispatch_args("ctl-pages", "p-" + std::to_string(i)));
+  for (auto id : {"p-1", "p-4"}) admin->call("cancel", Json{{"workflow_id", id}});
+  r = run({"list", "--pool", "ctl-pages", "--limit", "2", "--all", "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::set<std::string> listed;
+  auto pages = Json::parse(r.output);
+  for (const auto& w : pages["workflows"]) listed.insert(w.value("id", ""));
+  EXPECT_EQ(listed.size(), 7u) << r.output;
+  r = run({"list", "--pool", "ctl-pages", "--limit", "2", "--status", "pending"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("more may follow: --after p-2"), std::string::npos) << r.output;
+  r = run({"-o", "json", "list", "--pool", "ctl-pages", "--status", "pending", "--after", "p-2"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(Json::parse(r.output)["workflows"].size(), 3u) << r.output;  // p-3, p-5, p-6
 }
 
 // --- kill -9 and restart -------------------------------------------------------------------------------------
