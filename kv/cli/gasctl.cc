@@ -1,8 +1,13 @@
 // gasctl: the command-line client of gasoline-kv.
 #include "common/token_file.h"
+#include "kv/cli/bulk_dispatch.h"
 #include "kv/rpc/client.h"
 
 #include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <random>
 
 #include <cstdlib>
 #include <fstream>
@@ -85,12 +90,25 @@ int main(int argc, char** argv) {
 
   auto* dispatch = app.add_subcommand("dispatch", "Start a workflow");
   dispatch->add_option("--pool", pool, "Worker pool")->required();
-  dispatch->add_option("--name", name, "Workflow name")->required();
+  dispatch->add_option("--name", name, "Workflow name (with --from-file: the default for lines without one)");
   dispatch->add_option("--input", input, "Input as JSON");
   dispatch->add_option("--id", id, "Workflow id (default: generated)");
   dispatch->add_option("--key", key, "Idempotency key: a second dispatch with it returns the first workflow");
   dispatch->add_option("--tag", tags, "Tag key=value (repeatable)");
   dispatch->add_option("--delay-ms", delay_ms, "Start after this delay");
+  size_t count = 0, window = 256;
+  double rate = 0;
+  std::string from_file;
+  dispatch->add_option("--count", count, "Dispatch this many (ids <--id or a random prefix>-<n>), pipelined");
+  dispatch->add_option("--from-file", from_file, "Dispatch one workflow per line of this file (JSON objects with "
+                                                 "the dispatch fields; --pool and --name fill what a line lacks)");
+  dispatch->add_option("--rate", rate, "With --count/--from-file: at most this many per second (0 = no limit)");
+  dispatch->add_option("--window", window, "With --count/--from-file: dispatches in flight at most")
+      ->capture_default_str();
+  dispatch->footer(
+      "Examples:\n  gasctl dispatch --pool shop --name order --input '{\"sku\": \"x\"}'\n"
+      "  gasctl dispatch --pool shop --name noop --count 20000 --rate 2000\n"
+      "  gasctl dispatch --pool shop --from-file orders.jsonl");
 
   auto* signal = app.add_subcommand("signal", "Send a signal to a workflow");
   signal->add_option("workflow", workflow, "Workflow id")->required();
@@ -151,7 +169,67 @@ int main(int argc, char** argv) {
     rpc::CallOptions retry{std::chrono::milliseconds(timeout_ms), true};
     Json result;
 
-    if (*dispatch) {
+    if (*dispatch && (count > 0 || !from_file.empty())) {
+      if (count > 0 && !from_file.empty()) throw std::invalid_argument("give --count or --from-file, not both");
+      std::vector<Json> lines;
+      if (!from_file.empty()) {
+        std::ifstream in(from_file);
+        if (!in) throw std::invalid_argument("--from-file: cannot read '" + from_file + "'");
+        std::string line;
+        for (size_t n = 1; std::getline(in, line); ++n) {
+          if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+          Json j = Json::parse(line, nullptr, false);
+          if (j.is_discarded() || !j.is_object())
+            throw std::invalid_argument("--from-file " + from_file + " line " + std::to_string(n) +
+                                        ": not a JSON object");
+          lines.push_back(std::move(j));
+        }
+      } else if (name.empty()) {
+        throw std::invalid_argument("--count needs --name");
+      }
+      // Ids chosen here make every dispatch safe to resend after a lost answer.
+      std::string prefix = id;
+      if (prefix.empty()) {
+        std::mt19937_64 rng{std::random_device{}()};
+        static constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+        prefix = "gasctl-";
+        for (int i = 0; i < 10; ++i) prefix.push_back(kAlphabet[rng() % 32]);
+      }
+      Json base_input = parse_json_arg("--input", input);
+      size_t total = from_file.empty() ? count : lines.size();
+      auto make = [&](size_t i) {
+        Json args = from_file.empty() ? Json{{"input", base_input}} : lines[i];
+        if (!args.contains("pool")) args["pool"] = pool;
+        if (!args.contains("name")) args["name"] = name;
+        if (!args.contains("id")) args["id"] = prefix + "-" + std::to_string(i);
+        if (delay_ms > 0 && !args.contains("delay_ms") && !args.contains("run_at")) args["delay_ms"] = delay_ms;
+        return args;
+      };
+      cli::BulkOptions bulk;
+      bulk.window = window;
+      bulk.rate = rate;
+      if (::isatty(STDERR_FILENO)) bulk.progress = &std::cerr;
+      auto r = cli::dispatch_many(client, total, make, bulk);
+      Json summary{{"dispatched", total},
+                   {"created", r.created},
+                   {"existing", r.existing},
+                   {"failed", r.failures.size()},
+                   {"seconds", r.seconds},
+                   {"per_second", r.seconds > 0 ? static_cast<double>(total) / r.seconds : 0.0},
+                   {"id_prefix", prefix}};
+      if (output == "json") {
+        std::cout << summary.dump(2) << "\n";
+      } else {
+        std::cout << "dispatched " << total << " (" << r.created << " created, " << r.existing << " existing, "
+                  << r.failures.size() << " failed) in " << std::fixed << std::setprecision(1) << r.seconds
+                  << " s, " << std::setprecision(0) << summary["per_second"].get<double>() << "/s; ids "
+                  << prefix << "-<n>\n";
+      }
+      for (size_t i = 0; i < std::min<size_t>(10, r.failures.size()); ++i)
+        std::cerr << "gasctl: " << r.failures[i] << "\n";
+      return r.failures.empty() ? 0 : 2;
+    } else if (*dispatch) {
+      if (name.empty()) throw std::invalid_argument("dispatch needs --name");
       Json args{{"pool", pool}, {"name", name}, {"input", parse_json_arg("--input", input)}};
       // A generated id makes the retried call idempotent across a lost response.
       if (!id.empty()) args["id"] = id;

@@ -1557,6 +1557,27 @@ TEST(KvServer, GasctlSmoke) {
   r = run({"-o", "json", "list", "--pool", "ctl-pages", "--status", "pending", "--after", "p-2"});
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(Json::parse(r.output)["workflows"].size(), 3u) << r.output;  // p-3, p-5, p-6
+
+  // Bulk dispatch: pipelined, ids chosen by gasctl (so a second run finds them all), a rate, a file of JSON lines.
+  r = run({"dispatch", "--pool", "ctl-bulk", "--name", "noop", "--count", "500", "--id", "bulk", "--rate", "2000",
+           "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto bulk = Json::parse(r.output);
+  EXPECT_EQ(bulk["created"], 500) << r.output;
+  EXPECT_GE(bulk["seconds"].get<double>(), 0.2) << "--rate 2000 for 500 takes a quarter second";
+  r = run({"-o", "json", "dispatch", "--pool", "ctl-bulk", "--name", "noop", "--count", "500", "--id", "bulk"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(Json::parse(r.output)["existing"], 500) << r.output;
+  EXPECT_EQ(count_status(*admin, "ctl-bulk", ""), 500u);
+  const std::string lines = out.path() + "/bulk.jsonl";
+  std::ofstream(lines) << R"({"name": "a", "id": "line-1"})" << "\n\n" << R"({"id": "line-2", "input": {"x": 1}})" << "\n";
+  r = run({"dispatch", "--pool", "ctl-bulk", "--name", "fallback", "--from-file", lines});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(admin->call("get", Json{{"workflow_id", "line-2"}})["name"], "fallback");
+  std::ofstream(lines, std::ios::app) << "not json\n";
+  r = run({"dispatch", "--pool", "ctl-bulk", "--from-file", lines});
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("line 4: not a JSON object"), std::string::npos) << r.output;
 }
 
 // --- kill -9 and restart -------------------------------------------------------------------------------------
