@@ -2,6 +2,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/random_id.h"
 
 #include <algorithm>
 #include <random>
@@ -33,16 +34,6 @@ KvFailure failure_of(std::exception_ptr e) {
 
 bool transient(const std::string& code) {
   return code == rpc::code::kUnavailable || code == rpc::code::kNotLeader || code == rpc::code::kInternal;
-}
-
-std::string random_id(const char* prefix) {
-  thread_local std::mt19937_64 rng{std::random_device{}() ^ static_cast<uint64_t>(mono_ms())};
-  static constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
-  uint64_t a = rng(), b = rng();
-  std::string out(prefix);
-  for (int i = 0; i < 13; ++i) out.push_back(kAlphabet[(a >> (i * 5)) & 31]);
-  for (int i = 0; i < 13; ++i) out.push_back(kAlphabet[(b >> (i * 5)) & 31]);
-  return out;
 }
 
 Outcome error_outcome(int status, const std::string& code, const std::string& message) {

@@ -1,4 +1,5 @@
 // gasctl: the command-line client of gasoline-kv.
+#include "common/random_id.h"
 #include "common/token_file.h"
 #include "kv/cli/bulk_dispatch.h"
 #include "kv/rpc/client.h"
@@ -7,7 +8,6 @@
 
 #include <unistd.h>
 
-#include <random>
 
 #include <cstdlib>
 #include <fstream>
@@ -188,13 +188,7 @@ int main(int argc, char** argv) {
         throw std::invalid_argument("--count needs --name");
       }
       // Ids chosen here make every dispatch safe to resend after a lost answer.
-      std::string prefix = id;
-      if (prefix.empty()) {
-        std::mt19937_64 rng{std::random_device{}()};
-        static constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
-        prefix = "gasctl-";
-        for (int i = 0; i < 10; ++i) prefix.push_back(kAlphabet[rng() % 32]);
-      }
+      std::string prefix = id.empty() ? random_id("gasctl-") : id;
       Json base_input = parse_json_arg("--input", input);
       size_t total = from_file.empty() ? count : lines.size();
       auto make = [&](size_t i) {

@@ -2,6 +2,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/random_id.h"
 #include "kv/assign/ranking.h"
 #include "kv/store/json_field.h"
 
@@ -25,17 +26,6 @@ std::string rpc_code(store::Code c) {
     case store::Code::kUnavailable: return rpc::code::kUnavailable;
   }
   return rpc::code::kInternal;
-}
-
-// 128 random bits as 26 base32 characters: ids that sort nowhere in particular.
-std::string random_id(std::string_view prefix) {
-  thread_local std::mt19937_64 rng{std::random_device{}() ^ (static_cast<uint64_t>(mono_ms()) << 20)};
-  static constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
-  uint64_t a = rng(), b = rng();
-  std::string out(prefix);
-  for (int i = 0; i < 13; ++i) out.push_back(kAlphabet[(a >> (i * 5)) & 31]);
-  for (int i = 0; i < 13; ++i) out.push_back(kAlphabet[(b >> (i * 5)) & 31]);
-  return out;
 }
 
 std::string str_arg(const Json& args, const char* key, bool required = true) {
