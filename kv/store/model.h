@@ -13,6 +13,7 @@ namespace gasoline::store {
 
 using Json = nlohmann::json;
 
+// Stored on disk (worker records): never renumber or reuse a value.
 enum class WorkerState : uint8_t { kActive = 0, kDraining = 1 };
 std::string_view to_string(WorkerState);
 
@@ -30,6 +31,7 @@ struct Worker {
   bool serves(std::string_view name) const;
 };
 
+// Stored on disk (workflow records and the status index keys): never renumber or reuse a value.
 enum class Status : uint8_t {
   kPending = 0,   // due or scheduled, never run since dispatch/continue/reclaim
   kRunning = 1,   // leased by a worker
