@@ -1,5 +1,7 @@
 #include "kv/raft/handshake.h"
 
+#include "common/little_endian.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -14,24 +16,15 @@ namespace {
 constexpr std::string_view kListenerLabel = "gasoline-raft-handshake/2 listener";
 constexpr std::string_view kDiallerLabel = "gasoline-raft-handshake/2 dialler";
 
-void put64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint64_t get64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
 }  // namespace
 
 std::string encode_hello(const Hello& hello) {
   size_t padded = (hello.address.size() + 1 + 7) / 8 * 8;
   std::string out;
   out.reserve(kHeaderSize + padded + kNonceSize);
-  put64(out, kVersion);
-  put64(out, hello.id);
-  put64(out, padded);
+  put_le64(out, kVersion);
+  put_le64(out, hello.id);
+  put_le64(out, padded);
   out.append(hello.address);
   out.append(padded - hello.address.size(), '\0');
   out.append(reinterpret_cast<const char*>(hello.nonce.data()), hello.nonce.size());
@@ -40,8 +33,8 @@ std::string encode_hello(const Hello& hello) {
 
 size_t hello_size(const char* data, size_t n) {
   if (n < kHeaderSize) return 0;
-  if (get64(data) != kVersion) return SIZE_MAX;
-  uint64_t len = get64(data + 16);
+  if (get_le64(data) != kVersion) return SIZE_MAX;
+  uint64_t len = get_le64(data + 16);
   if (len == 0 || len > kMaxAddress || len % 8 != 0) return SIZE_MAX;
   return kHeaderSize + static_cast<size_t>(len) + kNonceSize;
 }
@@ -53,7 +46,7 @@ std::optional<Hello> decode_hello(const char* data, size_t n, std::string& error
     return std::nullopt;
   }
   if (need == SIZE_MAX) {
-    error = n >= 8 && get64(data) != kVersion ? "unsupported handshake version " + std::to_string(get64(data))
+    error = n >= 8 && get_le64(data) != kVersion ? "unsupported handshake version " + std::to_string(get_le64(data))
                                               : "invalid address length";
     return std::nullopt;
   }
@@ -62,7 +55,7 @@ std::optional<Hello> decode_hello(const char* data, size_t n, std::string& error
     return std::nullopt;
   }
   Hello hello;
-  hello.id = get64(data + 8);
+  hello.id = get_le64(data + 8);
   if (hello.id == 0) {
     error = "server id 0 (reserved by libraft)";
     return std::nullopt;

@@ -1,6 +1,7 @@
 #include "kv/raft/raft_log.h"
 
 #include "common/clock.h"
+#include "common/little_endian.h"
 #include "common/log.h"
 #include "kv/raft/snapshot.h"
 #include "kv/raft/handshake.h"
@@ -15,15 +16,6 @@
 
 namespace gasoline::raft {
 namespace {
-
-void put32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint32_t get32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
 
 struct ApplyReq {
   struct raft_apply req {};
@@ -150,7 +142,7 @@ std::string config_address(const Peer& p) { return p.raft_address + "/" + p.clie
 
 std::string frame_entry(const std::string& payload) {
   std::string out;
-  put32(out, static_cast<uint32_t>(payload.size()));
+  put_le32(out, static_cast<uint32_t>(payload.size()));
   out += payload;
   out.append((8 - out.size() % 8) % 8, '\0');
   return out;
@@ -159,7 +151,7 @@ std::string frame_entry(const std::string& payload) {
 bool unframe_entry(const void* data, size_t len, std::string_view& payload) {
   if (len < 4 || len % 8 != 0) return false;
   const char* p = static_cast<const char*>(data);
-  uint32_t n = get32(p);
+  uint32_t n = get_le32(p);
   if (static_cast<size_t>(n) + 4 > len) return false;
   payload = std::string_view(p + 4, n);
   return true;

@@ -1,5 +1,6 @@
 #include "kv/raft/snapshot.h"
 
+#include "common/little_endian.h"
 #include "kv/store/keys.h"
 
 #include <rocksdb/db.h>
@@ -12,15 +13,6 @@ namespace {
 
 constexpr char kMagic[8] = {'G', 'A', 'S', 'N', 'A', 'P', '0', '1'};
 
-void put32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint32_t get32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
 }  // namespace
 
 std::optional<std::string> encode_snapshot(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, size_t cap_bytes,
@@ -31,9 +23,9 @@ std::optional<std::string> encode_snapshot(rocksdb::DB* db, const rocksdb::Snaps
   std::string body;
   keys = 0;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    put32(body, static_cast<uint32_t>(it->key().size()));
+    put_le32(body, static_cast<uint32_t>(it->key().size()));
     body.append(it->key().data(), it->key().size());
-    put32(body, static_cast<uint32_t>(it->value().size()));
+    put_le32(body, static_cast<uint32_t>(it->value().size()));
     body.append(it->value().data(), it->value().size());
     ++keys;
     if (body.size() > cap_bytes) {
@@ -47,7 +39,7 @@ std::optional<std::string> encode_snapshot(rocksdb::DB* db, const rocksdb::Snaps
     return std::nullopt;
   }
   std::string out(kMagic, 8);
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((keys >> (8 * i)) & 0xff));
+  put_le64(out, keys);
   out += body;
   return out;
 }
@@ -60,18 +52,17 @@ std::optional<int> snapshot_version(const char* p, size_t len) {
 
 std::optional<DecodedSnapshot> decode_snapshot(const char* p, size_t len) {
   if (len < 16 || std::memcmp(p, kMagic, 8) != 0) return std::nullopt;
-  uint64_t count = 0;
-  for (int i = 7; i >= 0; --i) count = (count << 8) | static_cast<unsigned char>(p[8 + i]);
+  uint64_t count = get_le64(p + 8);
   DecodedSnapshot out;
   size_t off = 16;
   for (uint64_t i = 0; i < count; ++i) {
     if (off + 4 > len) return std::nullopt;
-    uint32_t kl = get32(p + off);
+    uint32_t kl = get_le32(p + off);
     off += 4;
     if (off + kl + 4 > len) return std::nullopt;
     std::string key(p + off, kl);
     off += kl;
-    uint32_t vl = get32(p + off);
+    uint32_t vl = get_le32(p + off);
     off += 4;
     if (off + vl > len) return std::nullopt;
     std::string value(p + off, vl);
