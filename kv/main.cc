@@ -12,12 +12,14 @@
 #include "kv/store/state_machine.h"
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <prometheus/text_serializer.h>
 
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -258,12 +260,36 @@ int main(int argc, char** argv) {
                                         {"fsync", !no_fsync},
                                         {"auth", token.empty() ? "disabled" : "token"}});
 
+    std::once_flag stopped;
+    auto stop_serving = [&] {
+      std::call_once(stopped, [&] {
+        server.stop();
+        service.stop();
+        io.stop();
+      });
+    };
+    // A leader that stops hands its leadership over first (the most up-to-date voter takes it at once), so a
+    // rolling update or a deleted pod costs clients a redirect instead of an election timeout with no leader.
+    boost::asio::steady_timer handoff_deadline(io);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int sig) {
       log::info("shutting down", {{"signal", sig}});
-      server.stop();
-      service.stop();
-      io.stop();
+      if (!replicated_log || !replicated_log->is_leader()) return stop_serving();
+      const auto started = std::chrono::steady_clock::now();
+      replicated_log->transfer_leadership(0, [&, started](const store::Result& r) {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        if (r.ok())
+          log::info("handed the leadership over before stopping", {{"ms", ms.count()}});
+        else
+          log::warn("could not hand the leadership over; the others elect a leader", {{"error", r.message}});
+        boost::asio::post(io, stop_serving);
+      });
+      handoff_deadline.expires_after(std::chrono::seconds(2));
+      handoff_deadline.async_wait([&](boost::system::error_code ec) {
+        if (ec) return;
+        log::warn("the leadership handoff took over 2 s; stopping anyway");
+        stop_serving();
+      });
     });
     std::vector<std::thread> threads;
     for (int i = 1; i < io_threads; ++i) threads.emplace_back([&] { io.run(); });
