@@ -29,6 +29,13 @@ TEST(ExampleWorkflows, CpuMsOfBurnIsItsInputClampedAndZeroElsewhere) {
   for (const auto& c : cases) EXPECT_EQ(cpu_ms_of(c.task), c.want) << c.task.dump();
 }
 
+TEST(ExampleWorkflows, WorkMsOfAnyWorkflowIsItsInputClamped) {
+  EXPECT_EQ(work_ms_of(task("sleep", {{"work_ms", 300}})), 300);
+  EXPECT_EQ(work_ms_of(task("noop", Json::object())), 0);
+  EXPECT_EQ(work_ms_of(task("burn", {{"work_ms", -1}})), 0);
+  EXPECT_EQ(work_ms_of(task("order", {{"work_ms", 3'600'000}})), 60'000);
+}
+
 TEST(ExampleWorkflows, BurnContinuesUntilItsStepsThenCompletesWithItsWorkers) {
   Json t = task("burn", {{"steps", 3}});
   for (int step = 1; step <= 3; ++step) {

@@ -117,6 +117,7 @@ void work(const Options& o, int n) {
       // Simulated work, so a sidecar holds tasks for a while (the demo's kill -9 has something to take over).
       if (o.step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.step_delay_ms));
       burn_cpu(example::cpu_ms_of(t));
+      if (auto ms = example::work_ms_of(t); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       results.emplace_back(t, example::run_step(t, wall_ms(), o.defaults));
     }
     post(client, results);

@@ -140,4 +140,8 @@ int64_t cpu_ms_of(const Json& task) {
   return std::clamp<int64_t>(input_or<int64_t>(object_or_empty(task, "input"), "cpu_ms", 50), 0, 10'000);
 }
 
+int64_t work_ms_of(const Json& task) {
+  return std::clamp<int64_t>(input_or<int64_t>(object_or_empty(task, "input"), "work_ms", 0), 0, 60'000);
+}
+
 }  // namespace gasoline::example

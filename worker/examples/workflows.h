@@ -33,4 +33,8 @@ Json run_step(const Json& task, int64_t now_ms, const Defaults& defaults = {});
 // clamped to [0, 10 s] so a typo cannot wedge a worker thread; 0 for every other workflow).
 int64_t cpu_ms_of(const Json& task);
 
+// The wall time (ms) the app waits on this task before posting its result, as if the step called a slow service:
+// input.work_ms of any workflow, clamped to [0, 60 s]. Fault tests use it so that workers hold leases when they die.
+int64_t work_ms_of(const Json& task);
+
 }  // namespace gasoline::example
