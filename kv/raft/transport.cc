@@ -255,6 +255,7 @@ void on_connected(uv_connect_t* req, int status) {
   }
   if (!write_now(c->tcp, hs::encode_hello(c->hello))) return fail_connect(c, RAFT_NOCONNECTION);
   c->handshaking = true;
+  close_deadline(c->t, c->deadline);  // the connect's; the handshake gets its own
   c->deadline = start_deadline(c->t, c, [](uv_timer_t* timer) {
     auto* c = static_cast<Connect*>(timer->data);
     log::debug("raft peer did not answer the handshake in time", {{"address", c->address}});
@@ -286,7 +287,16 @@ void on_resolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
   c->connect.data = c;
   int rv = uv_tcp_connect(&c->connect, c->tcp, res->ai_addr, on_connected);
   uv_freeaddrinfo(res);
-  if (rv != 0) fail_connect(c, RAFT_NOCONNECTION);
+  if (rv != 0) return fail_connect(c, RAFT_NOCONNECTION);
+  // The kernel retries the SYN to an address that is gone for about two minutes (tcp_syn_retries), and libraft
+  // starts no other attempt to this peer meanwhile: a replica replaced by a pod with a new address would stay
+  // unreachable that long (seen on the real node: each rolled kv replica took ~2 min to become Ready). Give up
+  // after the handshake timeout instead; libraft's next attempt resolves the name again.
+  c->deadline = start_deadline(c->t, c, [](uv_timer_t* timer) {
+    auto* c = static_cast<Connect*>(timer->data);
+    log::debug("raft peer did not accept the connection in time", {{"address", c->address}});
+    fail_connect(c, RAFT_NOCONNECTION);
+  });
 }
 
 int do_connect(raft_uv_transport* rt, raft_uv_connect* req, raft_id, const char* address, raft_uv_connect_cb cb) {
