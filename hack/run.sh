@@ -5,12 +5,19 @@
 # takeover time, shares). Ctrl-C stops everything; logs stay in $GASOLINE_RUN_DIR (default /tmp/gasoline-run).
 #
 #   ./hack/run.sh [--workers N] [--workflows M] [--duration SECONDS] [--kv-replicas 1|3] [--real-cgroup]
+#   ./hack/run.sh --kubernetes [--workflows N] [--rate R] [--keep]   (the product on a real node: run-kubernetes.sh)
 #
 #   --kv-replicas   1 runs a single kv replica (default 3; GASOLINE_KV_REPLICAS sets it too)
 #   --real-cgroup   report this host's cgroup CPU to the kv (on a busy shared machine that triggers load shedding)
 #   --simulated     simulated workers (gasoline-bench sim) talking to the kv directly, instead of real sidecars
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# On Kubernetes: a real node, the chart, a pool and a workload (hack/run-kubernetes.sh --help).
+if [ "${1:-}" = --kubernetes ]; then
+  shift
+  exec ./hack/run-kubernetes.sh "$@"
+fi
 
 workers=4
 workflows=600
@@ -26,7 +33,7 @@ while [ $# -gt 0 ]; do
     --kv-replicas) kv_replicas="$2"; shift 2 ;;
     --real-cgroup) extra+=(--real-cgroup); shift ;;
     --simulated) simulated=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
