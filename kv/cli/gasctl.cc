@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -432,7 +433,8 @@ int main(int argc, char** argv) {
         }
         // Home and clear, then the frame: one write, so the terminal never shows half a frame.
         std::cout << "\x1b[H\x1b[2J" << frame << std::flush;
-        next += std::chrono::milliseconds(interval_ms);
+        // A slow kv (a sample longer than the interval) delays the next frame instead of bunching frames up.
+        next = std::max(next + std::chrono::milliseconds(interval_ms), std::chrono::steady_clock::now());
         std::this_thread::sleep_until(next);
       }
     }
