@@ -1,4 +1,5 @@
 // gasoline-kv: the state service, one replica alone or 3 or 5 replicated by Raft (--raft-id and --peer).
+#include "common/admin_server.h"
 #include "common/log.h"
 #include "common/token_file.h"
 #include "kv/assign/shedding.h"
@@ -6,16 +7,20 @@
 #include "kv/raft/raft_log.h"
 #include "kv/rpc/server.h"
 #include "kv/service/local_log.h"
+#include "kv/service/readiness.h"
 #include "kv/service/service.h"
 #include "kv/store/state_machine.h"
 
 #include <CLI/CLI.hpp>
-#include <prometheus/exposer.h>
+#include <boost/asio/steady_timer.hpp>
+#include <prometheus/text_serializer.h>
 
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <sstream>
 #include <thread>
 
 using namespace gasoline;
@@ -57,7 +62,7 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", token_file, "File holding the bearer token clients must present");
   app.add_flag("--allow-unauthenticated", allow_unauthenticated,
                "Accept clients without a token (development only; --token-file is required otherwise)");
-  app.add_option("--metrics-listen", metrics_listen, "Address of the Prometheus /metrics endpoint ('' disables)")
+  app.add_option("--metrics-listen", metrics_listen, "Address of /metrics and the probes /healthz and /readyz ('' disables them)")
       ->capture_default_str();
   app.add_option("--strategy", strategy_name, "Assignment strategy: rendezvous, modulo-next or all")
       ->capture_default_str();
@@ -179,6 +184,9 @@ int main(int argc, char** argv) {
 
     boost::asio::io_context io;
     kv::Metrics metrics;
+    // Series without labels exist from the start, so /metrics is never empty (scrapers and probes see a live kv).
+    metrics.applied_index(static_cast<double>(sm->applied_index()));
+    metrics.bumps(0);
     raft_options.on_handshake_refused = [&metrics](const std::string& reason) {
       metrics.raft_handshake_refused(reason);
     };
@@ -218,18 +226,30 @@ int main(int argc, char** argv) {
     rpc::Server server(io, rpc::parse_endpoint(io, listen), server_options,
                        [&](rpc::Request req, rpc::Responder r) { service.handle(std::move(req), r); });
 
-    std::unique_ptr<prometheus::Exposer> exposer;
+    // /metrics, and the kubelet's probes: /healthz (the process serves) and /readyz (it can take client traffic:
+    // kv/service/readiness.h).
+    std::unique_ptr<AdminServer> admin;
     if (!metrics_listen.empty()) {
+      const kv::ClusterAdmin* raft_state = replicated_log.get();
       try {
-        exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
+        admin = std::make_unique<AdminServer>(metrics_listen, [&metrics, raft_state](const std::string& path) {
+          if (path == "/metrics") {
+            std::ostringstream out;
+            prometheus::TextSerializer().Serialize(out, metrics.registry()->Collect());
+            return AdminReply{200, out.str(), "text/plain; version=0.0.4"};
+          }
+          if (path == "/healthz") return AdminReply{200, "ok\n"};
+          if (path == "/readyz") {
+            auto why = kv::not_ready_reason(raft_state ? raft_state->cluster_status() : nlohmann::json());
+            return why.empty() ? AdminReply{200, "ok\n"} : AdminReply{503, why + "\n"};
+          }
+          return AdminReply{404, "served here: /metrics, /healthz, /readyz\n"};
+        });
       } catch (const std::exception& e) {
-        // CivetServer's own message ("null context when constructing CivetServer") names neither the flag nor
-        // the address.
         throw std::runtime_error("--metrics-listen " + metrics_listen +
                                  ": cannot serve metrics there (is the port taken or the address not local?): " +
                                  e.what());
       }
-      exposer->RegisterCollectable(metrics.registry());
     }
 
     server.start();
@@ -246,12 +266,36 @@ int main(int argc, char** argv) {
                                         {"fsync", !no_fsync},
                                         {"auth", token.empty() ? "disabled" : "token"}});
 
+    std::once_flag stopped;
+    auto stop_serving = [&] {
+      std::call_once(stopped, [&] {
+        server.stop();
+        service.stop();
+        io.stop();
+      });
+    };
+    // A leader that stops hands its leadership over first (the most up-to-date voter takes it at once), so a
+    // rolling update or a deleted pod costs clients a redirect instead of an election timeout with no leader.
+    boost::asio::steady_timer handoff_deadline(io);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int sig) {
       log::info("shutting down", {{"signal", sig}});
-      server.stop();
-      service.stop();
-      io.stop();
+      if (!replicated_log || !replicated_log->is_leader()) return stop_serving();
+      const auto started = std::chrono::steady_clock::now();
+      replicated_log->transfer_leadership(0, [&, started](const store::Result& r) {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        if (r.ok())
+          log::info("handed the leadership over before stopping", {{"ms", ms.count()}});
+        else
+          log::warn("could not hand the leadership over; the others elect a leader", {{"error", r.message}});
+        boost::asio::post(io, stop_serving);
+      });
+      handoff_deadline.expires_after(std::chrono::seconds(2));
+      handoff_deadline.async_wait([&](boost::system::error_code ec) {
+        if (ec) return;
+        log::warn("the leadership handoff took over 2 s; stopping anyway");
+        stop_serving();
+      });
     });
     std::vector<std::thread> threads;
     for (int i = 1; i < io_threads; ++i) threads.emplace_back([&] { io.run(); });

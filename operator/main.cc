@@ -2,7 +2,7 @@
 // a Service, an HPA on the app container's CPU and a PDB, and reports each pool's status (docs/operator.md).
 #include "common/log.h"
 #include "common/token_file.h"
-#include "operator/admin_server.h"
+#include "common/admin_server.h"
 #include "operator/controller.h"
 #include "operator/kube/election.h"
 
@@ -109,24 +109,24 @@ int main(int argc, char** argv) {
     kube::Client election_client(http, std::chrono::milliseconds(1500));
     kube::LeaderElector elector(election_client, kube::ElectionOptions{election_ns, election_name, identity});
 
-    std::unique_ptr<op::AdminServer> metrics_server, probe_server;
+    std::unique_ptr<AdminServer> metrics_server, probe_server;
     if (!metrics_listen.empty())
-      metrics_server = std::make_unique<op::AdminServer>(metrics_listen, [&](const std::string& path) {
-        if (path != "/metrics") return op::AdminReply{404, "only /metrics is served here\n"};
-        return op::AdminReply{200, metrics.text(), "text/plain; version=0.0.4"};
+      metrics_server = std::make_unique<AdminServer>(metrics_listen, [&](const std::string& path) {
+        if (path != "/metrics") return AdminReply{404, "only /metrics is served here\n"};
+        return AdminReply{200, metrics.text(), "text/plain; version=0.0.4"};
       });
     if (!probe_listen.empty())
-      probe_server = std::make_unique<op::AdminServer>(probe_listen, [&](const std::string& path) {
-        if (path == "/healthz") return op::AdminReply{200, "ok\n"};
+      probe_server = std::make_unique<AdminServer>(probe_listen, [&](const std::string& path) {
+        if (path == "/healthz") return AdminReply{200, "ok\n"};
         if (path == "/readyz") {
           // A leader is ready once its caches synced; a standby is ready while it can reach the API server (its
           // last campaign read the lease), so a standby cut off from the API server is not counted as a spare.
           if (elector.leading() || !leader_elect)
-            return controller.synced() ? op::AdminReply{200, "ok\n"} : op::AdminReply{503, "caches not synced\n"};
-          return elector.api_reachable() ? op::AdminReply{200, "ok: standby\n"}
-                                         : op::AdminReply{503, "standby cannot reach the API server\n"};
+            return controller.synced() ? AdminReply{200, "ok\n"} : AdminReply{503, "caches not synced\n"};
+          return elector.api_reachable() ? AdminReply{200, "ok: standby\n"}
+                                         : AdminReply{503, "standby cannot reach the API server\n"};
         }
-        return op::AdminReply{404, "serving /healthz and /readyz\n"};
+        return AdminReply{404, "serving /healthz and /readyz\n"};
       });
 
     std::atomic<bool> lost{false}, shutting_down{false};

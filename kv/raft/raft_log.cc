@@ -569,6 +569,7 @@ void RaftLog::publish_state() {
               {"leader_id", id},
               {"leader", client},
               {"last_index", raft_last_index(&raft_)},
+              {"commit_index", raft_.commit_index},
               {"raft_applied_index", raft_last_applied(&raft_)},
               {"members", members}};
   }

@@ -4,7 +4,12 @@
 
 #include "kv/raft/handshake.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <list>
@@ -171,9 +176,29 @@ void fail_connect(Connect* c, int status) {
 
 // Raft's messages are small and latency-bound (an append result releases the leader's commit): without
 // TCP_NODELAY, Nagle's algorithm holds a small write until the previous one is acknowledged.
-void no_delay(uv_tcp_t* tcp) {
+//
+// A peer can also vanish without a word: a Kubernetes pod that is replaced takes its IP address with it, and
+// libraft only writes to its outgoing stream, so it neither reads the FIN of a peer that closed nor gets an RST
+// from one that is gone; the kernel would retransmit to the dead address for many minutes while libraft believes
+// the stream is fine and the replacement never hears from the leader. TCP_USER_TIMEOUT aborts a connection whose
+// data stays unacknowledged for kPeerSilenceLimit, and keepalive probes do the same for an idle one; libraft then
+// sees the error, reconnects, and the reconnect resolves the peer's name again (its new address).
+constexpr int kPeerSilenceLimitMs = 5000;
+
+void tune_socket(uv_tcp_t* tcp) {
   if (int rv = uv_tcp_nodelay(tcp, 1); rv != 0)
     log::warn("could not set TCP_NODELAY on a raft connection", {{"error", uv_strerror(rv)}});
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd) != 0) return;
+  const int user_timeout = kPeerSilenceLimitMs, on = 1, idle = 2, interval = 1, probes = 3;
+  bool ok = setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout) == 0 &&
+            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) == 0 &&
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) == 0 &&
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval) == 0 &&
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes) == 0;
+  if (!ok)
+    log::warn("could not bound how long a raft connection may stay silent; a vanished peer is noticed late",
+              {{"error", std::strerror(errno)}});
 }
 
 void on_challenge_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
@@ -221,7 +246,7 @@ void on_connected(uv_connect_t* req, int status) {
   if (c->failed) return;
   if (c->canceled) return fail_connect(c, RAFT_CANCELED);
   if (status != 0) return fail_connect(c, RAFT_NOCONNECTION);
-  no_delay(c->tcp);
+  tune_socket(c->tcp);
   try {
     c->hello = hs::Hello{c->t->id, c->t->address, hs::random_nonce()};
   } catch (const std::exception& e) {
@@ -372,7 +397,7 @@ void on_connection(uv_stream_t* server, int status) {
   // A flood of connections that never finish costs a bounded amount: the oldest pending one makes room.
   if (t->incoming.size() > t->options.max_pending_handshakes)
     refuse_incoming(t->incoming.front(), "overload", "too many handshakes in progress; the oldest was dropped");
-  no_delay(in->tcp);
+  tune_socket(in->tcp);
   in->deadline = start_deadline(t, in, [](uv_timer_t* timer) {
     refuse_incoming(static_cast<Incoming*>(timer->data), "timeout", "handshake not finished in time");
   });

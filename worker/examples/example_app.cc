@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <time.h>
+
 using namespace gasoline;
 using Json = nlohmann::json;
 
@@ -67,6 +69,20 @@ void post(sdk::Client& client, const std::vector<std::pair<Json, Json>>& results
   }
 }
 
+int64_t thread_cpu_us() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+// Spends ms of this thread's CPU time (not wall time: a throttled container takes longer, as real work would).
+void burn_cpu(int64_t ms) {
+  const int64_t until = thread_cpu_us() + ms * 1000;
+  volatile uint64_t x = 0;
+  while (thread_cpu_us() < until)
+    for (int i = 0; i < 10'000; ++i) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+}
+
 void work(const Options& o, int n) {
   sdk::Client client(o.api, std::chrono::seconds(30));
   int64_t backoff = 50;
@@ -100,6 +116,8 @@ void work(const Options& o, int n) {
     for (auto& t : tasks) {
       // Simulated work, so a sidecar holds tasks for a while (the demo's kill -9 has something to take over).
       if (o.step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.step_delay_ms));
+      burn_cpu(example::cpu_ms_of(t));
+      if (auto ms = example::work_ms_of(t); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       results.emplace_back(t, example::run_step(t, wall_ms(), o.defaults));
     }
     post(client, results);
@@ -117,7 +135,7 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   Options o;
-  CLI::App app{"gasoline-example-app: the example application. It runs the order, ship, noop and sleep workflows "
+  CLI::App app{"gasoline-example-app: the example application. It runs the order, ship, noop, sleep and burn workflows "
                "through its sidecar's app API."};
   app.add_option("--api", o.api, "The sidecar's app API (host:port)")->envname("GASOLINE_API")->capture_default_str();
   app.add_option("--threads", o.threads, "Polling threads")->capture_default_str();

@@ -121,9 +121,27 @@ Json run_step(const Json& task, int64_t now, const Defaults& d) {
     int64_t until = task.value("wake_ts", now);
     return step::complete(Json{{"until", until}, {"ran_at", now}, {"lag_ms", now - until}, {"by", state["by"]}});
   }
+  if (name == "burn") {
+    Json input = object_or_empty(task, "input");
+    Json state = record_worker(object_or_empty(task, "state"), task, now);
+    int steps = input_or<int>(input, "steps", 1);
+    int n = state.value("n", 0) + 1;
+    state["n"] = n;
+    if (n < steps) return step::next(state);
+    return step::complete(Json{{"steps", n}, {"by", state["by"]}});
+  }
   if (name == "order") return order(task, now, d);
   if (name == "ship") return step::complete(Json{{"tracking", "TRK-" + task.value("workflow_id", "")}});
   return step::fail("the example app has no workflow named '" + name + "'");
+}
+
+int64_t cpu_ms_of(const Json& task) {
+  if (task.value("name", "") != "burn") return 0;
+  return std::clamp<int64_t>(input_or<int64_t>(object_or_empty(task, "input"), "cpu_ms", 50), 0, 10'000);
+}
+
+int64_t work_ms_of(const Json& task) {
+  return std::clamp<int64_t>(input_or<int64_t>(object_or_empty(task, "input"), "work_ms", 0), 0, 60'000);
 }
 
 }  // namespace gasoline::example

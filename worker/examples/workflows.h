@@ -9,6 +9,9 @@
 //   noop:  completes at once (benchmarks); the output carries the wake lag.
 //   sleep: sleeps input.ms, input.times times (default 100 ms, once), then completes with the wake-up lag; its
 //          state records which worker ran each step.
+//   burn:  spends input.cpu_ms of CPU (default 50) in each of input.steps steps (default 1), continuing at once
+//          between them, then completes with the workers that ran it: load for CPU autoscaling and shedding.
+//          run_step stays pure: the app's loop burns cpu_ms_of(task) before it asks run_step for the result.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -25,5 +28,13 @@ struct Defaults {
 };
 
 Json run_step(const Json& task, int64_t now_ms, const Defaults& defaults = {});
+
+// The CPU time (ms) the app must spend on this task before its step result is posted (burn's input.cpu_ms,
+// clamped to [0, 10 s] so a typo cannot wedge a worker thread; 0 for every other workflow).
+int64_t cpu_ms_of(const Json& task);
+
+// The wall time (ms) the app waits on this task before posting its result, as if the step called a slow service:
+// input.work_ms of any workflow, clamped to [0, 60 s]. Fault tests use it so that workers hold leases when they die.
+int64_t work_ms_of(const Json& task);
 
 }  // namespace gasoline::example

@@ -212,6 +212,10 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret
     check(s["replicas"] == replicas, f"kv replicas {s['replicas']}, want {replicas}")
     check(s.get("podManagementPolicy") == "Parallel", "kv podManagementPolicy Parallel")
     check(s.get("serviceName") == kv, f"kv serviceName {s.get('serviceName')}")
+    if persistence:
+        # Default: the claims outlive the release (kv.persistence.deleteOnUninstall=false).
+        check((s.get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted") == "Retain",
+              f"kv persistentVolumeClaimRetentionPolicy {s.get('persistentVolumeClaimRetentionPolicy')}")
     check(spec.get("automountServiceAccountToken") is False, "kv automountServiceAccountToken false")
     c = spec["containers"][0]
     check(c.get("command") == ["gasoline-kv"], f"kv command {c.get('command')}")
@@ -223,9 +227,11 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret
     check(env_field(c, "POD_NAME") == "metadata.name", "kv env POD_NAME from metadata.name")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     check(ports == {"client": 7400, "raft": 7410, "metrics": 9400}, f"kv ports {ports}")
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        p = c.get(probe) or {}
-        check("httpGet" not in p and (p.get("tcpSocket") or {}).get("port") in ("client", 7400), f"kv {probe} must be tcpSocket on 7400: {p}")
+    # The kv serves /healthz and /readyz beside /metrics; ready means a known leader and an applied log.
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
+        p = (c.get(probe) or {}).get("httpGet") or {}
+        check(p.get("path") == path and p.get("port") in ("metrics", 9400), f"kv {probe} must be httpGet {path} on metrics: {p}")
+    check("--metrics-listen=0.0.0.0:9400" in c.get("args", []), "kv serves its probes on 0.0.0.0:9400 (the kubelet probes the pod IP)")
     mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
     check(mounts.get("/var/lib/gasoline") == "data", "kv data volume at /var/lib/gasoline")
     check(mounts.get("/var/run/gasoline/kv") == "kv-token", "kv token at /var/run/gasoline/kv")
@@ -272,7 +278,7 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret
     if pdb:
         check(pdb["spec"].get("maxUnavailable") == 1, f"kv PDB maxUnavailable {pdb['spec'].get('maxUnavailable')}")
         check(pdb["spec"]["selector"]["matchLabels"] == sel, "kv PDB selector")
-    print(f"ok: kv StatefulSet {kv} ({replicas} replicas, Parallel, peers, tcp probes), headless + client Services, PDB")
+    print(f"ok: kv StatefulSet {kv} ({replicas} replicas, Parallel, peers, http probes /healthz /readyz), headless + client Services, PDB")
 
 
 def check_secret(docs, ns, expect_created):

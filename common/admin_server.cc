@@ -1,4 +1,4 @@
-#include "operator/admin_server.h"
+#include "common/admin_server.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -9,7 +9,7 @@
 #include <memory>
 #include <thread>
 
-namespace gasoline::op {
+namespace gasoline {
 namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -105,4 +105,4 @@ void AdminServer::stop() {
   impl_->thread.join();
 }
 
-}  // namespace gasoline::op
+}  // namespace gasoline

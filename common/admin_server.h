@@ -1,12 +1,12 @@
 #pragma once
-// A minimal HTTP/1.1 server for the operator's probes (/healthz, /readyz) and /metrics: GET only, one request per
-// connection, answered on one thread. Kubelets and Prometheus are its only clients, so simplicity wins over
-// throughput here.
+// A minimal HTTP/1.1 server for the probes (/healthz, /readyz) and /metrics of the operator and the kv: GET only,
+// one request per connection, answered on one thread. Kubelets and Prometheus are its only clients, so simplicity
+// wins over throughput here.
 #include <functional>
 #include <memory>
 #include <string>
 
-namespace gasoline::op {
+namespace gasoline {
 
 struct AdminReply {
   int status = 200;
@@ -30,4 +30,4 @@ class AdminServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace gasoline::op
+}  // namespace gasoline
