@@ -100,7 +100,8 @@ else
   kv_addresses="127.0.0.1:$port"
   echo "run.sh: gasoline-kv on $kv_addresses (metrics: http://127.0.0.1:$metrics_port/metrics, logs: $dir/kv-0.log)"
 fi
-echo "run.sh: try in another shell: GASOLINE_TOKEN_FILE=$dir/token build/bin/gasctl --kv ${kv_addresses%%,*} workers"
+echo "run.sh: try in another shell: GASOLINE_TOKEN_FILE=$dir/token build/bin/gasctl --kv ${kv_addresses} watch demo"
+echo "         (or ... status, ... workers)"
 
 if [ "$simulated" = 1 ]; then
   build/bin/gasoline-bench sim --kv "${kv_addresses%%,*}" --token-file "$dir/token" --workers "$workers" \

@@ -43,7 +43,11 @@ Metrics::Metrics()
                         .Name("gasoline_operator_kv_reachable")
                         .Help("1 when the last status read from the default kv succeeded")
                         .Register(*registry_)
-                        .Add({})) {}
+                        .Add({})) {
+  // Every result at 0 from the start: a rate() or an alert on errors then has a series to work with before the
+  // first error, instead of "no data".
+  for (const char* result : {"ok", "error", "invalid"}) reconciles_.Add({{"result", result}});
+}
 
 void Metrics::api_request(std::string_view method, int status) {
   requests_.Add({{"method", std::string(method)}, {"code", std::to_string(status)}}).Increment();

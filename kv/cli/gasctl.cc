@@ -2,18 +2,22 @@
 #include "common/random_id.h"
 #include "common/token_file.h"
 #include "kv/cli/bulk_dispatch.h"
+#include "kv/cli/view.h"
 #include "kv/rpc/client.h"
 
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
 
-
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 using namespace gasoline;
 using rpc::Json;
@@ -43,33 +47,24 @@ Json parse_json_arg(const std::string& what, const std::string& text) {
   }
 }
 
-std::string age(int64_t ms) {
-  if (ms < 0) return "-";
-  if (ms < 10000) return std::to_string(ms) + "ms";
-  if (ms < 600000) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms / 60000) + "m";
-}
-
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) {
-      if (widths.size() <= i) widths.push_back(0);
-      widths[i] = std::max(widths[i], r[i].size());
-    }
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) {
-      std::cout << std::left << std::setw(static_cast<int>(i + 1 < r.size() ? widths[i] + 2 : 0)) << r[i];
-    }
-    std::cout << "\n";
-  }
-}
+void print_table(const cli::Rows& rows) { std::cout << cli::format_table(rows); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"gasctl: inspect and drive a gasoline-kv cluster"};
   app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  gasctl status                              every pool: workers, due, oldest due, workflows by status\n"
+      "  gasctl watch shop                          live view of pool shop, refreshed every second (Ctrl-C ends)\n"
+      "  gasctl watch shop --once | tee shop.txt    one plain-text frame (also when stdout is not a terminal)\n"
+      "  gasctl workers --pool shop                 the ranking and every worker's share\n"
+      "  gasctl dispatch --pool shop --name order --input '{\"sku\": \"x\"}'\n"
+      "  gasctl list --pool shop --status failed --all -o json\n"
+      "  gasctl --kv kv-0:7400,kv-1:7400,kv-2:7400 cluster status\n"
+      "Environment: GASOLINE_KV (addresses), GASOLINE_TOKEN_FILE (bearer token file).\n"
+      "Run 'gasctl SUBCOMMAND --help' for a subcommand's options.");
   // Global options may also come after the subcommand: `gasctl workers -o json`.
   app.fallthrough();
   std::string kv = env_or("GASOLINE_KV", "127.0.0.1:7400");
@@ -134,7 +129,21 @@ int main(int argc, char** argv) {
   auto* workers = app.add_subcommand("workers", "Show each pool's ranking and every worker's share");
   workers->add_option("--pool", pool, "Only this pool");
 
-  auto* status_cmd = app.add_subcommand("status", "Show the kv's role, applied index and pools (with each retention)");
+  auto* status_cmd = app.add_subcommand(
+      "status", "Show the kv's role and applied index, and per pool its workers, due entries, oldest due age, "
+                "workflows by status and retention");
+  status_cmd->footer("Examples:\n  gasctl status\n  gasctl status -o json | jq '.pools[] | {pool, counts}'");
+
+  bool once = false;
+  int interval_ms = 1000;
+  auto* watch = app.add_subcommand(
+      "watch", "Live view of one pool: throughput, shed rate, due and running counts, wake lag, and every worker's "
+               "share, CPU and leases per second; refreshed every --interval-ms until Ctrl-C");
+  watch->add_option("pool", pool, "Pool")->required();
+  watch->add_flag("--once", once, "Print one plain-text frame and exit (the default when stdout is not a terminal)");
+  watch->add_option("--interval-ms", interval_ms, "Refresh interval")->capture_default_str()->check(CLI::Range(100, 60000));
+  watch->footer("Rates need two samples: the first frame shows '-'. Counts and shares come from the kv's leader.\n"
+                "Examples:\n  gasctl watch shop\n  gasctl watch shop --once");
 
   std::string retention;
   auto* retention_cmd =
@@ -322,7 +331,7 @@ int main(int argc, char** argv) {
             std::snprintf(share, sizeof share, "%.1f%%", w.value("share", 0.0) * 100);
             int rank = w.value("rank", -1);
             rows.push_back({rank >= 0 ? std::to_string(rank) : "-", w.value("id", ""), w.value("pod", ""),
-                            w.value("state", ""), age(w.value("last_ping_age_ms", int64_t{-1})), cpu,
+                            w.value("state", ""), cli::format_age(w.value("last_ping_age_ms", int64_t{-1})), cpu,
                             std::to_string(w.value("free_slots", 0)), exp, share,
                             std::to_string(w.value("leases_granted", 0))});
           }
@@ -385,8 +394,49 @@ int main(int argc, char** argv) {
       result = client.call("pool.configure", Json{{"pool", pool}, {"retention_ms", ms}});
       std::cout << result.dump(2) << "\n";
     } else if (*status_cmd) {
-      result = client.call("status", Json::object(), retry);
-      std::cout << result.dump(2) << "\n";
+      result = client.call("status", Json{{"counts", true}}, retry);
+      if (output == "json") {
+        std::cout << result.dump(2) << "\n";
+      } else {
+        std::cout << "role: " << result.value("role", "") << "   leader: " << result.value("leader", "")
+                  << "   applied index: " << result.value("applied_index", uint64_t{0})
+                  << "   strategy: " << result.value("strategy", "") << "\n\n";
+        if (result["pools"].empty()) std::cout << "no pool yet\n";
+        else print_table(cli::status_rows(result));
+      }
+    } else if (*watch) {
+      // The workers call goes to the leader (a linearizable read, redirected), so the status call that follows on
+      // the same client reads the leader's counters too.
+      auto sample = [&] {
+        cli::PoolSample s;
+        s.workers = client.call("workers", Json{{"pool", pool}}, retry);
+        s.status = client.call("status", Json{{"counts", true}}, retry);
+        s.at_s = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+        return s;
+      };
+      if (once || !::isatty(STDOUT_FILENO)) {
+        std::cout << cli::render_watch(pool, kv, nullptr, sample());
+        return 0;
+      }
+      std::optional<cli::PoolSample> prev;
+      auto next = std::chrono::steady_clock::now();
+      while (true) {
+        std::string frame;
+        try {
+          auto cur = sample();
+          frame = cli::render_watch(pool, kv, prev ? &*prev : nullptr, cur);
+          prev = std::move(cur);
+        } catch (const std::exception& e) {
+          // A person watching through a failover wants the view to carry on, not exit.
+          frame = "gasctl watch " + pool + "   kv " + kv + "\n\nkv unreachable: " + e.what() + "\n(retrying)\n";
+          prev.reset();
+        }
+        // Home and clear, then the frame: one write, so the terminal never shows half a frame.
+        std::cout << "\x1b[H\x1b[2J" << frame << std::flush;
+        // A slow kv (a sample longer than the interval) delays the next frame instead of bunching frames up.
+        next = std::max(next + std::chrono::milliseconds(interval_ms), std::chrono::steady_clock::now());
+        std::this_thread::sleep_until(next);
+      }
     }
     return 0;
   } catch (const rpc::KvError& e) {

@@ -22,6 +22,7 @@ struct ApplyReq {
   RaftLog* log = nullptr;
   std::vector<kv::Done> dones;
   size_t commands = 0;
+  std::chrono::steady_clock::time_point proposed;
 };
 
 struct BarrierReq {
@@ -361,6 +362,7 @@ void RaftLog::submit(std::deque<Pending>& batch) {
       batch.pop_front();
     }
     req->commands = entry.commands.size();
+    req->proposed = std::chrono::steady_clock::now();
     // raft_apply appends at the next index, on this thread, so the index the effects are computed for is known.
     const raft_index index = raft_last_index(&raft_) + 1;
     store::Applied applied;
@@ -384,6 +386,9 @@ void RaftLog::submit(std::deque<Pending>& batch) {
       auto it = self->proposals_.find(r->index);
       if (status == 0 && it != self->proposals_.end() && it->second.results.size() == req->dones.size()) {
         if (self->on_committed_) self->on_committed_(req->commands);
+        if (self->options_.on_commit_latency)
+          self->options_.on_commit_latency(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - req->proposed).count());
         auto answer = [dones = std::move(req->dones), results = std::move(it->second.results)] {
           for (size_t i = 0; i < dones.size(); ++i) dones[i](results[i]);
         };
@@ -552,8 +557,10 @@ void RaftLog::publish_state() {
     const auto& s = raft_.configuration.servers[i];
     members.push_back({{"id", s.id}, {"address", s.address}, {"role", s.role == RAFT_VOTER ? "voter" : s.role == RAFT_STANDBY ? "standby" : "spare"}});
   }
+  bool leader_changed = false;
   {
     std::lock_guard lock(state_mu_);
+    leader_changed = id != 0 && id != leader_id_;
     leader_id_ = id;
     leader_client_address_ = client;
     state_ = {{"id", options_.id},
@@ -571,6 +578,7 @@ void RaftLog::publish_state() {
               {{"id", options_.id}, {"term", raft_.current_term}});
     if (on_leader_change_) on_leader_change_(leader);
   }
+  if (options_.on_raft_state) options_.on_raft_state(raft_.current_term, id != 0, leader, leader_changed);
 }
 
 std::string RaftLog::leader_address() const {

@@ -47,6 +47,11 @@ struct RaftOptions {
   std::string secret;
   std::chrono::milliseconds handshake_timeout{5000};
   std::function<void(const std::string& reason)> on_handshake_refused;  // a metric; called on the loop thread
+  // Metrics hooks, called on the loop thread. on_commit_latency: the leader's time from raft_apply of one entry to
+  // its commit (quorum written). on_raft_state: after every state publication (every few ms), with whether the
+  // leader this replica knows differs from the one it knew before (a leader change, counted once per replica).
+  std::function<void(double seconds)> on_commit_latency;
+  std::function<void(uint64_t term, bool has_leader, bool is_leader, bool leader_changed)> on_raft_state;
   // 500/50 ms: failover p99 0.97 s vs 3.7 s at libraft's 1000/100 (docs/benchmarks.md, Raft).
   unsigned election_timeout_ms = 500;
   unsigned heartbeat_timeout_ms = 50;

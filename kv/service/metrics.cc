@@ -64,7 +64,66 @@ Metrics::Metrics()
       entry_size_(BuildHistogram()
                       .Name("gasoline_kv_group_commit_commands")
                       .Help("Commands per log entry (group commit)")
-                      .Register(*registry_)) {}
+                      .Register(*registry_)),
+      by_status_(BuildGauge()
+                     .Name("gasoline_kv_workflows_by_status")
+                     .Help("Workflow records by pool and status (pending, running, sleeping, waiting, complete, "
+                           "failed, cancelled); leader only")
+                     .Register(*registry_)),
+      due_(BuildGauge()
+               .Name("gasoline_kv_due_workflows")
+               .Help("Wake entries due now (ready to lease), by pool; leader only")
+               .Register(*registry_)),
+      oldest_due_(BuildGauge()
+                      .Name("gasoline_kv_oldest_due_age_seconds")
+                      .Help("How long the oldest due wake entry has been due (0 when none is), by pool; leader only")
+                      .Register(*registry_)),
+      raft_term_(BuildGauge().Name("gasoline_kv_raft_term").Help("Current Raft term").Register(*registry_).Add({})),
+      raft_has_leader_(BuildGauge()
+                           .Name("gasoline_kv_raft_has_leader")
+                           .Help("1 while this replica knows a Raft leader")
+                           .Register(*registry_)
+                           .Add({})),
+      raft_is_leader_(BuildGauge()
+                          .Name("gasoline_kv_raft_is_leader")
+                          .Help("1 while this replica is the Raft leader")
+                          .Register(*registry_)
+                          .Add({})),
+      leader_changes_(BuildCounter()
+                          .Name("gasoline_kv_raft_leader_changes_total")
+                          .Help("Times this replica learned of a new Raft leader (after another one or none)")
+                          .Register(*registry_)
+                          .Add({})),
+      commit_seconds_(BuildHistogram()
+                          .Name("gasoline_kv_raft_commit_duration_seconds")
+                          .Help("Leader: from proposing a log entry to its commit by a quorum")
+                          .Register(*registry_)) {}
+
+void Metrics::set_leader_gauge(Family<Gauge>& family, const std::map<std::string, std::string>& labels, double value) {
+  std::lock_guard lock(leader_gauges_mu_);
+  auto& g = family.Add(labels);
+  g.Set(value);
+  leader_gauges_.insert({&family, &g});
+}
+
+void Metrics::forget_leader_gauges() {
+  std::lock_guard lock(leader_gauges_mu_);
+  for (auto [family, gauge] : leader_gauges_) family->Remove(gauge);
+  leader_gauges_.clear();
+}
+
+void Metrics::raft_state(uint64_t term, bool has_leader, bool is_leader, bool leader_changed) {
+  raft_term_.Set(static_cast<double>(term));
+  raft_has_leader_.Set(has_leader ? 1 : 0);
+  raft_is_leader_.Set(is_leader ? 1 : 0);
+  if (leader_changed) leader_changes_.Increment();
+}
+
+void Metrics::raft_commit_latency(double seconds) {
+  static const Histogram::BucketBoundaries kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                    0.05,   0.1,   0.25,   0.5,   1,     2.5};
+  commit_seconds_.Add({}, kBuckets).Observe(seconds);
+}
 
 void Metrics::wake_lag(const std::string& pool, double seconds) {
   static const Histogram::BucketBoundaries kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,

@@ -93,7 +93,7 @@ void Service::handle(rpc::Request req, rpc::Responder r) {
   const auto& op = req.op;
   const auto& args = req.args;
   try {
-    if (op == "status") return status(r);
+    if (op == "status") return status(args, r);
     if (op.rfind("cluster.", 0) == 0) return cluster(op, args, r);
     if (op == "get") return read(args, r, [this, args, r] { get(args, r); });
     if (op == "list") return read(args, r, [this, args, r] { list(args, r); });
@@ -182,8 +182,9 @@ void Service::on_leadership(bool leader) {
     // the timers of every stored wake entry.
     started_ms_ = wall_ms();
     schedule_stored_wakes();
-  } else if (timers_) {
-    timers_->clear();
+  } else {
+    if (timers_) timers_->clear();
+    metrics_.forget_leader_gauges();
   }
 }
 
@@ -386,7 +387,10 @@ void Service::reclaim_tick() {
                    {"silent_ms", wall_ms() - w.last_ping_ts}});
       });
     }
-    for (const auto& [pool, n] : active_by_pool) metrics_.active_workers(pool, static_cast<double>(n));
+    for (const auto& [pool, n] : active_by_pool) {
+      metrics_.pool_seen(pool);
+      metrics_.active_workers(pool, static_cast<double>(n));
+    }
   }
   reclaim_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(50, config_.ping_interval_ms / 2)));
   reclaim_timer_.async_wait([this](boost::system::error_code ec) {
@@ -437,6 +441,7 @@ void Service::retention_tick() {
           if (res.ok()) metrics_.purged(pool, static_cast<double>(res.body["purged"].size()));
         });
       }
+      report_due(t);
       // Counting reads every index key of a pool: now and then, not every sweep.
       if (retention_ticks_++ % 6 == 0) {
         std::set<std::string> pools;
@@ -446,6 +451,9 @@ void Service::retention_tick() {
           auto c = sm_.counts(p);
           metrics_.workflows(p, static_cast<double>(c.all - std::min(c.all, c.finished)),
                              static_cast<double>(c.finished));
+          for (size_t st = 0; st < store::kStatusCount; ++st)
+            metrics_.workflows_by_status(p, std::string(store::to_string(static_cast<store::Status>(st))),
+                                         static_cast<double>(c.by_status[st]));
         }
       }
     } catch (const std::exception& e) {
@@ -456,6 +464,28 @@ void Service::retention_tick() {
   retention_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) retention_tick();
   });
+}
+
+Service::DueSummary Service::due_summary(const std::string& pool, int64_t t) const {
+  DueSummary d;
+  sm_.for_each_due(pool, t, kDueCountCap, [&](int64_t ts, const std::string&, const std::string&) {
+    if (d.count++ == 0) d.oldest_ts = ts;  // earliest first
+    return true;
+  });
+  return d;
+}
+
+void Service::report_due(int64_t t) {
+  std::set<std::string> now_reported;
+  for (const auto& p : sm_.pools()) {
+    auto d = due_summary(p, t);
+    metrics_.due(p, static_cast<double>(d.count), d.count ? static_cast<double>(t - d.oldest_ts) / 1000.0 : 0.0);
+    now_reported.insert(p);
+  }
+  // A pool that lost its last worker and wake entry is no longer listed: its gauges go to 0, not stay stale.
+  for (const auto& p : due_reported_)
+    if (!now_reported.count(p)) metrics_.due(p, 0, 0);
+  due_reported_ = std::move(now_reported);
 }
 
 // --- workflows -------------------------------------------------------------------------------------------
@@ -561,7 +591,8 @@ void Service::workers(const Json& args, rpc::Responder r) {
   r.ok(Json{{"strategy", assign::to_string(config_.strategy)}, {"pools", std::move(pools)}});
 }
 
-void Service::status(rpc::Responder r) {
+void Service::status(const Json& args, rpc::Responder r) {
+  const bool with_counts = args.is_object() && args.value("counts", false);
   Json pools = Json::array();
   int64_t t = now();
   std::set<std::string> names;
@@ -570,13 +601,31 @@ void Service::status(rpc::Responder r) {
   for (const auto& p : names) {
     auto ws = sm_.workers(p);
     auto own = sm_.pool_retention(p);
+    auto due = due_summary(p, t);
+    PoolTotals totals;
+    {
+      std::lock_guard lock(share_mu_);
+      if (auto it = totals_by_pool_.find(p); it != totals_by_pool_.end()) totals = it->second;
+    }
     pools.push_back(Json{{"pool", p},
                          {"active_workers", active_ids(ws, "", t).size()},
                          {"workers", ws.size()},
                          {"wake_entries", sm_.wake_count(p)},
-                         {"due", sm_.due(p, t, 100000).size()},
+                         {"due", due.count},
+                         {"oldest_due_age_ms", due.count ? t - due.oldest_ts : 0},
+                         {"leases_granted", totals.granted},
+                         {"shed", totals.shed},
                          {"retention_ms", own ? *own : config_.retention_ms},
                          {"retention_source", own ? "pool" : "kv default"}});
+    // Counting reads every status index key of the pool: only when asked (gasctl status/watch), never for the
+    // operator's frequent status reads.
+    if (with_counts) {
+      auto c = sm_.counts(p);
+      Json counts = Json::object();
+      for (size_t st = 0; st < store::kStatusCount; ++st)
+        counts[std::string(store::to_string(static_cast<store::Status>(st)))] = c.by_status[st];
+      pools.back()["counts"] = std::move(counts);
+    }
   }
   r.ok(Json{{"role", log_ && log_->is_leader() ? "leader" : "follower"},
             {"leader", log_ ? log_->leader_address() : ""},
@@ -660,7 +709,11 @@ void Service::pull(const Json& args, rpc::Responder r) {
     batch.items.push_back(store::LeaseItem{id, ts});
     return true;
   });
-  if (shed) metrics_.shed(pool, static_cast<double>(shed));
+  if (shed) {
+    metrics_.shed(pool, static_cast<double>(shed));
+    std::lock_guard lock(share_mu_);
+    totals_by_pool_[pool].shed += shed;
+  }
   if (batch.items.empty()) {
     r.ok(Json{{"tasks", Json::array()}, {"shed", shed}, {"more", false}});
     return;
@@ -698,6 +751,7 @@ void Service::pull(const Json& args, rpc::Responder r) {
       {
         std::lock_guard lock(share_mu_);
         granted_by_worker_[worker] += tasks.size();
+        totals_by_pool_[pool].granted += tasks.size();
       }
       Json reply{{"tasks", std::move(tasks)}, {"shed", shed}, {"conflicts", conflicts}, {"more", more}};
       if (body.contains("rejected")) reply["rejected"] = body["rejected"];

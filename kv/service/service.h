@@ -75,7 +75,7 @@ class Service {
   void get(const rpc::Json& args, rpc::Responder r);
   void list(const rpc::Json& args, rpc::Responder r);
   void workers(const rpc::Json& args, rpc::Responder r);
-  void status(rpc::Responder r);
+  void status(const rpc::Json& args, rpc::Responder r);
   void pull(const rpc::Json& args, rpc::Responder r);
   void commit(const rpc::Json& args, rpc::Responder r);
   void release(const rpc::Json& args, rpc::Responder r);
@@ -98,6 +98,13 @@ class Service {
   // Deletes finished workflows past their pool's retention, in small batches through the log, and refreshes the
   // per-pool workflow gauges now and then.
   void retention_tick();
+  void report_due(int64_t t);  // the due gauges of every pool (leader, retention timer)
+  struct DueSummary {
+    size_t count = 0;         // capped at kDueCountCap
+    int64_t oldest_ts = 0;    // the earliest due entry's wake time; 0 when nothing is due
+  };
+  static constexpr size_t kDueCountCap = 100000;
+  DueSummary due_summary(const std::string& pool, int64_t t) const;
   int64_t retention_of(const std::string& pool) const;
   void configure_pool(const rpc::Json& args, rpc::Responder r);
   void bump(const store::Wake& w, bool backup);
@@ -148,6 +155,14 @@ class Service {
 
   std::mutex share_mu_;
   std::unordered_map<std::string, uint64_t> granted_by_worker_;
+  // Per pool, since this replica started: what the status op reports so `gasctl watch` can show rates without
+  // the Prometheus endpoint (guarded by share_mu_).
+  struct PoolTotals {
+    uint64_t granted = 0;
+    uint64_t shed = 0;
+  };
+  std::unordered_map<std::string, PoolTotals> totals_by_pool_;
+  std::set<std::string> due_reported_;  // pools the due gauges were set for (retention timer only)
   std::atomic<bool> stopped_{false};
 };
 

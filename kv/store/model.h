@@ -3,6 +3,7 @@
 // added without a migration: unknown fields are skipped, and missing or nil fields read as their defaults.
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,6 +42,7 @@ enum class Status : uint8_t {
   kFailed = 5,
   kCancelled = 6,
 };
+inline constexpr size_t kStatusCount = 7;  // one past the highest Status value
 std::string_view to_string(Status);
 std::optional<Status> parse_status(std::string_view);
 inline bool is_terminal(Status s) { return s == Status::kComplete || s == Status::kFailed || s == Status::kCancelled; }

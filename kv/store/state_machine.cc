@@ -298,8 +298,14 @@ std::vector<std::string> StateMachine::finished_before(std::string_view pool, in
 StateMachine::PoolCounts StateMachine::counts(std::string_view pool) const {
   DbReader reader(db_.get());
   PoolCounts c;
-  reader.scan(keys::by_status_prefix(pool), [&](std::string_view, std::string_view) {
+  const size_t status_at = keys::by_status_prefix(pool).size();
+  reader.scan(keys::by_status_prefix(pool), [&](std::string_view key, std::string_view) {
     ++c.all;
+    // A status byte this version does not know (a newer writer) still counts in `all`.
+    if (key.size() > status_at) {
+      auto s = static_cast<unsigned char>(key[status_at]);
+      if (s < kStatusCount) ++c.by_status[s];
+    }
     return true;
   });
   reader.scan(keys::ended_prefix(pool), [&](std::string_view, std::string_view) {

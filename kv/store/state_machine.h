@@ -5,6 +5,7 @@
 #include "kv/store/apply.h"
 #include "kv/store/effects.h"
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <set>
@@ -81,10 +82,12 @@ class StateMachine {
   std::vector<std::string> finished_pools() const;
   // Finished workflows of a pool that finished at or before `ts`, oldest first, at most `limit`.
   std::vector<std::string> finished_before(std::string_view pool, int64_t ts, size_t limit) const;
-  // Workflows of a pool: all of them (the status index) and the finished ones (the finished index).
+  // Workflows of a pool: all of them (the status index), the finished ones (the finished index), and all of them
+  // by status (the status byte of each status index key, so one scan gives both).
   struct PoolCounts {
     size_t all = 0;
     size_t finished = 0;
+    std::array<size_t, kStatusCount> by_status{};  // indexed by static_cast<size_t>(Status)
   };
   PoolCounts counts(std::string_view pool) const;
   // Wake entries of a pool due at `now`, earliest first.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <array>
 #include <deque>
 #include <fstream>
 #include <limits>
@@ -340,6 +341,43 @@ TEST(StateMachine, MatchesThePureStateAndSurvivesAReopen) {
   }
   for (const auto& [pool, ts, id, name] : mirrors_before.due) EXPECT_TRUE(sm->has_wake(pool, ts, id));
   EXPECT_FALSE(sm->has_wake("p0", 1, "wf-0"));
+}
+
+// counts() reads the status index once: per status (the key's status byte), in total and finished; they agree
+// with the workflow records themselves.
+TEST(StateMachine, CountsEachPoolsWorkflowsByStatus) {
+  State pure;
+  auto log = make_workload(13, 300, pure);
+  TempDir dir("sm-counts");
+  auto sm = open_sm(dir.path() + "/db");
+  for (const auto& [index, entry] : log.entries) ASSERT_TRUE(sm->apply(entry, index)) << "index " << index;
+  std::map<std::string, std::array<size_t, kStatusCount>> want;
+  for (const auto& [k, v] : pure) {
+    if (k[0] != keys::kWorkflow) continue;
+    auto w = sm->workflow(k.substr(1));
+    ASSERT_TRUE(w);
+    ++want[w->pool][static_cast<size_t>(w->status)];
+  }
+  ASSERT_FALSE(want.empty());
+  std::set<size_t> statuses_seen;
+  for (const auto& [pool, by] : want) {
+    SCOPED_TRACE(pool);
+    auto c = sm->counts(pool);
+    EXPECT_EQ(c.by_status, by);
+    size_t all = 0, finished = 0;
+    for (size_t s = 0; s < kStatusCount; ++s) {
+      all += by[s];
+      if (is_terminal(static_cast<Status>(s))) finished += by[s];
+      if (by[s]) statuses_seen.insert(s);
+    }
+    EXPECT_EQ(c.all, all);
+    EXPECT_EQ(c.finished, finished);
+  }
+  // The workload is not trivial: live and finished statuses both occur.
+  EXPECT_GE(statuses_seen.size(), 3u);
+  auto none = sm->counts("no-such-pool");
+  EXPECT_EQ(none.all, 0u);
+  EXPECT_EQ(none.by_status, (std::array<size_t, kStatusCount>{}));
 }
 
 // Replication by effects: a leader computes each entry over its speculative view (the committed state plus the

@@ -27,6 +27,10 @@ custom_flags=(
   --set-json 'networkPolicy.kvMetricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]'
 )
 external_flags=(--set kv.enabled=false --set 'operator.kvAddress=kv-a.example:7400\,kv-b.example:7400')
+monitoring_flags=(--set monitoring.serviceMonitors.enabled=true --set monitoring.podMonitor.enabled=true
+                  --set monitoring.prometheusRule.enabled=true --set monitoring.dashboard.enabled=true
+                  --set monitoring.labels.release=kps --set monitoring.prometheusRule.additionalLabels.team=platform
+                  --set 'monitoring.podMonitor.namespaces={shop,billing}')
 norbac_flags=(--set operator.rbac.create=false --set operator.serviceAccount.create=false
               --set operator.serviceAccount.name=existing-sa)
 
@@ -49,6 +53,7 @@ render_and_check default acme shop
 render_and_check custom gw tenant-a "${custom_flags[@]}"
 render_and_check external gasoline gasoline-system "${external_flags[@]}"
 render_and_check norbac gasoline gasoline-system "${norbac_flags[@]}"
+render_and_check monitoring gasoline gasoline-system "${monitoring_flags[@]}"
 
 # Without the include flag the CRD is not a template (helm installs crds/ itself).
 quiet_helm template gasoline "$CHART" >"${CHART_WORK}/no-crds.yaml"

@@ -26,6 +26,11 @@ expect_fail "operator.replicas=-1" "at '/operator/replicas'" tmpl --set operator
 expect_fail "kv.podAntiAffinity=sometimes" "at '/kv/podAntiAffinity'" tmpl --set kv.podAntiAffinity=sometimes
 expect_fail "image.pullPolicy=Sometimes" "at '/image/pullPolicy'" tmpl --set image.pullPolicy=Sometimes
 expect_fail "kv.pdb.maxUnavailable=abc" "at '/kv/pdb/maxUnavailable'" tmpl --set kv.pdb.maxUnavailable=abc
+expect_fail "monitoring.prometheusRule.shedRatio=2" "at '/monitoring/prometheusRule/shedRatio'" \
+  tmpl --set monitoring.prometheusRule.shedRatio=2
+expect_fail "monitoring.serviceMonitors.interval=soon" "at '/monitoring/serviceMonitors/interval'" \
+  tmpl --set monitoring.serviceMonitors.interval=soon
+expect_fail "monitoring.dashboard.label (unknown key)" "monitoring/dashboard" tmpl --set monitoring.dashboard.label=x
 expect_fail "kv.persistence.size=big" "at '/kv/persistence/size'" tmpl --set kv.persistence.size=big
 expect_fail "a typo in a key (kv.replica)" "additional properties 'replica' not allowed" tmpl --set kv.replica=3
 expect_fail "an unknown top-level key" "additional properties 'operatorr' not allowed" tmpl --set operatorr.replicas=1

@@ -8,10 +8,14 @@ Scenarios (the values they were rendered with are in chart_lint_test.sh):
   custom    kv.replicas=5, no persistence, kv.auth.existingSecret, digest image, fullnameOverride, samplePool, ...
   external  kv.enabled=false with operator.kvAddress
   norbac    operator.rbac.create=false, operator.serviceAccount.create=false
+  monitoring  every monitoring.* part enabled, with extra labels and pool namespaces
 Prints one line per check group and exits 1 with every failure listed.
 """
 import argparse
 import base64
+import json
+import os
+import re
 import sys
 
 import yaml
@@ -399,10 +403,73 @@ def check_sample_file(example_path):
     print("ok: examples/sample-pool.yaml (example-app, order+ship, cpu request, 1..4 at 50 %)")
 
 
+ALERTS = ["GasolineWorkflowsOverdue", "GasolinePoolNoActiveWorkers", "GasolineKvNoLeader", "GasolineKvReplicaLagging",
+          "GasolineShedRatioHigh", "GasolineOperatorReconcileErrors"]
+
+
+def github_anchor(heading):
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def check_monitoring(docs, fn, ns, chart_dir, runbook_path):
+    """ServiceMonitors select the kv client and operator metrics Services on a port those Services have; the
+    PodMonitor selects the labels the operator puts on pool pods (operator/pool/labels.cc) on the sidecar's admin
+    port; every alert has a severity and a runbook anchor that exists in docs/runbook.md; the dashboard ConfigMap
+    carries the discovery label and exactly dashboards/gasoline.json."""
+    services = {d["metadata"]["name"]: d for d in by_kind(docs, "Service")}
+    for name, svc in ((f"{fn}-kv", f"{fn}-kv-client"), (f"{fn}-operator", f"{fn}-operator-metrics")):
+        sm = one(docs, "ServiceMonitor", name)
+        if not sm or not check(svc in services, f"no Service {svc}"):
+            continue
+        check(sm["apiVersion"] == "monitoring.coreos.com/v1", f"ServiceMonitor/{name} apiVersion {sm['apiVersion']}")
+        sel = sm["spec"]["selector"]["matchLabels"]
+        labels = services[svc]["metadata"]["labels"]
+        check(all(labels.get(k) == v for k, v in sel.items()), f"ServiceMonitor/{name} selector {sel} misses {svc}")
+        ports = [p["name"] for p in services[svc]["spec"]["ports"]]
+        check([e["port"] for e in sm["spec"]["endpoints"]] == ["metrics"] and "metrics" in ports,
+              f"ServiceMonitor/{name} endpoints {sm['spec']['endpoints']}, Service ports {ports}")
+        check(sm["spec"]["namespaceSelector"] == {"matchNames": [ns]}, f"ServiceMonitor/{name} namespaceSelector")
+        check(sm["metadata"]["labels"].get("release") == "kps", f"ServiceMonitor/{name}: monitoring.labels")
+    pm = one(docs, "PodMonitor", f"{fn}-sidecars")
+    if pm:
+        check(pm["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "gasoline-worker",
+                                                        "app.kubernetes.io/part-of": "gasoline"},
+              f"PodMonitor selector {pm['spec']['selector']}")
+        check(pm["spec"]["namespaceSelector"] == {"matchNames": ["shop", "billing"]},
+              f"PodMonitor namespaceSelector {pm['spec']['namespaceSelector']}")
+        ep = pm["spec"]["podMetricsEndpoints"]
+        check(len(ep) == 1 and ep[0]["port"] == "gasoline-admin" and ep[0]["path"] == "/metrics", f"PodMonitor {ep}")
+        check({"sourceLabels": ["__meta_kubernetes_pod_label_gasoline_dev_pool"], "targetLabel": "pool"}
+              in ep[0].get("relabelings", []), "PodMonitor: the pod's gasoline.dev/pool label becomes `pool`")
+    rule = one(docs, "PrometheusRule", fn)
+    if rule:
+        with open(runbook_path) as f:
+            anchors = {github_anchor(l[3:]) for l in f if l.startswith("## ")}
+        rules = [r for g in rule["spec"]["groups"] for r in g["rules"]]
+        check([r["alert"] for r in rules] == ALERTS, f"alerts {[r['alert'] for r in rules]}, want {ALERTS}")
+        for r in rules:
+            where = f"alert {r['alert']}"
+            check(r["labels"].get("severity") in ("warning", "critical"), f"{where}: severity {r['labels']}")
+            check(r["labels"].get("team") == "platform", f"{where}: additionalLabels")
+            check(r.get("for"), f"{where}: no `for`")
+            check(set(r["annotations"]) >= {"summary", "description", "runbook"}, f"{where}: annotations")
+            anchor = r["annotations"].get("runbook", "").partition("#")[2]
+            check(anchor == r["alert"].lower() and anchor in anchors,
+                  f"{where}: runbook anchor '{anchor}' is not a section of docs/runbook.md")
+            check("{{ $labels" not in r["expr"], f"{where}: Prometheus template in the expression")
+    cm = one(docs, "ConfigMap", f"{fn}-dashboard")
+    if cm:
+        check(cm["metadata"]["labels"].get("grafana_dashboard") == "1", "dashboard ConfigMap: grafana_dashboard label")
+        with open(os.path.join(chart_dir, "dashboards", "gasoline.json")) as f:
+            want = json.load(f)
+        check(json.loads(cm["data"]["gasoline.json"]) == want, "dashboard ConfigMap differs from dashboards/gasoline.json")
+    print("ok: ServiceMonitors, PodMonitor, PrometheusRule and the dashboard ConfigMap")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("rendered")
-    ap.add_argument("--scenario", required=True, choices=["default", "custom", "external", "norbac"])
+    ap.add_argument("--scenario", required=True, choices=["default", "custom", "external", "norbac", "monitoring"])
     ap.add_argument("--release", required=True)
     ap.add_argument("--namespace", required=True)
     ap.add_argument("--crd", required=True)
@@ -475,6 +542,13 @@ def main():
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", f"gasoline/gasoline-worker:{v}",
                        f"gasoline/gasoline-operator:{v}", 2, "existing-sa")
         print("ok: no RBAC and no ServiceAccount; the operator uses operator.serviceAccount.name")
+    elif a.scenario == "monitoring":
+        fn = rel if "gasoline" in rel else f"{rel}-gasoline"
+        chart_dir = os.path.dirname(os.path.dirname(os.path.abspath(a.example)))
+        check_monitoring(docs, fn, ns, chart_dir, os.path.join(chart_dir, "..", "..", "docs", "runbook.md"))
+    if a.scenario != "monitoring":
+        for k in ("ServiceMonitor", "PodMonitor", "PrometheusRule"):
+            check(not by_kind(docs, k), f"{k} rendered while monitoring is off (the default)")
     if errors:
         print(f"FAIL: {len(errors)} problem(s) in scenario {a.scenario}:", file=sys.stderr)
         for e in errors:
