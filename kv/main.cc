@@ -4,6 +4,7 @@
 #include "kv/assign/shedding.h"
 #include "kv/assign/strategy.h"
 #include "kv/raft/raft_log.h"
+#include "kv/rpc/credentials.h"
 #include "kv/rpc/server.h"
 #include "kv/service/local_log.h"
 #include "kv/service/service.h"
@@ -16,6 +17,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 using namespace gasoline;
@@ -30,6 +33,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7400";
   std::string data_dir;
   std::string token_file;
+  std::string credentials_file;
   bool allow_unauthenticated = false;
   std::string metrics_listen = "127.0.0.1:9400";
   std::string strategy_name = "rendezvous";
@@ -54,7 +58,11 @@ int main(int argc, char** argv) {
 
   app.add_option("--listen", listen, "Address for clients and workers (host:port)")->capture_default_str();
   app.add_option("--data-dir", data_dir, "Directory of this replica's RocksDB")->required();
-  app.add_option("--token-file", token_file, "File holding the bearer token clients must present");
+  app.add_option("--token-file", token_file,
+                 "File holding the admin bearer token (every op on every pool: the operator, gasctl)");
+  app.add_option("--credentials-file", credentials_file,
+                 "File of scoped bearer tokens, one 'ROLE SCOPE TOKEN' a line: 'admin * T', 'worker NAMESPACE T', "
+                 "'client NAMESPACE T' (docs/security.md, Roles)");
   app.add_flag("--allow-unauthenticated", allow_unauthenticated,
                "Accept clients without a token (development only; --token-file is required otherwise)");
   app.add_option("--metrics-listen", metrics_listen, "Address of the Prometheus /metrics endpoint ('' disables)")
@@ -146,8 +154,21 @@ int main(int argc, char** argv) {
     std::string token;
     if (!token_file.empty()) {
       token = read_token_file(token_file);
-    } else if (!allow_unauthenticated) {
-      throw std::invalid_argument("--token-file is required (or --allow-unauthenticated for development)");
+    } else if (credentials_file.empty() && !allow_unauthenticated) {
+      throw std::invalid_argument(
+          "--token-file (or --credentials-file) is required (or --allow-unauthenticated for development)");
+    }
+    std::optional<rpc::Credentials> credentials;
+    if (!credentials_file.empty()) {
+      std::ifstream in(credentials_file);
+      if (!in) throw std::invalid_argument("--credentials-file " + credentials_file + ": cannot read it");
+      std::stringstream text;
+      text << in.rdbuf();
+      try {
+        credentials = rpc::parse_credentials(text.str());
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("--credentials-file " + credentials_file + ": " + e.what());
+      }
     }
 
     std::filesystem::create_directories(data_dir);
@@ -204,6 +225,7 @@ int main(int argc, char** argv) {
 
     rpc::ServerOptions server_options;
     server_options.token = token;
+    if (credentials) server_options.authenticate = rpc::make_authenticator(token, std::move(*credentials));
     server_options.max_frame = max_frame;
     server_options.hello_timeout_ms = hello_timeout_ms;
     server_options.max_unauthenticated = max_unauthenticated;
@@ -238,7 +260,9 @@ int main(int argc, char** argv) {
                                         {"strategy", strategy_name},
                                         {"replicas", replicated ? raft_options.peers.size() : 1},
                                         {"fsync", !no_fsync},
-                                        {"auth", token.empty() ? "disabled" : "token"}});
+                                        {"auth", !server_options.authenticate && token.empty() ? "disabled"
+                                                 : server_options.authenticate ? "token and credentials"
+                                                                               : "token"}});
 
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int sig) {

@@ -29,6 +29,10 @@ class Metrics {
     workflows_.Add({{"pool", pool}, {"state", "finished"}}).Set(finished);
   }
   void rpc_error(const std::string& code) { rpc_errors_.Add({{"code", code}}).Increment(); }
+  // op is one of the kv's ops or "other" (authz::metric_op), reason one of authz's few labels.
+  void denied(const std::string& op, const std::string& reason) {
+    denied_.Add({{"op", op}, {"reason", reason}}).Increment();
+  }
   void bumps(double n) { bumps_.Add({}).Increment(n); }
   void active_workers(const std::string& pool, double n) { active_.Add({{"pool", pool}}).Set(n); }
   void wake_lag(const std::string& pool, double seconds);
@@ -51,6 +55,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& purged_;
   prometheus::Family<prometheus::Gauge>& workflows_;
   prometheus::Family<prometheus::Counter>& rpc_errors_;
+  prometheus::Family<prometheus::Counter>& denied_;
   prometheus::Family<prometheus::Counter>& bumps_;
   prometheus::Family<prometheus::Counter>& commands_;
   prometheus::Family<prometheus::Counter>& handshakes_refused_;

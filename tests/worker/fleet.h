@@ -7,6 +7,7 @@
 #include "kv/rpc/client.h"
 #include "tests/support/kv_process.h"
 #include "tests/support/process.h"
+#include "tests/support/prometheus_text.h"
 #include "worker/sdk/client.h"
 
 #include <gtest/gtest.h>
@@ -63,14 +64,7 @@ inline int logged_admin_port(const std::string& log) {
   return 0;
 }
 
-// The value of one series in Prometheus text ("name{labels}"), or -1 when absent.
-inline double metric(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
+using testing::metric;  // the value of one series in /metrics text, or -1 when absent
 
 struct Node {
   std::string name;
