@@ -65,18 +65,30 @@ Sidecar::Sidecar(Config config, Metrics& metrics, CpuReader cpu)
 Sidecar::~Sidecar() { shutdown(); }
 
 void Sidecar::start() {
-  auto* client = client_.get();
   std::string id = config_.id;
-  // Bumps arrive on the connection that subscribed; every new connection subscribes again.
-  client_->set_connect_handler([this, client, id] {
-    client->call_async("subscribe", Json{{"worker", id}}, [this](std::exception_ptr e, Json) {
-      if (e) {
-        auto f = failure_of(e);
-        log::warn("subscribing to bumps failed; the fallback tick covers it", {{"error", f.message}});
-        return;
-      }
-      wake_puller();  // bumps may have been missed while disconnected
-    });
+  // Every new connection first pings as this worker, which a scoped credential needs before the connection may
+  // commit, release or subscribe as it (docs/security.md), then subscribes: bumps arrive on the connection that
+  // subscribed. Both go before the calls that waited for the connection.
+  client_->set_connect_calls([this, id] {
+    std::vector<rpc::Client::ConnectCall> calls;
+    {
+      // After the leave a ping would make this worker a member again.
+      std::lock_guard lock(mu_);
+      if (stopping_ || stop_membership_) return calls;
+    }
+    calls.push_back({"ping", ping_args(), [](std::exception_ptr e, Json) {
+                       // The membership loop pings again and reports (a refused token included).
+                       if (e) log::debug("ping on connect failed", {{"error", failure_of(e).message}});
+                     }});
+    calls.push_back({"subscribe", Json{{"worker", id}}, [this](std::exception_ptr e, Json) {
+                       if (e) {
+                         auto f = failure_of(e);
+                         log::warn("subscribing to bumps failed; the fallback tick covers it", {{"error", f.message}});
+                         return;
+                       }
+                       wake_puller();  // bumps may have been missed while disconnected
+                     }});
+    return calls;
   });
   client_->set_bump_handler([this](const Json&) {
     metrics_.bump();
@@ -106,23 +118,7 @@ bool Sidecar::ping_once() {
               "(load shedding reads 0 until it does)",
               {{"proc_root", config_.proc_root}});
   }
-  Json args;
-  {
-    std::lock_guard lock(mu_);
-    // Every lease this sidecar knows of, committing or buffered ones included: the kv releases the leases it
-    // granted us that are missing here for a grace (their pull's answer was lost), so nothing stays leased to a
-    // live worker that will never run it.
-    Json held = Json::array();
-    for (const auto& [key, h] : held_) held.push_back(h.lease);
-    args = Json{{"pool", config_.pool},
-                {"held", std::move(held)},
-                {"worker", config_.id},
-                {"pod", config_.pod},
-                {"version", config_.version},
-                {"workflows", config_.workflows},
-                {"cpu", cpu_value_},
-                {"free_slots", config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)}};
-  }
+  Json args = ping_args();
   metrics_.set_cpu(cpu_value_);
   auto timeout = std::chrono::milliseconds(std::max<int64_t>(1000, config_.ping_interval.count() * 2));
   try {
@@ -154,6 +150,23 @@ bool Sidecar::ping_once() {
     metrics_.ping(e.code());
     throw;
   }
+}
+
+Json Sidecar::ping_args() {
+  std::lock_guard lock(mu_);
+  // Every lease this sidecar knows of, committing or buffered ones included: the kv releases the leases it
+  // granted us that are missing here for a grace (their pull's answer was lost), so nothing stays leased to a
+  // live worker that will never run it.
+  Json held = Json::array();
+  for (const auto& [key, h] : held_) held.push_back(h.lease);
+  return Json{{"pool", config_.pool},
+              {"held", std::move(held)},
+              {"worker", config_.id},
+              {"pod", config_.pod},
+              {"version", config_.version},
+              {"workflows", config_.workflows},
+              {"cpu", cpu_value_},
+              {"free_slots", config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)}};
 }
 
 void Sidecar::membership_loop() {

@@ -124,6 +124,8 @@ class Sidecar {
   void puller_loop();
   void housekeeping_loop();
   bool ping_once();
+  // The arguments of a ping: this worker's membership and the leases it holds. Takes mu_.
+  rpc::Json ping_args();
   void ping_failed(const std::string& error, int failures);
   // The kv refused the token. Returns true when the sidecar gave up (on_fatal_ was called).
   bool refused_token(const std::string& error);

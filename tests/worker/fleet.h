@@ -118,7 +118,8 @@ class WorkerFleet : public ::testing::Test {
     std::string port_file = dir_->path() + "/" + name + ".port";
     std::vector<std::string> argv{testing::binary_path("gasoline-worker"),
                                   "--kv", kv_->address(),
-                                  "--token-file", dir_->path() + "/kv/token",
+                                  "--token-file", sidecar_token_file_.empty() ? dir_->path() + "/kv/token"
+                                                                              : sidecar_token_file_,
                                   "--pool", pool_,
                                   "--api-port", "0",
                                   "--port-file", port_file,
@@ -210,6 +211,7 @@ class WorkerFleet : public ::testing::Test {
 
   std::unique_ptr<TempDir> dir_;
   std::string pool_ = "test";
+  std::string sidecar_token_file_;  // empty = the kv's admin token
   // Prepended to the sidecar's and the app's command lines (e.g. faketime, to skew their clock).
   std::vector<std::string> wrapper_;
   std::unique_ptr<KvProcess> kv_;
