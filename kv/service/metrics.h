@@ -33,6 +33,8 @@ class Metrics {
   void denied(const std::string& op, const std::string& reason) {
     denied_.Add({{"op", op}, {"reason", reason}}).Increment();
   }
+  // result: authenticated, refused, error or cached (kv/auth/token_review.h).
+  void token_review(const std::string& result) { token_reviews_.Add({{"result", result}}).Increment(); }
   void bumps(double n) { bumps_.Add({}).Increment(n); }
   void active_workers(const std::string& pool, double n) { active_.Add({{"pool", pool}}).Set(n); }
   void wake_lag(const std::string& pool, double seconds);
@@ -56,6 +58,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& workflows_;
   prometheus::Family<prometheus::Counter>& rpc_errors_;
   prometheus::Family<prometheus::Counter>& denied_;
+  prometheus::Family<prometheus::Counter>& token_reviews_;
   prometheus::Family<prometheus::Counter>& bumps_;
   prometheus::Family<prometheus::Counter>& commands_;
   prometheus::Family<prometheus::Counter>& handshakes_refused_;
