@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/random_id.h"
+#include "common/token_file.h"
 
 #include <algorithm>
 #include <random>
@@ -56,6 +57,7 @@ Sidecar::Sidecar(Config config, Metrics& metrics, CpuReader cpu)
   rpc::ClientOptions o;
   o.endpoints = config_.kv;
   o.token = config_.token;
+  token_ = config_.token;
   o.name = "gasoline-worker/" + config_.id;
   o.connect_timeout = std::chrono::milliseconds(std::clamp<int64_t>(config_.ping_interval.count() * 2, 500, 2000));
   o.call_timeout = 10s;
@@ -169,6 +171,25 @@ Json Sidecar::ping_args() {
               {"free_slots", config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)}};
 }
 
+void Sidecar::refresh_token(bool force) {
+  constexpr int64_t kTokenRereadMs = 10000;  // the kubelet refreshes a projected token at 80 % of its hour
+  if (config_.token_file.empty()) return;
+  int64_t now = mono_ms();
+  if (!force && token_read_mono_ && now - token_read_mono_ < kTokenRereadMs) return;
+  token_read_mono_ = now;
+  try {
+    auto token = read_token_file(config_.token_file);
+    if (token == token_) return;
+    token_ = token;
+    client_->set_token(std::move(token));
+    log::info("the kv token file changed; new connections present the new token",
+              {{"token_file", config_.token_file}});
+  } catch (const std::exception& e) {
+    // Mid-rotation or briefly missing: keep the token we have.
+    log::warn("cannot re-read the kv token file; keeping the current token", {{"error", e.what()}});
+  }
+}
+
 void Sidecar::membership_loop() {
   int failures = 0;
   while (true) {
@@ -176,6 +197,7 @@ void Sidecar::membership_loop() {
       std::lock_guard lock(mu_);
       if (stopping_ || stop_membership_) break;
     }
+    refresh_token(false);
     try {
       ping_once();
       if (failures > 0)
@@ -195,6 +217,7 @@ void Sidecar::membership_loop() {
       }
     } catch (const rpc::KvError& e) {
       if (e.code() == rpc::code::kUnauthenticated) {
+        refresh_token(true);  // a token rotated since the last read is the likeliest fix
         if (refused_token(e.what())) return;
       } else {
         ping_failed(e.what(), failures);

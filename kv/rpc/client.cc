@@ -413,6 +413,11 @@ void Client::set_connect_handler(std::function<void()> handler) {
   asio::post(impl->io, [impl, h = std::move(handler)]() mutable { impl->on_connect = std::move(h); });
 }
 
+void Client::set_token(std::string token) {
+  auto impl = impl_;
+  asio::post(impl->io, [impl, t = std::move(token)]() mutable { impl->options.token = std::move(t); });
+}
+
 void Client::set_connect_calls(std::function<std::vector<ConnectCall>()> make) {
   auto impl = impl_;
   asio::post(impl->io, [impl, m = std::move(make)]() mutable { impl->connect_calls = std::move(m); });

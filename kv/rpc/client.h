@@ -60,6 +60,9 @@ class Client {
   };
   void set_connect_calls(std::function<std::vector<ConnectCall>()> make);
 
+  // The token of the next hello (a rotated ServiceAccount token); the current connection keeps its identity.
+  void set_token(std::string token);
+
   bool connected() const;
   std::string endpoint() const;  // the endpoint in use (or to be tried next)
   void close();
