@@ -125,7 +125,9 @@ void Session::on_hello(const Frame& f) {
   authenticating_ = true;
   auto self = shared_from_this();
   options_.authenticate(token, [self, id = f.id](std::optional<authz::Identity> identity, std::string error) {
-    asio::dispatch(self->strand_, [self, id, identity = std::move(identity), error = std::move(error)]() mutable {
+    // Always posted, even when the authenticator answers at once: the read loop that called on_hello must
+    // unwind first, or two reads would be outstanding on the socket.
+    asio::post(self->strand_, [self, id, identity = std::move(identity), error = std::move(error)]() mutable {
       self->authenticating_ = false;
       if (self->closed_ || self->close_after_write_) return;  // the hello timed out meanwhile
       self->hello_done(id, std::move(identity), error);

@@ -9,11 +9,13 @@
 #include "tests/support/kv_process.h"
 #include "tests/support/process.h"
 #include "tests/support/prometheus_text.h"
+#include "tests/support/raw_conn.h"
 
 #include <boost/asio.hpp>
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <iostream>
 
 namespace gasoline {
@@ -277,6 +279,38 @@ TEST_F(KvAuthz, UnknownTokensAreRefusedAtTheHello) {
   }
   // The admin token of --token-file keeps working next to the credentials file.
   EXPECT_EQ(admin_->call("status")["role"], "leader");
+}
+
+// Requests pipelined right behind the hello, in the same write, wait until the credential is checked and are
+// then all answered, each under the connection's role (the server reads nothing more while it authenticates).
+TEST_F(KvAuthz, RequestsPipelinedBehindTheHelloWaitForTheCredential) {
+  admin_->call("dispatch", Json{{"pool", "b.p"}, {"id", "wf-b"}, {"name", "job"}, {"input", Json::object()}});
+  admin_->call("dispatch", Json{{"pool", "a.p"}, {"id", "wf-a"}, {"name", "job"}, {"input", Json::object()}});
+  testing::RawConn c(kv_->address());
+  std::string bytes = rpc::encode_frame(
+      rpc::FrameType::kHello, 0, testing::RawConn::pack(Json{{"version", rpc::kProtocolVersion}, {"token", kClientB}}));
+  constexpr uint64_t kRequests = 40;
+  for (uint64_t id = 1; id <= kRequests; ++id)
+    bytes += testing::RawConn::request(id, "get", Json{{"workflow_id", id % 2 ? "wf-b" : "wf-a"}});
+  c.send(bytes);
+  auto welcome = c.next();
+  ASSERT_TRUE(welcome.frame) << (welcome.closed ? "closed" : "no welcome in time");
+  ASSERT_EQ(welcome.frame->type, rpc::FrameType::kWelcome);
+  std::map<uint64_t, Json> answers;  // responses may come in any order
+  while (answers.size() < kRequests) {
+    auto r = c.next();
+    ASSERT_TRUE(r.frame) << (r.closed ? "closed" : "no response in time") << " after " << answers.size();
+    ASSERT_EQ(r.frame->type, rpc::FrameType::kResponse);
+    answers[r.frame->id] = Json::from_msgpack(r.frame->body);
+  }
+  for (uint64_t id = 1; id <= kRequests; ++id) {
+    const Json& r = answers[id];
+    if (id % 2) {
+      EXPECT_TRUE(r.value("ok", false)) << r.dump();
+    } else {
+      EXPECT_EQ(r["error"]["code"], "permission_denied") << r.dump();
+    }
+  }
 }
 
 TEST(KvCredentialsFile, ABadFileStopsTheKvNamingTheLine) {
