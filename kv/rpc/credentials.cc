@@ -41,7 +41,8 @@ bool printable_token(std::string_view token) {
 
 std::string token_digest(std::string_view token) {
   std::string out(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), reinterpret_cast<unsigned char*>(out.data()));
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(),
+         reinterpret_cast<unsigned char*>(out.data()));
   return out;
 }
 
@@ -90,11 +91,13 @@ Credentials parse_credentials(std::string_view text) {
     authz::Identity id;
     id.subject = "credentials line " + std::to_string(line_no);
     if (role == "admin") {
-      if (scope != "*") fail("an admin credential's scope must be '*' (it may do everything), got '" + std::string(scope) + "'");
+      if (scope != "*")
+        fail("an admin credential's scope must be '*' (it may do everything), got '" + std::string(scope) + "'");
       id.admin = true;
     } else if (role == "worker" || role == "client") {
       if (!valid_namespace(scope))
-        fail("scope '" + std::string(scope) + "' is not a namespace name (lowercase letters, digits and '-', at most 63)");
+        fail("scope '" + std::string(scope) +
+             "' is not a namespace name (lowercase letters, digits and '-', at most 63)");
       id.ns = std::string(scope);
       (role == "worker" ? id.worker : id.client) = true;
     } else {

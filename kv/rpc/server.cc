@@ -59,8 +59,9 @@ void Session::start() {
   hello_timer_.expires_after(std::chrono::milliseconds(options_.hello_timeout_ms));
   hello_timer_.async_wait(asio::bind_executor(strand_, [self](boost::system::error_code ec) {
     if (ec || self->authenticated_) return;
-    self->fail(code::kUnauthenticated, self->authenticating_ ? "the hello's token could not be verified within the timeout"
-                                                             : "no hello frame within the timeout");
+    self->fail(code::kUnauthenticated, self->authenticating_
+                                           ? "the hello's token could not be verified within the timeout"
+                                           : "no hello frame within the timeout");
   }));
   asio::dispatch(strand_, [self] { self->read(); });
 }

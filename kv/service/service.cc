@@ -194,10 +194,14 @@ bool Service::authorize_request(const rpc::Request& req, const rpc::Responder& r
     bool as_worker = op == "commit" || op == "release";
     if (!permitted(req, r, w->pool, as_worker ? str_arg(args, "worker") : "")) return false;
     if (op != "commit") return true;
-    // A commit's children and signals reach other workflows: they must stay in the caller's namespace too.
+    // A commit's children and signals reach other workflows: they must stay in the caller's namespace too. A
+    // child without a pool is dispatched into its parent's (kv/store/apply.cc).
     if (auto it = args.find("children"); it != args.end() && it->is_array())
-      for (const auto& d : *it)
-        if (d.is_object() && !permitted(req, r, d.value("pool", std::string()))) return false;
+      for (const auto& d : *it) {
+        if (!d.is_object()) continue;
+        auto pool = d.value("pool", std::string());
+        if (!permitted(req, r, pool.empty() ? w->pool : pool)) return false;
+      }
     if (auto it = args.find("signals"); it != args.end() && it->is_array())
       for (const auto& sg : *it) {
         if (!sg.is_object()) continue;

@@ -249,9 +249,15 @@ TEST_F(KvAuthz, LeaseTokensAndWorkerIdsBelongToTheConnectionThatPinged) {
       EXPECT_NE(std::string(e.what()).find("never pinged as it"), std::string::npos) << e.what();
     }
   }
-  // The holder's own connection may.
+  // The holder's own connection may, with a child in its own pool, named or (by default) the parent's.
   EXPECT_EQ(a->call("subscribe", Json{{"worker", "wa-1"}})["worker"], "wa-1");
-  EXPECT_EQ(a->call("commit", commit)["status"], "complete");
+  Json with_children = commit;
+  with_children["children"] = Json::array();
+  with_children["children"].push_back(Json{{"id", "child-default-pool"}, {"name", "job"}, {"input", 1}});
+  with_children["children"].push_back(Json{{"pool", "a.other"}, {"id", "child-named"}, {"name", "job"}, {"input", 1}});
+  EXPECT_EQ(a->call("commit", with_children)["status"], "complete");
+  EXPECT_EQ(admin_->call("get", Json{{"workflow_id", "child-default-pool"}})["pool"], "a.p");
+  EXPECT_EQ(admin_->call("get", Json{{"workflow_id", "child-named"}})["pool"], "a.other");
   a->call("drain", Json{{"pool", "a.p"}, {"worker", "wa-1"}});
   a->call("leave", Json{{"pool", "a.p"}, {"worker", "wa-1"}});
 

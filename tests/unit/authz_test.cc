@@ -89,7 +89,8 @@ TEST(Authz, Table) {
 
 TEST(Authz, MessagesSayWhoWhatAndWhere) {
   auto d = authz::authorize(role(true, false, "a"), "commit", "b.p", WorkerCheck::kRegistered, "w-1");
-  EXPECT_EQ(d.message, "permission denied: role worker of namespace a may not commit on pool b.p (outside namespace a)");
+  EXPECT_EQ(d.message,
+            "permission denied: role worker of namespace a may not commit on pool b.p (outside namespace a)");
   d = authz::authorize(role(true, false, "a"), "drain", "a.p", WorkerCheck::kUnregistered, "w-9");
   EXPECT_NE(d.message.find("as worker 'w-9'"), std::string::npos) << d.message;
   d = authz::authorize(role(true, true, "a"), "cluster.remove", "", WorkerCheck::kNone);

@@ -11,7 +11,8 @@ namespace {
 using nlohmann::json;
 
 json answer(bool authenticated, const std::string& username, json audiences = json::array({"gasoline-kv"})) {
-  json status{{"authenticated", authenticated}, {"user", {{"username", username}, {"groups", {"system:serviceaccounts"}}}}};
+  json status{{"authenticated", authenticated},
+              {"user", {{"username", username}, {"groups", {"system:serviceaccounts"}}}}};
   if (!audiences.is_null()) status["audiences"] = audiences;
   return json{{"kind", "TokenReview"}, {"status", status}};
 }
@@ -39,7 +40,8 @@ TEST(TokenReview, EverythingElseIsRefusedWithAReason) {
       {not_authenticated, "did not authenticate the token: token has expired"},
       {json::object(), "did not authenticate"},
       {json{{"status", "yes"}}, "did not authenticate"},
-      {answer(true, "system:serviceaccount:shop:default", json::array({"other"})), "not meant for audience gasoline-kv"},
+      {answer(true, "system:serviceaccount:shop:default", json::array({"other"})),
+       "not meant for audience gasoline-kv"},
       {answer(true, "system:serviceaccount:shop:default", json::array()), "not meant for audience"},
       {answer(true, "alice"), "'alice' is not a service account"},
       {answer(true, "system:node:n1"), "is not a service account"},
