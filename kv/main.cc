@@ -3,13 +3,16 @@
 #include "common/log.h"
 #include "common/token_file.h"
 #include "kv/assign/shedding.h"
+#include "kv/auth/token_review.h"
 #include "kv/assign/strategy.h"
 #include "kv/raft/raft_log.h"
+#include "kv/rpc/credentials.h"
 #include "kv/rpc/server.h"
 #include "kv/service/local_log.h"
 #include "kv/service/readiness.h"
 #include "kv/service/service.h"
 #include "kv/store/state_machine.h"
+#include "operator/kube/config.h"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,6 +23,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -35,6 +39,11 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7400";
   std::string data_dir;
   std::string token_file;
+  std::string credentials_file;
+  bool kube_token_review = false;
+  std::string kubeconfig;
+  std::string kube_audience = kv::auth::kAudience;
+  int64_t kube_review_cache_ms = 60000;
   bool allow_unauthenticated = false;
   std::string metrics_listen = "127.0.0.1:9400";
   std::string strategy_name = "rendezvous";
@@ -59,7 +68,22 @@ int main(int argc, char** argv) {
 
   app.add_option("--listen", listen, "Address for clients and workers (host:port)")->capture_default_str();
   app.add_option("--data-dir", data_dir, "Directory of this replica's RocksDB")->required();
-  app.add_option("--token-file", token_file, "File holding the bearer token clients must present");
+  app.add_option("--token-file", token_file,
+                 "File holding the admin bearer token (every op on every pool: the operator, gasctl)");
+  app.add_option("--credentials-file", credentials_file,
+                 "File of scoped bearer tokens, one 'ROLE SCOPE TOKEN' a line: 'admin * T', 'worker NAMESPACE T', "
+                 "'client NAMESPACE T' (docs/security.md, Roles)");
+  app.add_flag("--kube-token-review", kube_token_review,
+               "Accept projected ServiceAccount tokens (audience --kube-audience), verified with a TokenReview: "
+               "system:serviceaccount:NS:* becomes worker and client of namespace NS. The kv's ServiceAccount needs "
+               "`create tokenreviews`");
+  app.add_option("--kubeconfig", kubeconfig,
+                 "API server for --kube-token-review (default: $KUBECONFIG, then the pod's service account)");
+  app.add_option("--kube-audience", kube_audience, "The audience the ServiceAccount tokens must be issued for")
+      ->capture_default_str();
+  app.add_option("--kube-review-cache-ms", kube_review_cache_ms,
+                 "How long a TokenReview's positive answer is reused (never past the token's expiry)")
+      ->capture_default_str();
   app.add_flag("--allow-unauthenticated", allow_unauthenticated,
                "Accept clients without a token (development only; --token-file is required otherwise)");
   app.add_option("--metrics-listen", metrics_listen, "Address of /metrics and the probes /healthz and /readyz ('' disables them)")
@@ -151,8 +175,21 @@ int main(int argc, char** argv) {
     std::string token;
     if (!token_file.empty()) {
       token = read_token_file(token_file);
-    } else if (!allow_unauthenticated) {
-      throw std::invalid_argument("--token-file is required (or --allow-unauthenticated for development)");
+    } else if (credentials_file.empty() && !kube_token_review && !allow_unauthenticated) {
+      throw std::invalid_argument(
+          "--token-file (or --credentials-file) is required (or --allow-unauthenticated for development)");
+    }
+    std::optional<rpc::Credentials> credentials;
+    if (!credentials_file.empty()) {
+      std::ifstream in(credentials_file);
+      if (!in) throw std::invalid_argument("--credentials-file " + credentials_file + ": cannot read it");
+      std::stringstream text;
+      text << in.rdbuf();
+      try {
+        credentials = rpc::parse_credentials(text.str());
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("--credentials-file " + credentials_file + ": " + e.what());
+      }
     }
 
     std::filesystem::create_directories(data_dir);
@@ -218,6 +255,26 @@ int main(int argc, char** argv) {
 
     rpc::ServerOptions server_options;
     server_options.token = token;
+    std::unique_ptr<kv::auth::TokenReviewer> reviewer;
+    if (kube_token_review) {
+      kv::auth::ReviewerOptions ro;
+      ro.config = kube::load_config(kubeconfig);
+      ro.audience = kube_audience;
+      ro.cache_max_ms = kube_review_cache_ms;
+      ro.on_review = [&metrics](const std::string& result) { metrics.token_review(result); };
+      log::info("verifying ServiceAccount tokens with TokenReviews",
+                {{"api_server", ro.config.server}, {"config", ro.config.source}, {"audience", kube_audience}});
+      reviewer = std::make_unique<kv::auth::TokenReviewer>(std::move(ro));
+    }
+    if (credentials || reviewer) {
+      rpc::authz::Authenticator review;
+      if (reviewer)
+        review = [r = reviewer.get()](const std::string& t, rpc::authz::AuthDone done) {
+          r->authenticate(t, std::move(done));
+        };
+      server_options.authenticate =
+          rpc::make_authenticator(token, credentials ? std::move(*credentials) : rpc::Credentials{}, std::move(review));
+    }
     server_options.max_frame = max_frame;
     server_options.hello_timeout_ms = hello_timeout_ms;
     server_options.max_unauthenticated = max_unauthenticated;
@@ -264,7 +321,10 @@ int main(int argc, char** argv) {
                                         {"strategy", strategy_name},
                                         {"replicas", replicated ? raft_options.peers.size() : 1},
                                         {"fsync", !no_fsync},
-                                        {"auth", token.empty() ? "disabled" : "token"}});
+                                        {"auth", !server_options.authenticate && token.empty() ? "disabled"
+                                                 : reviewer ? "token, credentials and TokenReview"
+                                                 : server_options.authenticate ? "token and credentials"
+                                                                               : "token"}});
 
     std::once_flag stopped;
     auto stop_serving = [&] {

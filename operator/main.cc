@@ -63,6 +63,12 @@ int main(int argc, char** argv) {
                  "Another kv address (host:port) a pool's spec.kv.address may name (repeat or comma-separate). Only "
                  "--kv-address is allowed otherwise: the operator connects to a pool's kv with its own token")
       ->delimiter(',');
+  app.add_option("--sidecar-kv-credential", options.defaults.sidecar_kv_credential,
+                 "What sidecars present to the kv: 'secret' (the kv token Secret, copied into each pool namespace) "
+                 "or 'service-account' (the pod's projected ServiceAccount token, audience gasoline-kv; needs a kv "
+                 "with --kube-token-review)")
+      ->check(CLI::IsMember({"secret", "service-account"}))
+      ->capture_default_str();
   app.add_option("--kv-token-file", kv_token_file, "Bearer token for reading active workers from the kv");
   app.add_option("--workers", options.workers, "Pools reconciled in parallel")->capture_default_str();
   app.add_option("--resync-seconds", resync_s, "Re-check every pool this often even without changes")

@@ -117,6 +117,7 @@ int http_status_for_kv(const std::string& kv_code) {
   if (kv_code == "not_found") return 404;
   if (kv_code == "conflict" || kv_code == "failed_precondition") return 409;
   if (kv_code == "too_large") return 413;
+  if (kv_code == "permission_denied") return 403;  // the sidecar's credential does not cover this pool
   if (kv_code == "unavailable" || kv_code == "not_leader") return 503;
   return 502;  // unauthenticated, protocol, internal: the sidecar or the kv is misconfigured, not the app
 }

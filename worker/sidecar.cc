@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/random_id.h"
+#include "common/token_file.h"
 
 #include <algorithm>
 #include <random>
@@ -56,6 +57,7 @@ Sidecar::Sidecar(Config config, Metrics& metrics, CpuReader cpu)
   rpc::ClientOptions o;
   o.endpoints = config_.kv;
   o.token = config_.token;
+  token_ = config_.token;
   o.name = "gasoline-worker/" + config_.id;
   o.connect_timeout = std::chrono::milliseconds(std::clamp<int64_t>(config_.ping_interval.count() * 2, 500, 2000));
   o.call_timeout = 10s;
@@ -65,18 +67,30 @@ Sidecar::Sidecar(Config config, Metrics& metrics, CpuReader cpu)
 Sidecar::~Sidecar() { shutdown(); }
 
 void Sidecar::start() {
-  auto* client = client_.get();
   std::string id = config_.id;
-  // Bumps arrive on the connection that subscribed; every new connection subscribes again.
-  client_->set_connect_handler([this, client, id] {
-    client->call_async("subscribe", Json{{"worker", id}}, [this](std::exception_ptr e, Json) {
-      if (e) {
-        auto f = failure_of(e);
-        log::warn("subscribing to bumps failed; the fallback tick covers it", {{"error", f.message}});
-        return;
-      }
-      wake_puller();  // bumps may have been missed while disconnected
-    });
+  // Every new connection first pings as this worker, which a scoped credential needs before the connection may
+  // commit, release or subscribe as it (docs/security.md), then subscribes: bumps arrive on the connection that
+  // subscribed. Both go before the calls that waited for the connection.
+  client_->set_connect_calls([this, id] {
+    std::vector<rpc::Client::ConnectCall> calls;
+    {
+      // After the leave a ping would make this worker a member again.
+      std::lock_guard lock(mu_);
+      if (stopping_ || stop_membership_) return calls;
+    }
+    calls.push_back({"ping", ping_args(), [](std::exception_ptr e, Json) {
+                       // The membership loop pings again and reports (a refused token included).
+                       if (e) log::debug("ping on connect failed", {{"error", failure_of(e).message}});
+                     }});
+    calls.push_back({"subscribe", Json{{"worker", id}}, [this](std::exception_ptr e, Json) {
+                       if (e) {
+                         auto f = failure_of(e);
+                         log::warn("subscribing to bumps failed; the fallback tick covers it", {{"error", f.message}});
+                         return;
+                       }
+                       wake_puller();  // bumps may have been missed while disconnected
+                     }});
+    return calls;
   });
   client_->set_bump_handler([this](const Json&) {
     metrics_.bump();
@@ -106,23 +120,7 @@ bool Sidecar::ping_once() {
               "(load shedding reads 0 until it does)",
               {{"proc_root", config_.proc_root}});
   }
-  Json args;
-  {
-    std::lock_guard lock(mu_);
-    // Every lease this sidecar knows of, committing or buffered ones included: the kv releases the leases it
-    // granted us that are missing here for a grace (their pull's answer was lost), so nothing stays leased to a
-    // live worker that will never run it.
-    Json held = Json::array();
-    for (const auto& [key, h] : held_) held.push_back(h.lease);
-    args = Json{{"pool", config_.pool},
-                {"held", std::move(held)},
-                {"worker", config_.id},
-                {"pod", config_.pod},
-                {"version", config_.version},
-                {"workflows", config_.workflows},
-                {"cpu", cpu_value_},
-                {"free_slots", config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)}};
-  }
+  Json args = ping_args();
   metrics_.set_cpu(cpu_value_);
   auto timeout = std::chrono::milliseconds(std::max<int64_t>(1000, config_.ping_interval.count() * 2));
   try {
@@ -156,6 +154,42 @@ bool Sidecar::ping_once() {
   }
 }
 
+Json Sidecar::ping_args() {
+  std::lock_guard lock(mu_);
+  // Every lease this sidecar knows of, committing or buffered ones included: the kv releases the leases it
+  // granted us that are missing here for a grace (their pull's answer was lost), so nothing stays leased to a
+  // live worker that will never run it.
+  Json held = Json::array();
+  for (const auto& [key, h] : held_) held.push_back(h.lease);
+  return Json{{"pool", config_.pool},
+              {"held", std::move(held)},
+              {"worker", config_.id},
+              {"pod", config_.pod},
+              {"version", config_.version},
+              {"workflows", config_.workflows},
+              {"cpu", cpu_value_},
+              {"free_slots", config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)}};
+}
+
+void Sidecar::refresh_token(bool force) {
+  constexpr int64_t kTokenRereadMs = 10000;  // the kubelet refreshes a projected token at 80 % of its hour
+  if (config_.token_file.empty()) return;
+  int64_t now = mono_ms();
+  if (!force && token_read_mono_ && now - token_read_mono_ < kTokenRereadMs) return;
+  token_read_mono_ = now;
+  try {
+    auto token = read_token_file(config_.token_file);
+    if (token == token_) return;
+    token_ = token;
+    client_->set_token(std::move(token));
+    log::info("the kv token file changed; new connections present the new token",
+              {{"token_file", config_.token_file}});
+  } catch (const std::exception& e) {
+    // Mid-rotation or briefly missing: keep the token we have.
+    log::warn("cannot re-read the kv token file; keeping the current token", {{"error", e.what()}});
+  }
+}
+
 void Sidecar::membership_loop() {
   int failures = 0;
   while (true) {
@@ -163,6 +197,7 @@ void Sidecar::membership_loop() {
       std::lock_guard lock(mu_);
       if (stopping_ || stop_membership_) break;
     }
+    refresh_token(false);
     try {
       ping_once();
       if (failures > 0)
@@ -182,6 +217,7 @@ void Sidecar::membership_loop() {
       }
     } catch (const rpc::KvError& e) {
       if (e.code() == rpc::code::kUnauthenticated) {
+        refresh_token(true);  // a token rotated since the last read is the likeliest fix
         if (refused_token(e.what())) return;
       } else {
         ping_failed(e.what(), failures);

@@ -124,6 +124,11 @@ class Sidecar {
   void puller_loop();
   void housekeeping_loop();
   bool ping_once();
+  // The arguments of a ping: this worker's membership and the leases it holds. Takes mu_.
+  rpc::Json ping_args();
+  // Re-reads --token-file now and then (or now, when `force`): a projected ServiceAccount token is rotated by the
+  // kubelet, and the next connection must present the current one. Membership thread only.
+  void refresh_token(bool force);
   void ping_failed(const std::string& error, int failures);
   // The kv refused the token. Returns true when the sidecar gave up (on_fatal_ was called).
   bool refused_token(const std::string& error);
@@ -178,6 +183,8 @@ class Sidecar {
   std::string auth_error_;        // the kv's message for the refusal
   std::function<void(const std::string&)> on_fatal_;
   bool warned_no_shared_pids_ = false;  // membership thread only
+  int64_t token_read_mono_ = 0;  // membership thread only
+  std::string token_;            // the token new connections present; membership thread only after start
   double cpu_value_ = 0;
   uint64_t next_poll_id_ = 1;
   uint64_t next_call_id_ = 1;

@@ -57,6 +57,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::array<char, 64 * 1024> read_buf{};
   std::function<void(const Json&)> on_bump;
   std::function<void()> on_connect;
+  std::function<std::vector<Client::ConnectCall>()> connect_calls;
   mutable std::mutex endpoint_mu;
   std::string current_endpoint;
   std::chrono::steady_clock::time_point last_rx{};  // last bytes received on the current connection
@@ -242,8 +243,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         state = State::kReady;
         ready = true;
         connect_timer.cancel();
-        for (auto& [id, frame] : queued) write(std::move(frame));
+        auto waiting = std::move(queued);
         queued.clear();
+        if (connect_calls)
+          for (auto& c : connect_calls()) submit(c.op, std::move(c.args), std::move(c.cb), options.call_timeout);
+        for (auto& [id, frame] : waiting) write(std::move(frame));
         if (on_connect) on_connect();
         return;
       }
@@ -407,6 +411,16 @@ void Client::set_bump_handler(std::function<void(const Json&)> handler) {
 void Client::set_connect_handler(std::function<void()> handler) {
   auto impl = impl_;
   asio::post(impl->io, [impl, h = std::move(handler)]() mutable { impl->on_connect = std::move(h); });
+}
+
+void Client::set_token(std::string token) {
+  auto impl = impl_;
+  asio::post(impl->io, [impl, t = std::move(token)]() mutable { impl->options.token = std::move(t); });
+}
+
+void Client::set_connect_calls(std::function<std::vector<ConnectCall>()> make) {
+  auto impl = impl_;
+  asio::post(impl->io, [impl, m = std::move(make)]() mutable { impl->connect_calls = std::move(m); });
 }
 
 bool Client::connected() const { return impl_->ready; }

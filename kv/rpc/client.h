@@ -48,8 +48,20 @@ class Client {
 
   // Server pushes on this connection (bumps). Runs on the I/O thread.
   void set_bump_handler(std::function<void(const Json&)> handler);
-  // Runs on the I/O thread after every successful (re)connect; a worker re-subscribes here.
+  // Runs on the I/O thread after every successful (re)connect.
   void set_connect_handler(std::function<void()> handler);
+  // Calls made first on every new connection, before the calls queued while it was down: a worker pings as its
+  // id here, because a scoped credential may commit, release or subscribe only as an id its connection pinged as
+  // (docs/security.md). `make` runs on the I/O thread and must not block; the callbacks run there too.
+  struct ConnectCall {
+    std::string op;
+    Json args;
+    Callback cb;
+  };
+  void set_connect_calls(std::function<std::vector<ConnectCall>()> make);
+
+  // The token of the next hello (a rotated ServiceAccount token); the current connection keeps its identity.
+  void set_token(std::string token);
 
   bool connected() const;
   std::string endpoint() const;  // the endpoint in use (or to be tried next)

@@ -15,6 +15,9 @@ inline constexpr int kProtocolVersion = 1;
 // Error codes carried in responses and error frames.
 namespace code {
 inline constexpr const char* kUnauthenticated = "unauthenticated";
+// Authenticated, but the credential's role does not allow this op on this pool (docs/security.md, "Roles").
+// The connection stays usable.
+inline constexpr const char* kPermissionDenied = "permission_denied";
 inline constexpr const char* kProtocol = "protocol";            // malformed frame or body, wrong version
 inline constexpr const char* kTooLarge = "too_large";
 inline constexpr const char* kBadRequest = "bad_request";       // well-formed frame, invalid arguments

@@ -58,7 +58,10 @@ void Session::start() {
   }
   hello_timer_.expires_after(std::chrono::milliseconds(options_.hello_timeout_ms));
   hello_timer_.async_wait(asio::bind_executor(strand_, [self](boost::system::error_code ec) {
-    if (!ec && !self->authenticated_) self->fail(code::kUnauthenticated, "no hello frame within the timeout");
+    if (ec || self->authenticated_) return;
+    self->fail(code::kUnauthenticated, self->authenticating_
+                                           ? "the hello's token could not be verified within the timeout"
+                                           : "no hello frame within the timeout");
   }));
   asio::dispatch(strand_, [self] { self->read(); });
 }
@@ -72,19 +75,24 @@ void Session::read() {
                               return;
                             }
                             self->decoder_.feed(self->read_buf_.data(), n);
-                            Frame f;
-                            while (!self->closed_) {
-                              auto st = self->decoder_.next(f);
-                              if (st == FrameDecoder::Status::kNeedMore) break;
-                              if (st == FrameDecoder::Status::kError) {
-                                bool too_large = self->decoder_.error().find("exceeds") != std::string::npos;
-                                self->fail(too_large ? code::kTooLarge : code::kProtocol, self->decoder_.error());
-                                return;
-                              }
-                              self->on_frame(f);
-                            }
-                            if (!self->closed_ && !self->close_after_write_) self->read();
+                            self->process_frames();
                           }));
+}
+
+void Session::process_frames() {
+  Frame f;
+  while (!closed_ && !authenticating_) {
+    auto st = decoder_.next(f);
+    if (st == FrameDecoder::Status::kNeedMore) break;
+    if (st == FrameDecoder::Status::kError) {
+      bool too_large = decoder_.error().find("exceeds") != std::string::npos;
+      fail(too_large ? code::kTooLarge : code::kProtocol, decoder_.error());
+      return;
+    }
+    on_frame(f);
+  }
+  // While the hello is being authenticated, frames pipelined behind it wait in the socket; hello_done resumes.
+  if (!closed_ && !close_after_write_ && !authenticating_) read();
 }
 
 void Session::on_hello(const Frame& f) {
@@ -105,16 +113,61 @@ void Session::on_hello(const Frame& f) {
     return;
   }
   std::string token = hello.contains("token") && hello["token"].is_string() ? hello["token"].get<std::string>() : "";
-  if (!options_.token.empty() && !same_token(options_.token, token)) {
-    fail(code::kUnauthenticated, "invalid bearer token");
+  client_name_ = hello.contains("client") && hello["client"].is_string() ? hello["client"].get<std::string>() : "";
+  if (!options_.authenticate) {
+    if (!options_.token.empty() && !same_token(options_.token, token)) {
+      fail(code::kUnauthenticated, "invalid bearer token");
+      return;
+    }
+    hello_done(f.id, authz::admin(options_.token.empty() ? "unauthenticated (no token configured)" : "admin token"),
+               "");
     return;
   }
-  client_name_ = hello.contains("client") && hello["client"].is_string() ? hello["client"].get<std::string>() : "";
+  authenticating_ = true;
+  auto self = shared_from_this();
+  options_.authenticate(token, [self, id = f.id](std::optional<authz::Identity> identity, std::string error) {
+    // Always posted, even when the authenticator answers at once: the read loop that called on_hello must
+    // unwind first, or two reads would be outstanding on the socket.
+    asio::post(self->strand_, [self, id, identity = std::move(identity), error = std::move(error)]() mutable {
+      self->authenticating_ = false;
+      if (self->closed_ || self->close_after_write_) return;  // the hello timed out meanwhile
+      self->hello_done(id, std::move(identity), error);
+      self->process_frames();
+    });
+  });
+}
+
+void Session::hello_done(uint64_t hello_id, std::optional<authz::Identity> identity, const std::string& error) {
+  if (!identity) {
+    fail(code::kUnauthenticated, error.empty() ? "invalid bearer token" : error);
+    return;
+  }
+  identity_ = std::move(*identity);
   authenticated_ = true;
   leave_unauthenticated();
   decoder_.set_max_frame(options_.max_frame);
   hello_timer_.cancel();
-  send(FrameType::kWelcome, f.id, Json{{"version", kProtocolVersion}, {"server", options_.server_name}});
+  send(FrameType::kWelcome, hello_id, Json{{"version", kProtocolVersion}, {"server", options_.server_name}});
+}
+
+bool Session::register_worker(const std::string& pool, const std::string& worker) {
+  std::lock_guard lock(workers_mu_);
+  if (workers_.count({pool, worker})) return true;
+  if (workers_.size() >= kMaxWorkers) return false;
+  workers_.emplace(pool, worker);
+  return true;
+}
+
+bool Session::registered(const std::string& pool, const std::string& worker) const {
+  std::lock_guard lock(workers_mu_);
+  return workers_.count({pool, worker}) > 0;
+}
+
+bool Session::registered_any_pool(const std::string& worker) const {
+  std::lock_guard lock(workers_mu_);
+  for (const auto& [pool, id] : workers_)
+    if (id == worker) return true;
+  return false;
 }
 
 void Session::on_frame(Frame& f) {

@@ -2,6 +2,7 @@
 // The kv's RPC server: Boost.Asio, one Session per connection, pipelined requests answered in any order. The
 // handler gets each request with a Responder and may answer later from any thread (a pull waits for its lease
 // batch to commit without holding an I/O thread).
+#include "kv/rpc/authz.h"
 #include "kv/rpc/frame.h"
 #include "kv/rpc/protocol.h"
 
@@ -12,6 +13,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 
 namespace gasoline::rpc {
 
@@ -38,7 +41,10 @@ struct Request {
 using Handler = std::function<void(Request, Responder)>;
 
 struct ServerOptions {
-  std::string token;  // bearer token every hello must carry; empty disables authentication (tests, dev)
+  // Without an authenticator: the bearer token every hello must carry, which makes the connection admin; empty
+  // disables authentication (tests, dev: every connection is admin).
+  std::string token;
+  authz::Authenticator authenticate;  // when set, decides every hello instead of `token`
   size_t max_frame = kDefaultMaxFrame;
   // Until its hello is accepted a connection costs little: small frames only, a short deadline, and a bounded
   // number of such connections (the oldest stay; new ones are refused with `unavailable`).
@@ -65,11 +71,23 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed() const { return closed_; }
   const std::string& peer() const { return peer_; }
   const std::string& client_name() const { return client_name_; }
+  // Who the hello authenticated; fixed before the first request reaches the handler.
+  const authz::Identity& identity() const { return identity_; }
+
+  // The worker ids this connection pinged as, per pool: a worker credential may only act as those (docs/security.md).
+  // Returns false once the connection holds kMaxWorkers, so one connection cannot grow the set without bound.
+  bool register_worker(const std::string& pool, const std::string& worker);
+  bool registered(const std::string& pool, const std::string& worker) const;
+  bool registered_any_pool(const std::string& worker) const;
+  static constexpr size_t kMaxWorkers = 64;
 
  private:
   void read();
   void on_frame(Frame& f);
   void on_hello(const Frame& f);
+  void hello_done(uint64_t hello_id, std::optional<authz::Identity> identity, const std::string& error);
+  // Handles the frames decoded so far, then reads on (unless the connection closes or waits for its hello).
+  void process_frames();
   void write_locked();
   void error_counted(const std::string& code);
   void leave_unauthenticated();
@@ -84,6 +102,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   std::string client_name_;
   bool authenticated_ = false;
+  bool authenticating_ = false;  // the hello waits for the authenticator: read nothing more until it answers
+  authz::Identity identity_;
+  mutable std::mutex workers_mu_;
+  std::set<std::pair<std::string, std::string>> workers_;  // (pool, worker id) this connection pinged as
   std::shared_ptr<std::atomic<size_t>> unauthenticated_;  // released (decremented) once: hello accepted or gone
   std::atomic<bool> closed_{false};
 

@@ -39,6 +39,16 @@ Metrics::Metrics()
                       .Name("gasoline_kv_rpc_errors_total")
                       .Help("RPC errors returned or connections closed, by code")
                       .Register(*registry_)),
+      denied_(BuildCounter()
+                   .Name("gasoline_kv_requests_denied_total")
+                   .Help("Requests refused because the caller's role does not allow them, by op and reason "
+                         "(role, namespace, worker)")
+                   .Register(*registry_)),
+      token_reviews_(BuildCounter()
+                         .Name("gasoline_kv_token_reviews_total")
+                         .Help("ServiceAccount tokens checked with a TokenReview, by result (authenticated, refused, "
+                               "error: the API server did not answer; cached: answered from the kv's cache)")
+                         .Register(*registry_)),
       bumps_(BuildCounter()
                  .Name("gasoline_kv_bumps_sent_total")
                  .Help("Bump frames pushed to worker streams")

@@ -49,6 +49,12 @@ class Metrics {
   }
   void forget_leader_gauges();
   void rpc_error(const std::string& code) { rpc_errors_.Add({{"code", code}}).Increment(); }
+  // op is one of the kv's ops or "other" (authz::metric_op), reason one of authz's few labels.
+  void denied(const std::string& op, const std::string& reason) {
+    denied_.Add({{"op", op}, {"reason", reason}}).Increment();
+  }
+  // result: authenticated, refused, error or cached (kv/auth/token_review.h).
+  void token_review(const std::string& result) { token_reviews_.Add({{"result", result}}).Increment(); }
   void bumps(double n) { bumps_.Add({}).Increment(n); }
   void active_workers(const std::string& pool, double n) { active_.Add({{"pool", pool}}).Set(n); }
   void wake_lag(const std::string& pool, double seconds);
@@ -74,6 +80,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& purged_;
   prometheus::Family<prometheus::Gauge>& workflows_;
   prometheus::Family<prometheus::Counter>& rpc_errors_;
+  prometheus::Family<prometheus::Counter>& denied_;
+  prometheus::Family<prometheus::Counter>& token_reviews_;
   prometheus::Family<prometheus::Counter>& bumps_;
   prometheus::Family<prometheus::Counter>& commands_;
   prometheus::Family<prometheus::Counter>& handshakes_refused_;

@@ -12,6 +12,7 @@
 namespace gasoline::kv {
 namespace asio = boost::asio;
 using rpc::Json;
+namespace authz = rpc::authz;
 
 namespace {
 
@@ -93,10 +94,11 @@ void Service::handle(rpc::Request req, rpc::Responder r) {
   const auto& op = req.op;
   const auto& args = req.args;
   try {
+    if (!authorize_request(req, r)) return;
     if (op == "status") return status(args, r);
     if (op.rfind("cluster.", 0) == 0) return cluster(op, args, r);
-    if (op == "get") return read(args, r, [this, args, r] { get(args, r); });
-    if (op == "list") return read(args, r, [this, args, r] { list(args, r); });
+    if (op == "get") return read(args, r, [this, req, r] { get(req, r); });
+    if (op == "list") return read(args, r, [this, req, r] { list(req, r); });
     if (op == "workers") return read(args, r, [this, args, r] { workers(args, r); });
     if (!log_ || !log_->is_leader()) {
       r.error(rpc::code::kNotLeader, "this replica is not the leader", Json{{"leader", log_ ? log_->leader_address() : ""}});
@@ -121,6 +123,100 @@ void Service::handle(rpc::Request req, rpc::Responder r) {
     log::error("request failed", {{"op", op}, {"error", e.what()}});
     r.error(rpc::code::kInternal, std::string(op) + ": " + e.what());
   }
+}
+
+// --- authorization -----------------------------------------------------------------------------------------
+
+bool Service::permitted(const rpc::Request& req, const rpc::Responder& r, const std::string& pool,
+                        const std::string& worker) {
+  const auto& op = req.op;
+  const auto& who = req.session->identity();
+  auto check = authz::WorkerCheck::kNone;
+  if (!worker.empty()) {
+    bool known = op == "subscribe" ? req.session->registered_any_pool(worker) : req.session->registered(pool, worker);
+    check = known ? authz::WorkerCheck::kRegistered : authz::WorkerCheck::kUnregistered;
+  }
+  return allowed_or_deny(req, r, authz::authorize(who, op, pool, check, worker));
+}
+
+bool Service::allowed_or_deny(const rpc::Request& req, const rpc::Responder& r, const authz::Decision& d) {
+  if (d.allowed) return true;
+  const auto& who = req.session->identity();
+  metrics_.denied(std::string(authz::metric_op(req.op)), d.reason);
+  log::debug("request denied", {{"op", req.op}, {"subject", who.subject}, {"peer", req.session->peer()},
+                                {"reason", d.message}});
+  r.error(rpc::code::kPermissionDenied, d.message);
+  return false;
+}
+
+bool Service::authorize_request(const rpc::Request& req, const rpc::Responder& r) {
+  if (!req.session || req.session->identity().admin) return true;  // in-process callers and admins
+  const auto& op = req.op;
+  const auto& args = req.args;
+  if (op == "ping") {
+    auto pool = str_arg(args, "pool");
+    auto worker = str_arg(args, "worker");
+    if (!permitted(req, r, pool)) return false;
+    // The first ping a connection sends as a worker id makes that id its own: commit, release, drain, leave and
+    // subscribe as it are then allowed on this connection only.
+    if (req.session->register_worker(pool, worker)) return true;
+    return allowed_or_deny(req, r,
+                           authz::Decision{false, "worker",
+                                           "permission denied: this connection already pings as " +
+                                               std::to_string(rpc::Session::kMaxWorkers) +
+                                               " worker ids; open another connection for more"});
+  }
+  if (op == "pull" || op == "drain" || op == "leave")
+    return permitted(req, r, str_arg(args, "pool"), str_arg(args, "worker"));
+  if (op == "subscribe") {
+    auto worker = str_arg(args, "worker");
+    if (!permitted(req, r, "", worker)) return false;
+    // Bump streams are keyed by worker id alone: an id that is a member of another namespace's pool belongs to
+    // someone else, whose bumps this connection must not take over.
+    const auto ns = req.session->identity().ns;
+    for (const auto& w : sm_.workers(""))
+      if (w.id == worker && authz::namespace_of(w.pool) != ns)
+        return allowed_or_deny(req, r,
+                               authz::Decision{false, "namespace",
+                                               "permission denied: worker id '" + worker +
+                                                   "' is a member of pool " + w.pool + ", outside namespace " + ns});
+    return true;
+  }
+  if (op == "list" || op == "dispatch") return permitted(req, r, str_arg(args, "pool"));
+  if (op == "commit" || op == "release" || op == "signal" || op == "cancel") {
+    auto id = str_arg(args, "workflow_id");
+    auto w = sm_.workflow(id);
+    if (!w) {
+      // Before the command runs, so a role never learns more by proposing it than by reading.
+      r.error(rpc::code::kNotFound, "workflow '" + id + "' not found");
+      return false;
+    }
+    bool as_worker = op == "commit" || op == "release";
+    if (!permitted(req, r, w->pool, as_worker ? str_arg(args, "worker") : "")) return false;
+    if (op != "commit") return true;
+    // A commit's children and signals reach other workflows: they must stay in the caller's namespace too. A
+    // child without a pool is dispatched into its parent's (kv/store/apply.cc).
+    if (auto it = args.find("children"); it != args.end() && it->is_array())
+      for (const auto& d : *it) {
+        if (!d.is_object()) continue;
+        auto pool = d.value("pool", std::string());
+        if (!permitted(req, r, pool.empty() ? w->pool : pool)) return false;
+      }
+    if (auto it = args.find("signals"); it != args.end() && it->is_array())
+      for (const auto& sg : *it) {
+        if (!sg.is_object()) continue;
+        auto target = sm_.workflow(sg.value("workflow_id", std::string()));
+        if (target && !permitted(req, r, target->pool)) return false;
+      }
+    return true;
+  }
+  if (op == "get") return true;  // its pool is known after the read: get() checks
+  return permitted(req, r, "");  // admin ops, unknown ops
+}
+
+bool Service::may_see_lease(const rpc::Request& req, const store::Workflow& w) const {
+  if (!req.session || req.session->identity().admin) return true;
+  return !w.lease_worker.empty() && req.session->registered(w.pool, w.lease_worker);
 }
 
 void Service::reply_error(const rpc::Responder& r, const store::Result& res) const {
@@ -507,14 +603,16 @@ void Service::cancel(const Json& args, rpc::Responder r) {
   propose_and_reply(store::Cancel{str_arg(args, "workflow_id"), str_arg(args, "reason", false)}, r);
 }
 
-void Service::get(const Json& args, rpc::Responder r) {
-  auto id = str_arg(args, "workflow_id");
+void Service::get(const rpc::Request& req, rpc::Responder r) {
+  auto id = str_arg(req.args, "workflow_id");
   auto w = sm_.workflow(id);
   if (!w) {
     r.error(rpc::code::kNotFound, "workflow '" + id + "' not found");
     return;
   }
+  if (req.session && !permitted(req, r, w->pool)) return;
   Json j = workflow_json(*w);
+  if (!may_see_lease(req, *w)) j.erase("lease_token");
   Json sigs = Json::array();
   for (const auto& s : sm_.signals(id, w->consumed_signal_seq, 100))
     sigs.push_back(Json{{"seq", s.seq}, {"name", s.name}, {"body", s.body}, {"ts", s.ts}});
@@ -522,7 +620,8 @@ void Service::get(const Json& args, rpc::Responder r) {
   r.ok(j);
 }
 
-void Service::list(const Json& args, rpc::Responder r) {
+void Service::list(const rpc::Request& req, rpc::Responder r) {
+  const auto& args = req.args;
   auto pool = str_arg(args, "pool");
   std::optional<store::Status> status;
   auto s = str_arg(args, "status", false);
@@ -532,7 +631,10 @@ void Service::list(const Json& args, rpc::Responder r) {
   }
   auto limit = std::min<size_t>(num_arg<size_t>(args, "limit", 100), 10000);
   Json out = Json::array();
-  for (const auto& w : sm_.list(pool, status, limit, str_arg(args, "after", false))) out.push_back(workflow_json(w));
+  for (const auto& w : sm_.list(pool, status, limit, str_arg(args, "after", false))) {
+    out.push_back(workflow_json(w));
+    if (!may_see_lease(req, w)) out.back().erase("lease_token");
+  }
   r.ok(Json{{"workflows", std::move(out)}});
 }
 

@@ -66,14 +66,26 @@ class Service {
     using std::runtime_error::runtime_error;
   };
 
+  // The caller's role against what the request touches (kv/rpc/authz.h). Answers permission_denied (or
+  // not_found for a workflow it cannot see) and returns false when the request must not run. Ops whose pool is
+  // known only after a read (get) check in their handler.
+  bool authorize_request(const rpc::Request& req, const rpc::Responder& r);
+  bool permitted(const rpc::Request& req, const rpc::Responder& r, const std::string& pool,
+                 const std::string& worker = "");
+  // Counts and answers a denial; true when `d` allows.
+  bool allowed_or_deny(const rpc::Request& req, const rpc::Responder& r, const rpc::authz::Decision& d);
+  // Whether the caller may see the lease token of a workflow: admins, and the connection that pinged as the
+  // lease's worker. Anyone else holding it could commit or release another worker's lease.
+  bool may_see_lease(const rpc::Request& req, const store::Workflow& w) const;
+
   void ping(const rpc::Json& args, rpc::Responder r);
   void subscribe(const rpc::Request& req, rpc::Responder r);
   void drain_or_leave(const std::string& op, const rpc::Json& args, rpc::Responder r);
   void dispatch(const rpc::Json& args, rpc::Responder r);
   void signal(const rpc::Json& args, rpc::Responder r);
   void cancel(const rpc::Json& args, rpc::Responder r);
-  void get(const rpc::Json& args, rpc::Responder r);
-  void list(const rpc::Json& args, rpc::Responder r);
+  void get(const rpc::Request& req, rpc::Responder r);
+  void list(const rpc::Request& req, rpc::Responder r);
   void workers(const rpc::Json& args, rpc::Responder r);
   void status(const rpc::Json& args, rpc::Responder r);
   void pull(const rpc::Json& args, rpc::Responder r);

@@ -23,25 +23,6 @@ std::string read_file(const fs::path& p) {
   return s.str();
 }
 
-std::string base64_decode(const std::string& in, const std::string& what) {
-  static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
-    auto v = alphabet.find(c);
-    if (v == std::string::npos) throw std::runtime_error(what + " is not valid base64");
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
-}
-
 // `name-data` (base64 inline) wins over `name` (a file path, relative to the kubeconfig).
 std::string data_or_file(const YAML::Node& node, const std::string& name, const fs::path& dir,
                          const std::string& where) {
@@ -62,6 +43,25 @@ YAML::Node find_named(const YAML::Node& list, const std::string& name, const std
 }
 
 }  // namespace
+
+std::string base64_decode(const std::string& in, const std::string& what) {
+  static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
+    auto v = alphabet.find(c);
+    if (v == std::string::npos) throw std::runtime_error(what + " is not valid base64");
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
 
 Config load_kubeconfig(const std::string& path, const std::string& context) {
   YAML::Node root;

@@ -17,6 +17,10 @@ struct Config {
   std::string source;           // what this came from, for logs and errors
 };
 
+// Standard base64 (RFC 4648 §4; padding, CR, LF and spaces skipped). Throws std::runtime_error "<what> is not
+// valid base64" on any other character outside the alphabet.
+std::string base64_decode(const std::string& in, const std::string& what);
+
 // Parses a kubeconfig. `context` empty = current-context. Relative file paths resolve against the file's
 // directory, as kubectl does. Throws std::runtime_error naming the file and the missing or bad field.
 Config load_kubeconfig(const std::string& path, const std::string& context = "");

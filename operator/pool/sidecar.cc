@@ -76,6 +76,17 @@ json token_volume(const Spec& s) {
   // Root-owned and readable by the pod's fsGroup only (pod_template sets one when the template does not): a
   // process in the pod running under another uid and without that group cannot read the kv token.
   constexpr int kReadOnlyForOwnerAndGroup = 0440;
+  if (s.kv.service_account_token)
+    // The pod's own identity, for the kv only (audience) and short-lived: the kv learns the pod's namespace from
+    // a TokenReview, so no kv token Secret is copied into the namespace, and a leaked token expires within the
+    // hour. Projected volumes are mounted even with automountServiceAccountToken: false.
+    return {{"name", kTokenVolumeName},
+            {"projected",
+             {{"defaultMode", kReadOnlyForOwnerAndGroup},
+              {"sources", json::array({{{"serviceAccountToken",
+                                         {{"audience", kKvAudience},
+                                          {"expirationSeconds", kServiceAccountTokenSeconds},
+                                          {"path", "token"}}}}})}}}};
   return {{"name", kTokenVolumeName},
           {"secret",
            {{"secretName", s.kv.token_secret_name},

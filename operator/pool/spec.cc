@@ -259,6 +259,7 @@ void parse_kv(const Field& f, const Defaults& defaults, Spec& s) {
   s.kv.pool = non_empty_string_or(f["pool"], s.namespace_name + "." + s.name);
   if (f["pool"].present()) check_kv_pool_namespace(f["pool"], s.kv.pool, s.namespace_name);
   const Field secret = f["tokenSecretRef"];
+  s.kv.service_account_token = defaults.sidecar_kv_credential == "service-account" && !secret.present();
   s.kv.token_secret_name = non_empty_string_or(secret["name"], s.kv.token_secret_name);
   s.kv.token_secret_key = non_empty_string_or(secret["key"], s.kv.token_secret_key);
 }

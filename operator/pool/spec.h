@@ -25,6 +25,11 @@ struct Defaults {
   // --allowed-kv-address: the kv addresses (host:port) a pool's spec.kv.address may name, besides those of
   // kv_address. The operator dials a pool's kv with its own token, so it must never dial one a tenant chose.
   std::vector<std::string> allowed_kv_addresses;
+  // --sidecar-kv-credential: what sidecars authenticate to the kv with. "secret": the kv token Secret, which must
+  // be copied into every pool namespace. "service-account": the pod's own projected ServiceAccount token (audience
+  // gasoline-kv), which a kv with --kube-token-review maps to worker and client of the pool's namespace only
+  // (docs/security.md, "Roles"). A pool that names spec.kv.tokenSecretRef always gets that Secret.
+  std::string sidecar_kv_credential = "secret";
 };
 
 struct SidecarSpec {
@@ -45,6 +50,7 @@ struct KvSpec {
   std::string pool;  // the pool's name in the kv
   std::string token_secret_name = "gasoline-kv-token";
   std::string token_secret_key = "token";
+  bool service_account_token = false;  // a projected ServiceAccount token instead of the Secret (Defaults)
 };
 
 struct AutoscalingSpec {
@@ -91,6 +97,10 @@ struct Spec {
 // Names the sidecar adds to the pod; a template that uses them is rejected rather than silently overwritten.
 inline constexpr std::string_view kSidecarName = "gasoline-worker";
 inline constexpr std::string_view kTokenVolumeName = "gasoline-kv-token";
+// The audience of the projected ServiceAccount token and its lifetime (the kubelet rotates it at 80 %; the sidecar
+// re-reads the file for every new connection).
+inline constexpr std::string_view kKvAudience = "gasoline-kv";
+inline constexpr int kServiceAccountTokenSeconds = 3600;
 
 // `pool` is the whole GasolineWorkerPool object (metadata and spec). Throws SpecError naming the first bad field.
 Spec parse_spec(const nlohmann::json& pool, const Defaults&);

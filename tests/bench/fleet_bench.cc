@@ -15,6 +15,7 @@
 #include "kv/rpc/client.h"
 #include "tests/support/kv_process.h"
 #include "tests/support/process.h"
+#include "tests/support/prometheus_text.h"
 #include "worker/sdk/client.h"
 
 #include <CLI/CLI.hpp>
@@ -53,13 +54,7 @@ double percentile(std::vector<double> v, double p) {
 
 Json num_or_null(double v) { return v < 0 ? Json() : Json(std::round(v * 1000) / 1000); }
 
-double metric(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return 0;
-}
+double metric(const std::string& text, const std::string& series) { return gasoline::testing::metric(text, series, 0); }
 
 void emit(Json line) { std::cout << line.dump() << std::endl; }
 

@@ -2,8 +2,9 @@
 # Steps 1 and 2 of the product on real pods, as a new user meets them:
 #   1. `helm install` the chart with our images: the operator (2 replicas, leader election) runs in pods with its
 #      own ServiceAccount; the kv StatefulSet (3 replicas) forms its Raft group over the headless Service's DNS
-#      names, on PersistentVolumes this test provides (the node has no provisioner); the chart writes the kv
-#      token Secret into the pool's namespace (kv.auth.poolNamespaces), so nothing is copied by hand.
+#      names, on PersistentVolumes this test provides (the node has no provisioner).
+#      The pool's sidecars authenticate with their projected ServiceAccount token (audience gasoline-kv), which
+#      the kv verifies with a TokenReview: no token Secret exists in the pool's namespace, none is copied by hand.
 #   2. `kubectl apply` a pool of the example app: its pods run Ready with gasoline-worker as a native sidecar and
 #      `kubectl get gwp` shows Replicas/Ready/Active matching the Deployment and the kv.
 # The install stays for the other product tests (fixture gasoline_product); product_uninstall_test.sh removes it.
@@ -44,7 +45,6 @@ start=$SECONDS
 if ! in_node helm install "$RELEASE" "$CHART" -n "$PRODUCT_NS" --create-namespace --wait --timeout 5m \
   --set kv.persistence.storageClass=gasoline-product --set kv.persistence.size=1Gi \
   --set kv.persistence.deleteOnUninstall=true \
-  --set "kv.auth.poolNamespaces={${POOLS_NS}}" \
   --set kv.resources.requests.cpu=100m >"${PRODUCT_DIR}/helm-install.log" 2>&1; then
   cat "${PRODUCT_DIR}/helm-install.log" >&2
   kc -n "$PRODUCT_NS" get pods -o wide >&2 || true
@@ -90,9 +90,8 @@ for i in 0 1 2; do
   [ -n "$(ls -A "${PRODUCT_DIR}/pv-${i}")" ] || fail "the kv wrote nothing to PersistentVolume gasoline-product-kv-${i}"
 done
 
-# The token Secret in the pool's namespace came from the chart, not from a copy.
-[ "$(kc -n "$POOLS_NS" get secret gasoline-kv-token -o jsonpath='{.metadata.labels.app\.kubernetes\.io/instance}')" = "$RELEASE" ] ||
-  fail "no chart-written gasoline-kv-token Secret in ${POOLS_NS}"
+# No kv credential is stored in the pool's namespace: its sidecars present ServiceAccount tokens.
+[ -z "$(kc -n "$POOLS_NS" get secret -o name)" ] || fail "Secrets exist in ${POOLS_NS}: $(kc -n "$POOLS_NS" get secret -o name)"
 
 info "kubectl apply the pool ${POOLS_NS}/${POOL}"
 pool_manifest | kc -n "$POOLS_NS" apply -f - >/dev/null
@@ -128,4 +127,7 @@ if ! (wait_until "kubectl get gwp: Replicas, Ready and Active match the Deployme
   fail "kubectl get gwp does not tell what is true"
 fi
 kc -n "$POOLS_NS" get gwp
+reviews="$(kv_metric 'gasoline_kv_token_reviews_total{result="authenticated"}')"
+[ "$reviews" -gt 0 ] || fail "the kv made no TokenReview: the sidecars did not authenticate with their ServiceAccount tokens"
+info "ok: the sidecars authenticated with ServiceAccount tokens (${reviews} TokenReviews by the kv)"
 info "ok: the product is installed; the pool runs $(ready_pool_pods | wc -l) Ready pods with native sidecars"

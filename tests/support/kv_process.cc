@@ -33,7 +33,7 @@ void KvProcess::start() {
                                 "--data-dir", dir_ + "/db",
                                 "--token-file", dir_ + "/token",
                                 "--listen", "127.0.0.1:" + std::to_string(port_),
-                                "--metrics-listen", "",
+                                "--metrics-listen", options_.metrics_listen,
                                 "--port-file", port_file,
                                 "--strategy", options_.strategy,
                                 "--ping-interval-ms", std::to_string(options_.ping_interval_ms),

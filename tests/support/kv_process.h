@@ -13,6 +13,7 @@ struct KvOptions {
   int64_t lost_after_ms = 400;
   int64_t backup_grace_ms = 200;
   bool fsync = true;
+  std::string metrics_listen;  // "" = no /metrics endpoint
   std::vector<std::string> extra_args;
 };
 

@@ -7,6 +7,7 @@
 #include "kv/rpc/client.h"
 #include "tests/support/kv_process.h"
 #include "tests/support/process.h"
+#include "tests/support/prometheus_text.h"
 #include "worker/sdk/client.h"
 
 #include <gtest/gtest.h>
@@ -63,14 +64,7 @@ inline int logged_admin_port(const std::string& log) {
   return 0;
 }
 
-// The value of one series in Prometheus text ("name{labels}"), or -1 when absent.
-inline double metric(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
+using testing::metric;  // the value of one series in /metrics text, or -1 when absent
 
 struct Node {
   std::string name;
@@ -124,7 +118,8 @@ class WorkerFleet : public ::testing::Test {
     std::string port_file = dir_->path() + "/" + name + ".port";
     std::vector<std::string> argv{testing::binary_path("gasoline-worker"),
                                   "--kv", kv_->address(),
-                                  "--token-file", dir_->path() + "/kv/token",
+                                  "--token-file", sidecar_token_file_.empty() ? dir_->path() + "/kv/token"
+                                                                              : sidecar_token_file_,
                                   "--pool", pool_,
                                   "--api-port", "0",
                                   "--port-file", port_file,
@@ -216,6 +211,7 @@ class WorkerFleet : public ::testing::Test {
 
   std::unique_ptr<TempDir> dir_;
   std::string pool_ = "test";
+  std::string sidecar_token_file_;  // empty = the kv's admin token
   // Prepended to the sidecar's and the app's command lines (e.g. faketime, to skew their clock).
   std::vector<std::string> wrapper_;
   std::unique_ptr<KvProcess> kv_;

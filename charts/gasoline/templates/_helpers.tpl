@@ -74,6 +74,17 @@ The operator's ServiceAccount.
 {{- end }}
 
 {{/*
+The kv's ServiceAccount.
+*/}}
+{{- define "gasoline.kv.serviceAccountName" -}}
+{{- if .Values.kv.serviceAccount.create }}
+{{- default (include "gasoline.kv.fullname" .) .Values.kv.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.kv.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
 An image reference. Call with (dict "image" .Values.kv.image "ctx" $): REPOSITORY:TAG, the tag defaulting
 to the chart's appVersion; a digest (sha256:...) is appended with "@" instead.
 */}}

@@ -114,6 +114,20 @@ for a in "${denied[@]}"; do
 done
 info "ok: RBAC (${#allowed[@]} allowed and ${#denied[@]} denied checks as ${sa})"
 
+# The kv's ServiceAccount may verify the sidecars' ServiceAccount tokens (kv.auth.serviceAccountTokens, the
+# default), and nothing else.
+kv_sa="system:serviceaccount:${ns}:gasoline-kv"
+[ "$(kubectl auth can-i --as="$kv_sa" create tokenreviews.authentication.k8s.io 2>/dev/null)" = yes ] ||
+  fail "the kv may not create TokenReviews"
+for a in "get secrets -n ${ns}" "list pods --all-namespaces" "create tokenrequests.authentication.k8s.io" \
+         "create subjectaccessreviews.authorization.k8s.io" "list gasolineworkerpools.gasoline.dev --all-namespaces"; do
+  # shellcheck disable=SC2086
+  [ "$(kubectl auth can-i --as="$kv_sa" $a 2>/dev/null)" = no ] || fail "the kv may: ${a}"
+done
+[ "$(k get statefulset gasoline-kv -o jsonpath='{.spec.template.spec.serviceAccountName}/{.spec.template.spec.automountServiceAccountToken}')" = "gasoline-kv/true" ] ||
+  fail "the kv pods do not run as their ServiceAccount with its token"
+info "ok: the kv may create TokenReviews and nothing else"
+
 # Upgrade: the token is kept (lookup), values change, the sample pool appears, and the token is written into a
 # namespace where pools live (kv.auth.poolNamespaces), so nobody copies it by hand.
 kubectl create namespace "$pool_ns" >/dev/null
@@ -142,6 +156,7 @@ quiet_helm uninstall "$release" -n "$ns" --wait --timeout 120s >/dev/null || fai
 left="$(k get deployment,statefulset,service,secret,pdb,serviceaccount,role,rolebinding -l app.kubernetes.io/instance=$release -o name)"
 [ -z "$left" ] || fail "left after uninstall: ${left}"
 kubectl get clusterrole gasoline-operator >/dev/null 2>&1 && fail "ClusterRole left after uninstall"
+kubectl get clusterrole gasoline-kv-token-review >/dev/null 2>&1 && fail "the kv's ClusterRole left after uninstall"
 kubectl get crd "$CRD_NAME" >/dev/null || fail "helm uninstall removed the CRD (crds/ must be kept)"
 info "ok: helm uninstall removes the release's objects and keeps the CRD"
 info "PASS operator.chart_install"

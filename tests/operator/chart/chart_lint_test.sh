@@ -16,7 +16,7 @@ info "ok: charts/gasoline/crds/ links to crds/"
 # Values sets: name|release|namespace|helm flags (one word per flag).
 custom_flags=(
   --set kv.replicas=5 --set operator.replicas=1 --set kv.persistence.enabled=false
-  --set kv.auth.existingSecret=my-kv-token --set kv.auth.existingSecretKey=tok
+  --set kv.auth.existingSecret=my-kv-token --set kv.auth.existingSecretKey=tok --set kv.auth.serviceAccountTokens=false
   --set kv.raftSecret.existingSecret=my-raft-secret --set kv.raftSecret.existingSecretKey=rs
   --set image.repository=registry.example/operator --set-string "image.tag=sha256:$(printf 'a%.0s' {1..64})"
   --set sidecar.image.repository=registry.example/worker --set-string sidecar.image.tag=9.9.9
@@ -32,7 +32,8 @@ monitoring_flags=(--set monitoring.serviceMonitors.enabled=true --set monitoring
                   --set monitoring.labels.release=kps --set monitoring.prometheusRule.additionalLabels.team=platform
                   --set 'monitoring.podMonitor.namespaces={shop,billing}')
 norbac_flags=(--set operator.rbac.create=false --set operator.serviceAccount.create=false
-              --set operator.serviceAccount.name=existing-sa)
+              --set operator.serviceAccount.name=existing-sa --set kv.rbac.create=false
+              --set kv.serviceAccount.create=false --set kv.serviceAccount.name=existing-kv-sa)
 
 render_and_check() {  # scenario release namespace flags...
   local scenario="$1" release="$2" ns="$3"; shift 3
@@ -77,13 +78,19 @@ metadata:
 data:
   notes: {{ tpl (.Files.Get "notes-src/NOTES.txt") . | quote }}
 TPL
-for flags in "" "--set kv.auth.existingSecret=mine --set samplePool.enabled=true"; do
+# By default pools need no token Secret (ServiceAccount tokens); without them NOTES says how to copy it.
+for flags in "" "--set kv.auth.serviceAccountTokens=false --set kv.auth.existingSecret=mine --set samplePool.enabled=true"; do
   # shellcheck disable=SC2086  # word splitting of the flags is intended
   helm template gasoline "$notes_chart" --namespace gasoline-system --show-only templates/zz-notes.yaml $flags \
     | python3 -c 'import sys, yaml; print(yaml.safe_load(sys.stdin)["data"]["notes"])' >"${CHART_WORK}/notes.out" ||
     fail "NOTES.txt does not render (flags: ${flags})"
-  for want in "kubectl -n gasoline-system get gwp" "examples/sample-pool.yaml" "gasoline-kv-token" \
-              "create secret generic gasoline-kv-token" "kubectl apply --server-side -f"; do
+  wants=("kubectl -n gasoline-system get gwp" "examples/sample-pool.yaml" "gasoline-kv-token" "kubectl apply --server-side -f")
+  if [ -z "$flags" ]; then
+    wants+=("projected ServiceAccount token" "do not copy it into pool namespaces")
+  else
+    wants+=("create secret generic gasoline-kv-token" "Prefer")
+  fi
+  for want in "${wants[@]}"; do
     grep -qF -- "$want" "${CHART_WORK}/notes.out" || { cat "${CHART_WORK}/notes.out"; fail "NOTES.txt does not mention '${want}'"; }
   done
 done

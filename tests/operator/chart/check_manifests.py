@@ -4,10 +4,11 @@
 usage: check_manifests.py RENDERED --scenario NAME --release R --namespace NS --crd CRD --example EXAMPLE
 
 Scenarios (the values they were rendered with are in chart_lint_test.sh):
-  default   the chart's defaults
-  custom    kv.replicas=5, no persistence, kv.auth.existingSecret, digest image, fullnameOverride, samplePool, ...
+  default   the chart's defaults (sidecars authenticate with ServiceAccount tokens: kv.auth.serviceAccountTokens)
+  custom    kv.replicas=5, no persistence, kv.auth.existingSecret and no ServiceAccount tokens, digest image,
+            fullnameOverride, samplePool, ...
   external  kv.enabled=false with operator.kvAddress
-  norbac    operator.rbac.create=false, operator.serviceAccount.create=false
+  norbac    operator.rbac.create=false, operator.serviceAccount.create=false, and the same for the kv
   monitoring  every monitoring.* part enabled, with extra labels and pool namespaces
 Prints one line per check group and exits 1 with every failure listed.
 """
@@ -61,6 +62,8 @@ EXPECTED_CLUSTER_RULES = sorted([
     (("events.k8s.io",), ("events",), ("create", "patch")),
 ])
 EXPECTED_ROLE_RULES = [(("coordination.k8s.io",), ("leases",), ("get", "create", "update"))]
+# The kv's only API access: verifying the sidecars' ServiceAccount tokens.
+EXPECTED_KV_RULES = [(("authentication.k8s.io",), ("tokenreviews",), ("create",))]
 
 
 def rules_of(obj):
@@ -155,7 +158,7 @@ def token_volume(spec):
     return {}
 
 
-def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replicas, sa_name):
+def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replicas, sa_name, sa_tokens=True):
     dep = one(docs, "Deployment", f"{fullname}-operator")
     if not dep:
         return
@@ -169,6 +172,8 @@ def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replica
                  "--probe-listen=0.0.0.0:8081", f"--sidecar-image={sidecar_image}", f"--kv-address={kv_address}",
                  "--kv-token-file=/var/run/gasoline/kv/token"]
     check(c.get("args", [])[:len(want_args)] == want_args, f"operator args {c.get('args')}, want {want_args} first")
+    check(("--sidecar-kv-credential=service-account" in c.get("args", [])) == sa_tokens,
+          f"operator --sidecar-kv-credential=service-account iff kv.auth.serviceAccountTokens ({sa_tokens}): {c.get('args')}")
     if fullname != "gw":
         check(not any(a.startswith("--allowed-kv-address") for a in c.get("args", [])),
               "by default the operator may dial only --kv-address")
@@ -196,13 +201,35 @@ def check_rbac(docs, fullname, ns, sa_name):
         check(r["metadata"]["namespace"] == ns, "Role in the release namespace")
     for kind, ref_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
         for b in by_kind(docs, kind):
+            if b["roleRef"]["name"] == f"{fullname}-kv-token-review":
+                continue  # the kv's (check_kv_rbac)
             check(b["roleRef"]["kind"] == ref_kind, f"{kind} roleRef {b['roleRef']}")
             check(b["subjects"] == [{"kind": "ServiceAccount", "name": sa_name, "namespace": ns}],
                   f"{kind} subjects {b['subjects']}")
     print("ok: RBAC is exactly the least-privilege set (ClusterRole + leader-election Role)")
 
 
-def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret, raft_key):
+def check_kv_rbac(docs, fullname, ns, sa_tokens, sa_name):
+    kv = f"{fullname}-kv"
+    crs = [d for d in by_kind(docs, "ClusterRole") if d["metadata"]["name"] == f"{kv}-token-review"]
+    crbs = [d for d in by_kind(docs, "ClusterRoleBinding") if d["metadata"]["name"] == f"{kv}-token-review"]
+    if not sa_tokens:
+        check(not crs and not crbs, "kv TokenReview RBAC rendered without kv.auth.serviceAccountTokens")
+        print("ok: no kv RBAC without ServiceAccount tokens")
+        return
+    check(len(crs) == 1 and len(crbs) == 1, f"want one kv ClusterRole and binding, got {len(crs)} and {len(crbs)}")
+    for cr in crs:
+        check(rules_of(cr) == EXPECTED_KV_RULES, f"kv ClusterRole rules {rules_of(cr)}, want {EXPECTED_KV_RULES}")
+    for b in crbs:
+        check(b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{kv}-token-review"},
+              f"kv ClusterRoleBinding roleRef {b['roleRef']}")
+        check(b["subjects"] == [{"kind": "ServiceAccount", "name": sa_name, "namespace": ns}],
+              f"kv ClusterRoleBinding subjects {b['subjects']}")
+    print("ok: the kv may create TokenReviews, nothing else")
+
+
+def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret, raft_key, sa_tokens=True,
+             sa_name=None):
     kv = f"{fullname}-kv"
     sts = one(docs, "StatefulSet", kv)
     if not sts:
@@ -216,7 +243,11 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret
         # Default: the claims outlive the release (kv.persistence.deleteOnUninstall=false).
         check((s.get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted") == "Retain",
               f"kv persistentVolumeClaimRetentionPolicy {s.get('persistentVolumeClaimRetentionPolicy')}")
-    check(spec.get("automountServiceAccountToken") is False, "kv automountServiceAccountToken false")
+    # The kv talks to the API server (TokenReviews) only to verify ServiceAccount tokens.
+    check(spec.get("automountServiceAccountToken") is sa_tokens, f"kv automountServiceAccountToken {sa_tokens}")
+    check(spec.get("serviceAccountName") == (sa_name or kv), f"kv serviceAccountName {spec.get('serviceAccountName')}")
+    check(("--kube-token-review" in spec["containers"][0].get("args", [])) == sa_tokens,
+          f"kv --kube-token-review iff kv.auth.serviceAccountTokens ({sa_tokens})")
     c = spec["containers"][0]
     check(c.get("command") == ["gasoline-kv"], f"kv command {c.get('command')}")
     want = ["--listen=0.0.0.0:7400", "--raft-bind=0.0.0.0:7410", "--metrics-listen=0.0.0.0:9400",
@@ -489,6 +520,8 @@ def main():
                        f"gasoline/gasoline-operator:{v}", 2, f"{fn}-operator")
         check_rbac(docs, fn, ns, f"{fn}-operator")
         check_kv(docs, ns, fn, 3, True, "gasoline-kv-token", "token", f"{fn}-kv-raft", "secret")
+        check_kv_rbac(docs, fn, ns, True, f"{fn}-kv")
+        check(one(docs, "ServiceAccount", f"{fn}-kv") is not None, "kv ServiceAccount")
         check_secret(docs, ns, True)
         check_raft_secret(docs, f"{fn}-kv-raft")
         check_pool_policy(docs, f"{fn}-pool-kv-namespace")
@@ -497,7 +530,8 @@ def main():
         sa = one(docs, "ServiceAccount", f"{fn}-operator")
         check(sa is not None, "operator ServiceAccount")
         kinds = sorted(d["kind"] for d in docs)
-        want = sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+        want = sorted(["CustomResourceDefinition", "ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRole",
+                       "ClusterRoleBinding", "ClusterRoleBinding", "Role",
                        "RoleBinding", "Deployment", "Service", "Service", "Service", "StatefulSet",
                        "PodDisruptionBudget", "Secret", "Secret", "ValidatingAdmissionPolicy",
                        "ValidatingAdmissionPolicyBinding", "NetworkPolicy"])
@@ -505,9 +539,10 @@ def main():
     elif a.scenario == "custom":
         fn = "gw"
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", "registry.example/worker:9.9.9",
-                       "registry.example/operator@sha256:" + "a" * 64, 1, f"{fn}-operator")
+                       "registry.example/operator@sha256:" + "a" * 64, 1, f"{fn}-operator", sa_tokens=False)
         check_rbac(docs, fn, ns, f"{fn}-operator")
-        check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok", "my-raft-secret", "rs")
+        check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok", "my-raft-secret", "rs", sa_tokens=False)
+        check_kv_rbac(docs, fn, ns, False, f"{fn}-kv")
         check_network_policy(docs, fn, [{"namespaceSelector": {"matchLabels": {"gasoline.dev/pools": "true"}}}],
                              [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}])
         check_secret(docs, ns, False)
@@ -531,6 +566,9 @@ def main():
         check_operator(docs, ns, fn, "kv-a.example:7400,kv-b.example:7400", f"gasoline/gasoline-worker:{v}",
                        f"gasoline/gasoline-operator:{v}", 2, f"{fn}-operator")
         check(not by_kind(docs, "StatefulSet") and not by_kind(docs, "PodDisruptionBudget"), "kv.enabled=false renders no kv")
+        kv_identity = [d for d in docs if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+                       and d["metadata"]["name"] in (f"{fn}-kv", f"{fn}-kv-token-review")]
+        check(not kv_identity, f"kv.enabled=false renders the kv's ServiceAccount or RBAC: {kv_identity}")
         check(not by_kind(docs, "NetworkPolicy"), "kv.enabled=false renders no kv NetworkPolicy")
         check([s["metadata"]["name"] for s in by_kind(docs, "Service")] == [f"{fn}-operator-metrics"], "only the metrics Service")
         check_secret(docs, ns, True)
@@ -541,7 +579,9 @@ def main():
             check(not by_kind(docs, k), f"{k} rendered with rbac.create/serviceAccount.create false")
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", f"gasoline/gasoline-worker:{v}",
                        f"gasoline/gasoline-operator:{v}", 2, "existing-sa")
-        print("ok: no RBAC and no ServiceAccount; the operator uses operator.serviceAccount.name")
+        check_kv(docs, ns, fn, 3, True, "gasoline-kv-token", "token", f"{fn}-kv-raft", "secret",
+                 sa_name="existing-kv-sa")
+        print("ok: no RBAC and no ServiceAccount; the operator and the kv use the named ServiceAccounts")
     elif a.scenario == "monitoring":
         fn = rel if "gasoline" in rel else f"{rel}-gasoline"
         chart_dir = os.path.dirname(os.path.dirname(os.path.abspath(a.example)))

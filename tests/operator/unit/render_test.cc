@@ -285,6 +285,33 @@ TEST(PoolRender, PodsGetNoServiceAccountTokenAndAGroupReadableKvToken) {
   EXPECT_EQ(own["volumes"].back()["secret"]["defaultMode"], 0440);
 }
 
+// --sidecar-kv-credential service-account: the kv token is the pod's own projected ServiceAccount token for the
+// kv's audience (docs/security.md, "Roles"), at the same path; a pool that names a token Secret keeps it.
+TEST(PoolRender, ServiceAccountKvCredentialIsAProjectedTokenForTheKv) {
+  Defaults d = test_defaults();
+  d.sidecar_kv_credential = "service-account";
+  const json pod = render(minimal_pool(), d).deployment["spec"]["template"]["spec"];
+  const json volume = pod["volumes"].back();
+  EXPECT_EQ(volume, json::parse(R"({"name": "gasoline-kv-token", "projected": {"defaultMode": 288, "sources": [
+      {"serviceAccountToken": {"audience": "gasoline-kv", "expirationSeconds": 3600, "path": "token"}}]}})"));
+  EXPECT_EQ(pod["automountServiceAccountToken"], false) << "the API token stays unmounted; only the kv's audience";
+  const json& sidecar = pod["initContainers"][0];
+  EXPECT_EQ(sidecar["volumeMounts"][0]["name"], "gasoline-kv-token");
+  bool token_file = false;
+  for (const auto& e : sidecar["env"])
+    if (e["name"] == "GASOLINE_TOKEN_FILE") token_file = e["value"] == "/var/run/gasoline/kv/token";
+  EXPECT_TRUE(token_file) << sidecar["env"].dump();
+
+  const json secret = render(minimal_pool_with(R"({"spec": {"kv": {"tokenSecretRef": {"name": "own-token"}}}})"), d)
+                          .deployment["spec"]["template"]["spec"]["volumes"]
+                          .back();
+  EXPECT_EQ(secret["secret"]["secretName"], "own-token");
+  EXPECT_FALSE(secret.contains("projected"));
+  // The default stays the Secret: an operator upgraded before its kv accepts ServiceAccount tokens breaks nothing.
+  EXPECT_TRUE(render(minimal_pool(), test_defaults()).deployment["spec"]["template"]["spec"]["volumes"].back().contains(
+      "secret"));
+}
+
 TEST(PoolRender, UnchangedPoolNeedsNoWrite) {
   const json pool = read_json(golden_path("everything.pool.json"));
   const Children desired = render(pool, test_defaults());

@@ -1,0 +1,71 @@
+#include "kv/rpc/authz.h"
+
+#include <array>
+#include <algorithm>
+
+namespace gasoline::rpc::authz {
+namespace {
+
+constexpr std::array<std::string_view, 7> kWorkerOps{"ping",      "pull",  "commit", "release",
+                                                    "subscribe", "drain", "leave"};
+constexpr std::array<std::string_view, 5> kClientOps{"dispatch", "get", "list", "signal", "cancel"};
+
+constexpr std::array<std::string_view, 7> kAdminOps{"status",      "workers",        "pool.configure", "cluster.status",
+                                                   "cluster.add", "cluster.remove", "cluster.transfer"};
+
+template <size_t N>
+bool among(const std::array<std::string_view, N>& ops, std::string_view op) {
+  return std::find(ops.begin(), ops.end(), op) != ops.end();
+}
+
+Decision deny(const Identity& who, std::string_view op, std::string_view pool, std::string reason,
+              const std::string& why) {
+  std::string m = "permission denied: " + who.describe() + " may not " + std::string(op);
+  if (!pool.empty()) m += " on pool " + std::string(pool);
+  m += why;
+  return Decision{false, std::move(reason), std::move(m)};
+}
+
+}  // namespace
+
+std::string Identity::describe() const {
+  if (admin) return "admin";
+  std::string roles = worker && client ? "worker+client" : worker ? "worker" : client ? "client" : "no role";
+  return "role " + roles + " of namespace " + (ns.empty() ? "(none)" : ns);
+}
+
+Identity admin(std::string subject) {
+  Identity id;
+  id.admin = true;
+  id.subject = std::move(subject);
+  return id;
+}
+
+std::string_view namespace_of(std::string_view pool) {
+  auto dot = pool.find('.');
+  return dot == std::string_view::npos ? std::string_view{} : pool.substr(0, dot);
+}
+
+std::string_view metric_op(std::string_view op) {
+  if (among(kWorkerOps, op) || among(kClientOps, op) || among(kAdminOps, op)) return op;
+  return "other";
+}
+
+Decision authorize(const Identity& who, std::string_view op, std::string_view pool, WorkerCheck worker,
+                   std::string_view worker_id) {
+  if (who.admin) return {};
+  bool worker_op = among(kWorkerOps, op);
+  bool client_op = among(kClientOps, op);
+  if (!worker_op && !client_op) return deny(who, op, pool, "role", " (admin only)");
+  if ((worker_op && !who.worker) || (client_op && !who.client))
+    return deny(who, op, pool, "role", worker_op ? " (a worker op)" : " (a client op)");
+  // subscribe names no pool: the worker id it names must be registered, which was checked against its pool.
+  if (op != "subscribe" && (who.ns.empty() || namespace_of(pool) != who.ns))
+    return deny(who, op, pool, "namespace", " (outside namespace " + who.ns + ")");
+  if (worker == WorkerCheck::kUnregistered && op != "ping")
+    return deny(who, op, pool, "worker",
+                " as worker '" + std::string(worker_id) + "': this connection never pinged as it (ping first)");
+  return {};
+}
+
+}  // namespace gasoline::rpc::authz
