@@ -64,7 +64,7 @@ want = {
               "adminPort": 7481,
               "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
               "shedding": {"startPercent": 50, "endPercent": 80, "minRatioPermille": 100}},
-  "kv": {"tokenSecretRef": {"name": "gasoline-kv-token", "key": "token"}},
+  "kv": {},
   "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 10, "targetCPUUtilizationPercentage": 70,
                   "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300,
                                              "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]},
