@@ -18,7 +18,12 @@ BulkResult dispatch_many(rpc::Client& client, size_t count, const std::function<
     std::condition_variable cv;
     size_t in_flight = 0;
     size_t answered = 0;
-    std::deque<std::pair<size_t, int>> retry;  // (index, attempts so far)
+    struct Retry {
+      size_t index;
+      int attempts;  // so far
+      Clock::time_point not_before;
+    };
+    std::deque<Retry> retry;  // taken from the front once its time has come (roughly in not_before order)
     BulkResult result;
   };
   auto st = std::make_shared<State>();
@@ -47,7 +52,10 @@ BulkResult dispatch_many(rpc::Client& client, size_t count, const std::function<
         }
         bool unknown_outcome = code == rpc::code::kUnavailable || code == rpc::code::kNotLeader;
         if (unknown_outcome && attempt + 1 < max) {
-          st->retry.emplace_back(i, attempt + 1);  // the same id: safe to send again
+          // The same id: safe to send again. Backing off rides through a leader change (an election, or a rolling
+          // update handing the leadership on three times in a row) instead of spending every attempt at once.
+          auto backoff = std::chrono::milliseconds(std::min<int64_t>(1000, int64_t{50} << std::min(attempt, 5)));
+          st->retry.push_back({i, attempt + 1, Clock::now() + backoff});
         } else {
           ++st->answered;
           st->result.failures.push_back(id + ": " + code + ": " + message);
@@ -65,11 +73,13 @@ BulkResult dispatch_many(rpc::Client& client, size_t count, const std::function<
                              std::chrono::duration<double>(static_cast<double>(next) / options.rate));
       paced_out = Clock::now() < due;
     }
-    if (st->in_flight < window && (!st->retry.empty() || (next < count && !paced_out))) {
+    const bool retry_due = !st->retry.empty() && st->retry.front().not_before <= Clock::now();
+    if (st->in_flight < window && (retry_due || (next < count && !paced_out))) {
       size_t i;
       int attempt = 0;
-      if (!st->retry.empty()) {
-        std::tie(i, attempt) = st->retry.front();
+      if (retry_due) {
+        i = st->retry.front().index;
+        attempt = st->retry.front().attempts;
         st->retry.pop_front();
       } else {
         i = next++;
@@ -80,7 +90,7 @@ BulkResult dispatch_many(rpc::Client& client, size_t count, const std::function<
       lock.lock();
       continue;
     }
-    st->cv.wait_for(lock, std::chrono::milliseconds(paced_out ? 2 : 100));
+    st->cv.wait_for(lock, std::chrono::milliseconds(paced_out || !st->retry.empty() ? 2 : 100));
     if (options.progress && Clock::now() - last_progress >= std::chrono::seconds(1)) {
       last_progress = Clock::now();
       double secs = std::chrono::duration<double>(last_progress - start).count();

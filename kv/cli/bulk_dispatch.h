@@ -14,7 +14,8 @@ namespace gasoline::cli {
 struct BulkOptions {
   size_t window = 256;   // dispatches in flight at most
   double rate = 0;       // per second; 0 = as fast as the kv answers
-  int attempts = 5;      // per dispatch, for answers that leave the outcome unknown (unavailable, not_leader)
+  int attempts = 12;     // per dispatch, for answers that leave the outcome unknown (unavailable, not_leader), with
+                         // a backoff of 50 ms doubling to 1 s between them: about 8 s to ride out leader changes
   std::ostream* progress = nullptr;  // a line per second while it runs (a terminal), or nothing
 };
 
