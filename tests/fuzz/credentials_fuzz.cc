@@ -63,8 +63,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto end = text.find('\n', pos);
     auto f = split_ws(text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos));
     if (f.size() == 3 && f[2].size() >= gasoline::rpc::kMinTokenBytes && f[0].find(f[2]) == std::string::npos &&
-        f[1].find(f[2]) == std::string::npos)
+        f[1].find(f[2]) == std::string::npos) {
+      // What the message quotes of the role and scope is cut out first: a token that ends like a quoted role
+      // ("...er'" after a role "wor...er") would otherwise seem to appear in "role 'wor...er'".
+      for (std::string_view quoted : {f[0], f[1]})
+        for (size_t at; !quoted.empty() && (at = m.find(quoted)) != std::string::npos;) m.erase(at, quoted.size());
       CHECK(m.find(f[2]) == std::string::npos);
+    }
   }
   return 0;
 }
