@@ -77,7 +77,8 @@ timeline="$(mktemp)"
 progress() { # LABEL PREFIX...: one status line
   local completed replicas ready act hpa
   completed="$(gasctl list --pool "$KV_POOL" --status complete --limit 10000 -o json 2>/dev/null |
-    jq --args '[.workflows[] | select(.id as $id | any($ARGS.positional[]; . as $p | $id | startswith($p + "-")))] | length' "${@:2}" || echo '?')"
+    jq --args '[.workflows[] | select((.parent_id // "") == "")
+      | select(.id as $id | any($ARGS.positional[]; . as $p | $id | startswith($p + "-")))] | length' "${@:2}" || echo '?')"
   replicas="$(gwp_field '{.status.replicas}' 2>/dev/null || echo '?')"
   ready="$(gwp_field '{.status.readyReplicas}' 2>/dev/null || echo '?')"
   act="$(gwp_field '{.status.activeWorkers}' 2>/dev/null || echo '?')"
@@ -91,10 +92,12 @@ n_sleep=$((workflows / 4)) n_order=$((workflows / 10))
 n_noop=$((workflows - n_sleep - n_order))
 gasctl dispatch --pool "$KV_POOL" --name noop --count "$n_noop" --id "${p}-noop" --rate "$rate" --input '{}' >/dev/null 2>&1 &
 pids+=($!)
+dispatchers=($!)
 # Each sleep step also takes the app 150 ms (simulated slow work), so the pods hold leases when one is killed.
 gasctl dispatch --pool "$KV_POOL" --name sleep --count "$n_sleep" --id "${p}-sleep" --rate "$((rate / 4 + 1))" \
   --input '{"ms": 500, "times": 2, "work_ms": 150}' >/dev/null 2>&1 &
 pids+=($!)
+dispatchers+=($!)
 orders="$(mktemp)"
 for i in $(seq 0 $((n_order - 1))); do
   printf '{"id": "%s-order-%d", "name": "order", "input": {"payment_timeout_ms": 120000}}\n' "$p" "$i"
@@ -104,7 +107,9 @@ for i in $(seq 0 $((n_order - 1))); do gasctl signal "${p}-order-${i}" --name pa
 rm -f "$orders"
 
 killed="" takeover_ms="" held=/dev/null start=$SECONDS
-until all_complete "${p}-noop" "${p}-sleep" "${p}-order"; do
+# Done once every dispatch was sent (the dispatchers exited) and everything sent completed.
+dispatching() { local d; for d in "$@"; do kill -0 "$d" 2>/dev/null && return 0; done; return 1; }
+until ! dispatching "${dispatchers[@]}" && all_complete "${p}-noop" "${p}-sleep" "${p}-order"; do
   progress mixed "${p}-noop" "${p}-sleep" "${p}-order"
   if [ -z "$killed" ] && [ $((SECONDS - start)) -ge 4 ]; then
     killed="$(pool_pods | head -1)"
@@ -128,8 +133,9 @@ check_history "$workflows" "${p}-noop" "${p}-sleep" "${p}-order"
 say "CPU burn: 10 workflows/s of 40 ms CPU each for 60 s; the HPA scales on the app container's real CPU"
 gasctl dispatch --pool "$KV_POOL" --name burn --count 600 --id "${p}-burn" --rate 10 --input '{"cpu_ms": 40}' >/dev/null 2>&1 &
 pids+=($!)
+burner=$!
 start=$SECONDS
-until all_complete "${p}-burn" || [ $((SECONDS - start)) -ge 240 ]; do
+until { ! dispatching "$burner" && all_complete "${p}-burn"; } || [ $((SECONDS - start)) -ge 240 ]; do
   progress burn "${p}-burn"
   sleep 2
 done
