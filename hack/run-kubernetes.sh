@@ -77,8 +77,7 @@ timeline="$(mktemp)"
 progress() { # LABEL PREFIX...: one status line
   local completed replicas ready act hpa
   completed="$(gasctl list --pool "$KV_POOL" --status complete --limit 10000 -o json 2>/dev/null |
-    jq --args '[.workflows[] | select((.parent_id // "") == "")
-      | select(.id as $id | any($ARGS.positional[]; . as $p | $id | startswith($p + "-")))] | length' "${@:2}" || echo '?')"
+    jq --args "${JQ_PREFIXED}"'[.workflows[] | select((.parent_id // "") == "") | prefixed] | length' "${@:2}" || echo '?')"
   replicas="$(gwp_field '{.status.replicas}' 2>/dev/null || echo '?')"
   ready="$(gwp_field '{.status.readyReplicas}' 2>/dev/null || echo '?')"
   act="$(gwp_field '{.status.activeWorkers}' 2>/dev/null || echo '?')"

@@ -31,7 +31,7 @@ max_reported_cpu() {
   local p m=0 v
   for p in $(ready_pool_pods); do
     v="$(reported_cpu "$p")" || continue
-    m="$(awk -v a="$m" -v b="${v:-0}" 'BEGIN { print (b > a ? b : a) }')"
+    m="$(larger "$m" "${v:-0}")"
   done
   echo "$m"
 }
@@ -47,7 +47,7 @@ flood_done() { ! kill -0 "$flood_pid" 2>/dev/null && all_complete "${b}-noopfloo
 # Samples what the sidecars report while the flood runs (a sample a second: the sidecar smooths over seconds).
 deadline=$((SECONDS + 120))
 until flood_done; do
-  peak="$(awk -v a="$peak" -v b="$(max_reported_cpu)" 'BEGIN { print (b > a ? b : a) }')"
+  peak="$(larger "$peak" "$(max_reported_cpu)")"
   [ "$SECONDS" -lt "$deadline" ] || fail "the noop flood did not complete in 120 s"
   sleep 1
 done
@@ -80,7 +80,7 @@ burn_peak=0
 scaled_out() {
   local v
   v="$(max_reported_cpu)"
-  burn_peak="$(awk -v a="$burn_peak" -v b="$v" 'BEGIN { print (b > a ? b : a) }')"
+  burn_peak="$(larger "$burn_peak" "$v")"
   [ "$(hpa_desired)" -gt "$min_replicas" ] && [ "$(ready_pool_pods | wc -l)" -gt "$min_replicas" ]
 }
 t0=$SECONDS
@@ -96,7 +96,7 @@ kc top pods -n "$POOLS_NS" --containers || true
 
 shed_rising() { [ "$(kv_metric gasoline_kv_shed_workflows_total)" -gt "$shed_before" ]; }
 wait_until "the hot pods shed work (gasoline_kv_shed_workflows_total rises above ${shed_before})" 90 shed_rising
-hot() { burn_peak="$(awk -v a="$burn_peak" -v b="$(max_reported_cpu)" 'BEGIN { print (b > a ? b : a) }')"; awk -v p="$burn_peak" 'BEGIN { exit !(p >= 0.5) }'; }
+hot() { burn_peak="$(larger "$burn_peak" "$(max_reported_cpu)")"; awk -v p="$burn_peak" 'BEGIN { exit !(p >= 0.5) }'; }
 wait_until "a sidecar reports its app at or above 50 % of its CPU request" 60 hot
 echo "RESULT burn_peak_reported_cpu_ratio=${burn_peak} noop_flood_peak=${peak} shed_total=$(kv_metric gasoline_kv_shed_workflows_total)"
 # The sidecars' own CPU fell under the burn (fewer, slower steps) while the app's rose: what they report rose with it.

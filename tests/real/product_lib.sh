@@ -71,6 +71,10 @@ dispatch_count() {
   info "dispatched $2 '$1' workflows (ids $3-<n>): $(tail -1 <<<"$out")"
 }
 
+# A jq filter for the workflows whose id starts with one of the prefixes given with --args ("PREFIX-<n>").
+# shellcheck disable=SC2016  # jq variables, expanded by jq
+JQ_PREFIXED='def prefixed: select(.id as $id | any($ARGS.positional[]; . as $p | $id | startswith($p + "-")));'
+
 # all_workflows FILE: every workflow of the pool, as JSON, into FILE.
 all_workflows() { gasctl list --pool "$KV_POOL" --all --limit 5000 -o json >"$1"; }
 
@@ -79,7 +83,7 @@ unfinished() {
   local f
   f="$(mktemp)"
   all_workflows "$f" || { rm -f "$f"; echo 999999; return; }
-  jq --args '[.workflows[] | select(.id as $id | any($ARGS.positional[]; . as $p | $id | startswith($p + "-")))
+  jq --args "${JQ_PREFIXED}"'[.workflows[] | prefixed
               | select(.status != "complete")] | length' "$@" <"$f"
   rm -f "$f"
 }
@@ -95,17 +99,17 @@ check_history() {
   shift
   f="$(mktemp)"
   all_workflows "$f" || fail "listing the pool's workflows failed"
-  n="$(jq --args '[.workflows[] | select(.id as $id | any($ARGS.positional[]; . as $p | $id | startswith($p + "-")))
+  n="$(jq --args "${JQ_PREFIXED}"'[.workflows[] | prefixed
                    | select((.parent_id // "") == "")] | length' "$@" <"$f")"
   [ "$n" = "$want" ] || fail "history: ${n} workflows with prefixes $*, ${want} were acknowledged"
-  bad="$(jq -r --args '
+  bad="$(jq -r --args "${JQ_PREFIXED}"'
     def expected:
       if .name == "noop" or .name == "ship" then 1
       elif .name == "sleep" then ((.input.times // 1) + 1)
       elif .name == "burn" then (.input.steps // 1)
       elif .name == "order" then .output.steps
       else .steps end;
-    .workflows[] | select(.id as $id | any($ARGS.positional[]; . as $p | $id | startswith($p + "-")))
+    .workflows[] | prefixed
     | select(.status != "complete" or .steps != expected)
     | "\(.id) \(.name) status=\(.status) steps=\(.steps) expected=\(expected) error=\(.error)"' "$@" <"$f")"
   rm -f "$f"
@@ -132,6 +136,9 @@ progressed() {
   rm -f "$f"
   [ "$left" = 0 ]
 }
+
+# larger A B: the larger of two numbers (floats included).
+larger() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a ? b : a) }'; }
 
 # now_ms: wall clock in ms (takeover times).
 now_ms() { date +%s%3N; }
