@@ -553,7 +553,14 @@ start_proc() { # NAME ARGS...  (binary from BIN_DIR; own session, output to logs
   printf '%s\0' "$@" >"${PIDS}/${name}.args"  # for 'restart'
   # nsenter joins only the network namespace and execs, so the pid is the component's.
   setsid "${NS_EXEC[@]}" "${BIN_DIR}/${name}" "$@" >>"${LOGS}/${name}.log" 2>&1 </dev/null &
-  echo $! >"${PIDS}/${name}.pid"
+  local pid=$! want deadline=$((SECONDS + 10))
+  echo "$pid" >"${PIDS}/${name}.pid"
+  # Until setsid (and nsenter) have exec'd the component, /proc shows the launcher and pid_of
+  # would report the component dead; on a loaded machine that window is long enough to hit.
+  want="$(readlink -f "${BIN_DIR}/${name}")"
+  while alive "$pid" && [ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" != "$want" ] && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 0.05
+  done
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/${HOST}/$1") 2>/dev/null; }
