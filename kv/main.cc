@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   std::string kube_audience = kv::auth::kAudience;
   int64_t kube_review_cache_ms = 60000;
   bool allow_unauthenticated = false;
+  rpc::tls::ServerFiles tls_files;
   std::string metrics_listen = "127.0.0.1:9400";
   std::string strategy_name = "rendezvous";
   kv::ServiceConfig config;
@@ -84,6 +85,14 @@ int main(int argc, char** argv) {
   app.add_option("--kube-review-cache-ms", kube_review_cache_ms,
                  "How long a TokenReview's positive answer is reused (never past the token's expiry)")
       ->capture_default_str();
+  app.add_option("--tls-cert", tls_files.cert,
+                 "Serve clients over TLS with this certificate chain (PEM, leaf first); reread when it changes, so a "
+                 "rotated Secret applies to new connections")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_files.key, "The key of --tls-cert (PEM)")->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", tls_files.client_ca,
+                 "Require every client to present a certificate signed by this CA (mutual TLS; needs --tls-cert)")
+      ->check(CLI::ExistingFile);
   app.add_flag("--allow-unauthenticated", allow_unauthenticated,
                "Accept clients without a token (development only; --token-file is required otherwise)");
   app.add_option("--metrics-listen", metrics_listen, "Address of /metrics and the probes /healthz and /readyz ('' disables them)")
@@ -201,6 +210,14 @@ int main(int argc, char** argv) {
       log::info("raft id from the pod name", {{"raft_id", raft_id}});
     }
     if (replicated && raft_id == 0) throw std::invalid_argument("--peer needs --raft-id");
+    // Loaded before anything starts, so a bad certificate stops the replica with the file and the reason.
+    std::shared_ptr<rpc::tls::ReloadingContext> tls_context;
+    if (tls_files.enabled()) {
+      tls_context = std::make_shared<rpc::tls::ReloadingContext>(tls_files);
+      log::info("serving clients over TLS", {{"cert", tls_files.cert}, {"mutual", !tls_files.client_ca.empty()}});
+    } else if (!tls_files.client_ca.empty()) {
+      throw std::invalid_argument("--tls-client-ca needs --tls-cert and --tls-key");
+    }
     if (replicated) {
       // Without a secret any process that reaches the Raft port could join as a replica and read or rewrite the
       // whole state, so there is no unauthenticated mode.
@@ -275,6 +292,7 @@ int main(int argc, char** argv) {
       server_options.authenticate =
           rpc::make_authenticator(token, credentials ? std::move(*credentials) : rpc::Credentials{}, std::move(review));
     }
+    server_options.tls = tls_context;
     server_options.max_frame = max_frame;
     server_options.hello_timeout_ms = hello_timeout_ms;
     server_options.max_unauthenticated = max_unauthenticated;

@@ -41,7 +41,7 @@ Controller::Controller(kube::Client& client, ControllerOptions options, Metrics&
     : client_(client),
       options_(std::move(options)),
       metrics_(metrics),
-      kv_(options_.kv_token, options_.kv_poll, [this](const std::string& address, const std::string& pool) {
+      kv_(options_.kv_token, options_.kv_tls, options_.kv_poll, [this](const std::string& address, const std::string& pool) {
         // A count changed: requeue the pools it concerns ("" = all pools on that kv).
         if (address == options_.defaults.kv_address) metrics_.set_kv_reachable(kv_.reachable(address));
         if (!pools_) return;

@@ -27,6 +27,7 @@ struct ControllerOptions {
   int workers = 2;
   std::chrono::milliseconds resync{std::chrono::minutes(10)};
   std::string kv_token;
+  rpc::tls::ClientFiles kv_tls;
   std::chrono::milliseconds kv_poll{std::chrono::seconds(10)};
   std::string identity;  // reportingInstance of Events
 };

@@ -6,8 +6,9 @@
 
 namespace gasoline::op {
 
-KvStatus::KvStatus(std::string token, std::chrono::milliseconds interval, OnChange on_change)
-    : token_(std::move(token)), interval_(interval), on_change_(std::move(on_change)) {}
+KvStatus::KvStatus(std::string token, rpc::tls::ClientFiles tls, std::chrono::milliseconds interval,
+                   OnChange on_change)
+    : token_(std::move(token)), tls_(std::move(tls)), interval_(interval), on_change_(std::move(on_change)) {}
 
 KvStatus::~KvStatus() { stop(); }
 
@@ -53,6 +54,7 @@ void KvStatus::poll(const std::string& address) {
       std::stringstream list(address);
       for (std::string ep; std::getline(list, ep, ',');) o.endpoints.push_back(ep);
       o.token = token_;
+      o.tls = tls_;
       o.name = "gasoline-operator";
       o.connect_timeout = std::chrono::milliseconds(1000);
       o.call_timeout = std::chrono::milliseconds(3000);

@@ -22,7 +22,7 @@ class KvStatus {
   // `on_change(address, pool)` runs on the poller's thread when a pool's count changed or became (un)known.
   using OnChange = std::function<void(const std::string& address, const std::string& pool)>;
 
-  KvStatus(std::string token, std::chrono::milliseconds interval, OnChange on_change);
+  KvStatus(std::string token, rpc::tls::ClientFiles tls, std::chrono::milliseconds interval, OnChange on_change);
   ~KvStatus();
   void start();
   void stop();
@@ -38,6 +38,7 @@ class KvStatus {
   void poll(const std::string& address);
 
   std::string token_;
+  rpc::tls::ClientFiles tls_;
   std::chrono::milliseconds interval_;
   OnChange on_change_;
   mutable std::mutex mu_;

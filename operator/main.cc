@@ -2,6 +2,7 @@
 // a Service, an HPA on the app container's CPU and a PDB, and reports each pool's status (docs/operator.md).
 #include "common/log.h"
 #include "common/token_file.h"
+#include "kv/rpc/tls_flags.h"
 #include "common/admin_server.h"
 #include "operator/controller.h"
 #include "operator/kube/election.h"
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"secret", "service-account"}))
       ->capture_default_str();
   app.add_option("--kv-token-file", kv_token_file, "Bearer token for reading active workers from the kv");
+  rpc::tls::add_client_flags(app, options.kv_tls);
   app.add_option("--workers", options.workers, "Pools reconciled in parallel")->capture_default_str();
   app.add_option("--resync-seconds", resync_s, "Re-check every pool this often even without changes")
       ->capture_default_str();
@@ -97,6 +99,14 @@ int main(int argc, char** argv) {
     options.identity = identity;
     options.watch_namespace = watch_namespace;
     if (!kv_token_file.empty()) options.kv_token = read_token_file(kv_token_file);
+    rpc::tls::settle(options.kv_tls);
+    if (!options.kv_tls.server_name.empty() || !options.kv_tls.cert.empty())
+      throw std::invalid_argument("--kv-tls-server-name and --kv-tls-cert are not passed on to sidecars: give the "
+                                  "kv a certificate for the name in --kv-address, and no client certificates");
+    options.defaults.kv_tls = options.kv_tls.enabled;
+    options.defaults.kv_tls_ca_pem =
+        options.kv_tls.ca.empty() ? options.kv_tls.ca_pem : read_token_file(options.kv_tls.ca) + "\n";
+    if (options.kv_tls.enabled) rpc::tls::client_context(options.kv_tls);  // a CA that does not load stops here
     auto config = kube::load_config(kubeconfig, context);
     if (election_ns.empty()) election_ns = config.ns;
     log::info("starting", {{"kubernetes", config.server},

@@ -1,6 +1,7 @@
 #include "worker/config.h"
 
 #include "common/token_file.h"
+#include "kv/rpc/tls_flags.h"
 
 #include <CLI/CLI.hpp>
 
@@ -136,6 +137,7 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
       ->envname("GASOLINE_KV")
       ->capture_default_str();
   app.add_option("--token-file", c.token_file, "File with the kv's bearer token")->envname("GASOLINE_TOKEN_FILE");
+  rpc::tls::add_client_flags(app, c.kv_tls);
   app.add_option("--api-port", c.api_port, "App API port on 127.0.0.1 (0 = chosen by the OS, see --port-file)")
       ->envname("GASOLINE_API_PORT")
       ->capture_default_str();
@@ -221,6 +223,7 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
     return std::nullopt;
   }
 
+  rpc::tls::settle(c.kv_tls);
   c.kv = split_list(kv_list);
   if (c.kv.empty()) throw std::invalid_argument("--kv: at least one host:port is needed");
   c.workflows = split_list(workflows);

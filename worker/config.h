@@ -2,6 +2,8 @@
 // The sidecar's configuration: flags, with environment variables as the operator's way in, and the
 // worker identity, which is new on every start so that a restarted sidecar can never be mistaken for the one that
 // held the old leases.
+#include "kv/rpc/tls.h"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -22,6 +24,7 @@ struct Config {
   std::vector<std::string> kv{"127.0.0.1:7400"};
   std::string token_file;
   std::string token;  // read from token_file
+  rpc::tls::ClientFiles kv_tls;
   std::string api_host = "127.0.0.1";
   int api_port = 7480;  // 0 = chosen by the OS (see --port-file)
   std::string port_file;

@@ -57,6 +57,7 @@ Sidecar::Sidecar(Config config, Metrics& metrics, CpuReader cpu)
   rpc::ClientOptions o;
   o.endpoints = config_.kv;
   o.token = config_.token;
+  o.tls = config_.kv_tls;
   token_ = config_.token;
   o.name = "gasoline-worker/" + config_.id;
   o.connect_timeout = std::chrono::milliseconds(std::clamp<int64_t>(config_.ping_interval.count() * 2, 500, 2000));

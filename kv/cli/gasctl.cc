@@ -4,6 +4,7 @@
 #include "kv/cli/bulk_dispatch.h"
 #include "kv/cli/view.h"
 #include "kv/rpc/client.h"
+#include "kv/rpc/tls_flags.h"
 
 #include <CLI/CLI.hpp>
 
@@ -74,6 +75,8 @@ int main(int argc, char** argv) {
   bool stale = false;
   app.add_option("--kv", kv, "kv address(es), comma-separated (env GASOLINE_KV)")->capture_default_str();
   app.add_option("--token-file", token_file, "File with the bearer token (env GASOLINE_TOKEN_FILE)");
+  rpc::tls::ClientFiles tls_files;
+  rpc::tls::add_client_flags(app, tls_files);
   app.add_option("-o,--output", output, "table or json")->capture_default_str();
   app.add_option("--timeout-ms", timeout_ms, "Per-call timeout")->capture_default_str();
   app.add_flag("--stale", stale, "Read from the replica you reach, without a linearizable barrier on the leader");
@@ -174,6 +177,8 @@ int main(int argc, char** argv) {
     options.name = "gasctl";
     options.call_timeout = std::chrono::milliseconds(timeout_ms);
     if (!token_file.empty()) options.token = read_token_file(token_file);
+    rpc::tls::settle(tls_files);
+    options.tls = tls_files;
     rpc::Client client(options);
     rpc::CallOptions retry{std::chrono::milliseconds(timeout_ms), true};
     Json result;

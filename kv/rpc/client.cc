@@ -1,8 +1,10 @@
 #include "kv/rpc/client.h"
 
 #include "kv/rpc/server.h"
+#include "kv/rpc/stream.h"
 
 #include <boost/asio.hpp>
+#include <openssl/ssl.h>
 
 #include <atomic>
 #include <deque>
@@ -28,7 +30,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   std::thread thread;
-  tcp::socket socket{io};
+  tcp::socket socket{io};              // while connecting; then moved into `stream`
+  std::optional<Stream> stream;        // the connection once TCP is up
+  std::shared_ptr<tls::ssl::context> tls_context;  // built once from options.tls (files read at construction)
   tcp::resolver resolver{io};
   asio::steady_timer connect_timer{io};
   State state = State::kIdle;
@@ -62,7 +66,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::string current_endpoint;
   std::chrono::steady_clock::time_point last_rx{};  // last bytes received on the current connection
 
-  explicit Impl(ClientOptions o) : options(std::move(o)), decoder(options.max_frame) {}
+  explicit Impl(ClientOptions o) : options(std::move(o)), decoder(options.max_frame) {
+    if (options.tls.enabled) tls_context = tls::client_context(options.tls);
+  }
 
   std::string next_endpoint() {
     if (!redirect.empty()) return redirect;
@@ -120,6 +126,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     ++generation;
     boost::system::error_code ec;
     socket.close(ec);
+    if (stream) stream->close();
+    stream.reset();
     connect_timer.cancel();
     state = State::kIdle;
     ready = false;
@@ -147,9 +155,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     state = State::kConnecting;
     auto gen = ++generation;
     auto colon = ep.rfind(':');
-    std::string host = colon == std::string::npos ? ep : ep.substr(0, colon);
+    std::string host = host_of(ep);
     std::string port = colon == std::string::npos ? "" : ep.substr(colon + 1);
-    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
     auto self = shared_from_this();
     connect_timer.expires_after(options.connect_timeout);
     connect_timer.async_wait([self, gen, ep](boost::system::error_code ec) {
@@ -170,14 +177,54 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         boost::system::error_code ignored;
         self->socket.set_option(tcp::no_delay(true), ignored);
-        self->state = State::kHello;
-        self->write(encode_frame(FrameType::kHello, 0,
-                                 encode_body(Json{{"version", kProtocolVersion},
-                                           {"token", self->options.token},
-                                           {"client", self->options.name}})));
-        self->read(gen);
+        if (!self->tls_context) {
+          self->stream.emplace(std::move(self->socket));
+          self->send_hello(gen);
+          return;
+        }
+        self->start_tls(gen, ep);
       });
     });
+  }
+
+  void start_tls(uint64_t gen, const std::string& ep) {
+    stream.emplace(std::move(socket), tls_context);
+    std::string name = options.tls.server_name.empty() ? host_of(ep) : options.tls.server_name;
+    auto* tls = stream->tls();
+    // SNI for servers behind a name-routing proxy, and the name the certificate must carry (a DNS name or an IP).
+    if (!name.empty() && !is_ip(name)) SSL_set_tlsext_host_name(tls->native_handle(), name.c_str());
+    tls->set_verify_callback(asio::ssl::host_name_verification(name));
+    auto self = shared_from_this();
+    tls->async_handshake(asio::ssl::stream_base::client, [self, gen, ep, name](boost::system::error_code ec) {
+      if (gen != self->generation) return;
+      if (ec) {
+        self->disconnect("TLS handshake with kv at " + ep + " (verifying '" + name + "') failed: " +
+                         tls::last_error(ec.message()) + " (does the kv serve TLS, and is its certificate from the "
+                         "CA given and for that name?)");
+        return;
+      }
+      self->send_hello(gen);
+    });
+  }
+
+  void send_hello(uint64_t gen) {
+    state = State::kHello;
+    write(encode_frame(FrameType::kHello, 0,
+                       encode_body(Json{{"version", kProtocolVersion}, {"token", options.token}, {"client", options.name}})));
+    read(gen);
+  }
+
+  static std::string host_of(const std::string& ep) {
+    auto colon = ep.rfind(':');
+    std::string host = colon == std::string::npos ? ep : ep.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    return host;
+  }
+
+  static bool is_ip(const std::string& host) {
+    boost::system::error_code ec;
+    asio::ip::make_address(host, ec);
+    return !ec;
   }
 
   void write(std::string frame) {
@@ -195,7 +242,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     write_pending.clear();
     auto self = shared_from_this();
     auto gen = generation;
-    asio::async_write(socket, asio::buffer(write_inflight), [self, gen](boost::system::error_code ec, size_t) {
+    stream->async_write(asio::buffer(write_inflight), [self, gen](boost::system::error_code ec, size_t) {
       if (gen != self->generation) return;
       self->write_inflight.clear();
       if (ec) {
@@ -208,7 +255,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   void read(uint64_t gen) {
     auto self = shared_from_this();
-    socket.async_read_some(asio::buffer(read_buf), [self, gen](boost::system::error_code ec, size_t n) {
+    stream->async_read_some(asio::buffer(read_buf), [self, gen](boost::system::error_code ec, size_t n) {
       if (gen != self->generation) return;
       if (ec) {
         self->disconnect("kv connection lost: " + ec.message());

@@ -4,6 +4,7 @@
 // may be retried is the caller's decision (CallOptions::retry), because only idempotent calls are safe to repeat.
 #include "kv/rpc/frame.h"
 #include "kv/rpc/protocol.h"
+#include "kv/rpc/tls.h"
 
 #include <chrono>
 #include <functional>
@@ -20,6 +21,7 @@ struct ClientOptions {
   size_t max_frame = kDefaultMaxFrame;
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds call_timeout{30000};
+  tls::ClientFiles tls;  // tls.enabled: every connection is TLS, verified against tls.ca (docs/security.md, TLS)
 };
 
 struct CallOptions {

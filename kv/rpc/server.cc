@@ -23,20 +23,20 @@ void Responder::error(const std::string& code, const std::string& message, Json 
   session_->send(FrameType::kResponse, id_, error_body(code, message, std::move(extra)));
 }
 
-Session::Session(tcp::socket socket, const ServerOptions& options, Handler& handler,
+Session::Session(Stream stream, const ServerOptions& options, Handler& handler,
                  std::shared_ptr<std::atomic<size_t>> unauthenticated)
-    : socket_(std::move(socket)),
-      strand_(asio::make_strand(socket_.get_executor())),
-      hello_timer_(socket_.get_executor()),
+    : stream_(std::move(stream)),
+      strand_(asio::make_strand(stream_.socket().get_executor())),
+      hello_timer_(stream_.socket().get_executor()),
       options_(options),
       handler_(handler),
       decoder_(std::min(options.max_frame, options.max_hello_frame)),
       unauthenticated_(std::move(unauthenticated)) {
   if (unauthenticated_) ++*unauthenticated_;
   boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
+  auto ep = stream_.socket().remote_endpoint(ec);
   peer_ = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
-  socket_.set_option(tcp::no_delay(true), ec);
+  stream_.socket().set_option(tcp::no_delay(true), ec);
 }
 
 Session::~Session() { leave_unauthenticated(); }
@@ -63,12 +63,50 @@ void Session::start() {
                                            ? "the hello's token could not be verified within the timeout"
                                            : "no hello frame within the timeout");
   }));
-  asio::dispatch(strand_, [self] { self->read(); });
+  asio::dispatch(strand_, [self] {
+    if (self->stream_.tls())
+      self->start_tls();
+    else
+      self->read();
+  });
+}
+
+void Session::start_tls() {
+  auto self = shared_from_this();
+  stream_.socket().async_receive(
+      asio::buffer(read_buf_.data(), 1), tcp::socket::message_peek,
+      asio::bind_executor(strand_, [self](boost::system::error_code ec, size_t n) {
+        if (ec || n == 0 || self->closed_) {
+          self->close();
+          return;
+        }
+        constexpr char kTlsHandshakeRecord = 0x16;
+        if (self->read_buf_[0] != kTlsHandshakeRecord) {
+          // Not TLS: most likely our own client without --kv-tls. Answer in its framing, unencrypted, since
+          // nothing secret is in the message, so the operator of that client reads the cause rather than a reset.
+          self->stream_ = Stream(std::move(self->stream_.socket()));
+          self->fail(code::kUnauthenticated, "this kv accepts TLS connections only: configure the client for TLS "
+                                             "(--kv-tls-ca or --kv-tls)");
+          return;
+        }
+        self->stream_.tls()->async_handshake(
+            asio::ssl::stream_base::server, asio::bind_executor(self->strand_, [self](boost::system::error_code ec) {
+              if (ec) {
+                if (self->closed_) return;
+                log::warn("TLS handshake failed", {{"peer", self->peer_}, {"reason", ec.message()}});
+                self->error_counted("tls_handshake");
+                self->close();
+                return;
+              }
+              self->handshake_done_ = true;
+              self->read();
+            }));
+      }));
 }
 
 void Session::read() {
   auto self = shared_from_this();
-  socket_.async_read_some(asio::buffer(read_buf_),
+  stream_.async_read_some(asio::buffer(read_buf_),
                           asio::bind_executor(strand_, [self](boost::system::error_code ec, size_t n) {
                             if (ec) {
                               self->close();
@@ -232,23 +270,35 @@ void Session::write_locked() {
   inflight_.swap(pending_);
   pending_.clear();
   auto self = shared_from_this();
-  asio::async_write(socket_, asio::buffer(inflight_),
-                    asio::bind_executor(strand_, [self](boost::system::error_code ec, size_t) {
-                      std::lock_guard lock(self->write_mu_);
-                      self->inflight_.clear();
-                      if (ec) {
-                        self->writing_ = false;
-                        asio::post(self->strand_, [self] { self->close(); });
-                        return;
-                      }
-                      self->write_locked();
-                    }));
+  auto start = [self] {
+    self->stream_.async_write(asio::buffer(self->inflight_),
+                              asio::bind_executor(self->strand_, [self](boost::system::error_code ec, size_t) {
+                                std::lock_guard lock(self->write_mu_);
+                                self->inflight_.clear();
+                                if (ec) {
+                                  self->writing_ = false;
+                                  asio::post(self->strand_, [self] { self->close(); });
+                                  return;
+                                }
+                                self->write_locked();
+                              }));
+  };
+  // A TLS stream's reads and writes share one engine, so every operation on it starts on the strand; a plain
+  // socket takes the write from whichever thread answered, saving a hop per response.
+  if (stream_.tls())
+    asio::post(strand_, std::move(start));
+  else
+    start();
 }
 
 void Session::fail(const std::string& c, const std::string& message) {
   if (closed_) return;
   log::warn("closing connection", {{"peer", peer_}, {"code", c}, {"reason", message}});
   error_counted(c);
+  if (stream_.tls() && !handshake_done_) {
+    close();  // no frame can be sent before the TLS handshake completes
+    return;
+  }
   std::string frame = encode_frame(FrameType::kError, 0, encode_body(Json{{"code", c}, {"message", message}}));
   std::lock_guard lock(write_mu_);
   close_after_write_ = true;
@@ -259,11 +309,9 @@ void Session::fail(const std::string& c, const std::string& message) {
 void Session::close() {
   if (closed_.exchange(true)) return;
   asio::post(strand_, [self = shared_from_this()] {
-    boost::system::error_code ec;
     self->hello_timer_.cancel();
     self->leave_unauthenticated();
-    self->socket_.shutdown(tcp::socket::shutdown_both, ec);
-    self->socket_.close(ec);
+    self->stream_.close();
     if (self->options_.on_close) self->options_.on_close(*self);
   });
 }
@@ -288,7 +336,10 @@ uint16_t Server::port() const { return acceptor_.local_endpoint().port(); }
 void Server::accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), options_, handler_, unauthenticated_)->start();
+    if (!ec) {
+      Stream stream = options_.tls ? Stream(std::move(socket), options_.tls->current()) : Stream(std::move(socket));
+      std::make_shared<Session>(std::move(stream), options_, handler_, unauthenticated_)->start();
+    }
     accept();
   });
 }

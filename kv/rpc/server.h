@@ -5,6 +5,8 @@
 #include "kv/rpc/authz.h"
 #include "kv/rpc/frame.h"
 #include "kv/rpc/protocol.h"
+#include "kv/rpc/stream.h"
+#include "kv/rpc/tls.h"
 
 #include <boost/asio.hpp>
 
@@ -52,6 +54,9 @@ struct ServerOptions {
   int64_t hello_timeout_ms = 3000;
   size_t max_unauthenticated = 128;
   std::string server_name = "gasoline-kv";
+  // When set, every connection starts with a TLS handshake (bounded by hello_timeout_ms); a client that speaks
+  // plain frames instead gets an error frame saying so.
+  std::shared_ptr<tls::ReloadingContext> tls;
   std::function<void(const std::string& code)> on_error;  // counts errors for /metrics
   std::function<void(Session&)> on_close;                 // lets the service drop bump subscriptions
 };
@@ -59,7 +64,7 @@ struct ServerOptions {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `unauthenticated` (optional) counts the server's sessions that have not sent an accepted hello yet.
-  Session(boost::asio::ip::tcp::socket socket, const ServerOptions& options, Handler& handler,
+  Session(Stream stream, const ServerOptions& options, Handler& handler,
           std::shared_ptr<std::atomic<size_t>> unauthenticated = nullptr);
   ~Session();
   void start();
@@ -83,6 +88,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read();
+  // TLS: looks at the first byte, so a client speaking plain frames learns why it is refused, then handshakes.
+  void start_tls();
   void on_frame(Frame& f);
   void on_hello(const Frame& f);
   void hello_done(uint64_t hello_id, std::optional<authz::Identity> identity, const std::string& error);
@@ -92,7 +99,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void error_counted(const std::string& code);
   void leave_unauthenticated();
 
-  boost::asio::ip::tcp::socket socket_;
+  Stream stream_;
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   boost::asio::steady_timer hello_timer_;
   const ServerOptions& options_;
@@ -108,6 +115,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::set<std::pair<std::string, std::string>> workers_;  // (pool, worker id) this connection pinged as
   std::shared_ptr<std::atomic<size_t>> unauthenticated_;  // released (decremented) once: hello accepted or gone
   std::atomic<bool> closed_{false};
+  std::atomic<bool> handshake_done_{false};  // TLS only: frames may be written from then on
 
   std::mutex write_mu_;
   std::string pending_;   // frames waiting for the current write to finish

@@ -21,11 +21,19 @@ std::string join_workflows(const std::vector<std::string>& names) {
 
 json http_get(std::string_view path) { return {{"path", path}, {"port", kAdminPortName}}; }
 
+// The kv's TLS settings, when the operator's own connection uses TLS: the CA travels in the pod spec (it is
+// public), so pool namespaces need no copy of the kv's Secret.
+void add_tls_env(json& env_list, const KvSpec& kv) {
+  if (!kv.tls) return;
+  env_list.push_back(env("GASOLINE_KV_TLS", "true"));
+  if (!kv.tls_ca_pem.empty()) env_list.push_back(env("GASOLINE_KV_TLS_CA_PEM", kv.tls_ca_pem));
+}
+
 }  // namespace
 
 json sidecar_container(const Spec& s) {
   const auto& sc = s.sidecar;
-  return {
+  json container = {
       {"name", kSidecarName},
       {"image", sc.image},
       {"imagePullPolicy", sc.image_pull_policy},
@@ -70,6 +78,8 @@ json sidecar_container(const Spec& s) {
       {"volumeMounts",
        json::array({{{"name", kTokenVolumeName}, {"mountPath", kTokenMountPath}, {"readOnly", true}}})},
   };
+  add_tls_env(container["env"], s.kv);
+  return container;
 }
 
 json token_volume(const Spec& s) {

@@ -260,6 +260,8 @@ void parse_kv(const Field& f, const Defaults& defaults, Spec& s) {
   if (f["pool"].present()) check_kv_pool_namespace(f["pool"], s.kv.pool, s.namespace_name);
   const Field secret = f["tokenSecretRef"];
   s.kv.service_account_token = defaults.sidecar_kv_credential == "service-account" && !secret.present();
+  s.kv.tls = defaults.kv_tls;
+  s.kv.tls_ca_pem = defaults.kv_tls_ca_pem;
   s.kv.token_secret_name = non_empty_string_or(secret["name"], s.kv.token_secret_name);
   s.kv.token_secret_key = non_empty_string_or(secret["key"], s.kv.token_secret_key);
 }

@@ -30,6 +30,10 @@ struct Defaults {
   // gasoline-kv), which a kv with --kube-token-review maps to worker and client of the pool's namespace only
   // (docs/security.md, "Roles"). A pool that names spec.kv.tokenSecretRef always gets that Secret.
   std::string sidecar_kv_credential = "secret";
+  // --kv-tls*: sidecars dial the kv over TLS too, trusting this CA (PEM text, public; rendered into the pod spec so
+  // that no per-namespace copy is needed). Empty with kv_tls: the system's trust store.
+  bool kv_tls = false;
+  std::string kv_tls_ca_pem;
 };
 
 struct SidecarSpec {
@@ -51,6 +55,8 @@ struct KvSpec {
   std::string token_secret_name = "gasoline-kv-token";
   std::string token_secret_key = "token";
   bool service_account_token = false;  // a projected ServiceAccount token instead of the Secret (Defaults)
+  bool tls = false;                    // Defaults::kv_tls
+  std::string tls_ca_pem;              // Defaults::kv_tls_ca_pem
 };
 
 struct AutoscalingSpec {

@@ -12,7 +12,8 @@ release="op$$"
 kc apply --server-side -f "${chart}/crds/" >/dev/null
 in_node helm template "$release" "$chart" --namespace "$ns" --set operator.replicas=1 \
   --show-only templates/operator-serviceaccount.yaml --show-only templates/operator-rbac.yaml \
-  --show-only templates/operator-deployment.yaml --show-only templates/kv-secret.yaml |
+  --show-only templates/operator-deployment.yaml --show-only templates/kv-secret.yaml \
+  --show-only templates/kv-tls-secret.yaml |
   kc -n "$ns" apply -f - >/dev/null
 # Cluster-scoped RBAC of this release goes with the test, not with the node.
 # shellcheck disable=SC2064  # expand now

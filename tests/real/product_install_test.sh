@@ -58,6 +58,9 @@ kc -n "$PRODUCT_NS" get pods,pvc -o wide
 kc -n "$PRODUCT_NS" get secret gasoline-kv-token -o jsonpath='{.data.token}' | base64 -d >"${PRODUCT_DIR}/token"
 chmod 600 "${PRODUCT_DIR}/token"
 [ -s "${PRODUCT_DIR}/token" ] || fail "the chart created no kv token"
+# TLS is on by default: the chart made a CA and the kv's certificate; gasctl trusts that CA (product_lib.sh).
+kc -n "$PRODUCT_NS" get secret gasoline-kv-tls -o jsonpath='{.data.ca\.crt}' | base64 -d >"${PRODUCT_DIR}/ca.crt"
+openssl x509 -in "${PRODUCT_DIR}/ca.crt" -noout >/dev/null 2>&1 || fail "the chart's Secret gasoline-kv-tls holds no CA"
 
 # Operator: 2 replicas, each Ready as standby or leader, one Lease holder, the chart's ServiceAccount.
 ops="$(kc -n "$PRODUCT_NS" get pods -l app.kubernetes.io/component=operator -o jsonpath='{.items[*].metadata.name}')"
@@ -130,4 +133,13 @@ kc -n "$POOLS_NS" get gwp
 reviews="$(kv_metric 'gasoline_kv_token_reviews_total{result="authenticated"}')"
 [ "$reviews" -gt 0 ] || fail "the kv made no TokenReview: the sidecars did not authenticate with their ServiceAccount tokens"
 info "ok: the sidecars authenticated with ServiceAccount tokens (${reviews} TokenReviews by the kv)"
+
+# Every connection to the kv is TLS: a client without it is refused with the reason, the sidecars were given the
+# chart's CA (in their pod spec), and the sidecars and the operator (Active above) reached the kv through it.
+plain="$(in_node_dns env GASOLINE_KV="$KV_CLIENT" GASOLINE_TOKEN_FILE="${PRODUCT_DIR}/token" "${BIN_DIR}/gasctl" status 2>&1)" &&
+  fail "a plaintext client was served: ${plain}"
+case "$plain" in *"accepts TLS connections only"*) ;; *) fail "a plaintext client was not told why it was refused: ${plain}" ;; esac
+pem="$(kc -n "$POOLS_NS" get deploy "$POOL" -o jsonpath='{.spec.template.spec.initContainers[0].env[?(@.name=="GASOLINE_KV_TLS_CA_PEM")].value}')"
+[ "$pem" = "$(cat "${PRODUCT_DIR}/ca.crt")" ] || fail "the sidecars do not trust the chart's CA (GASOLINE_KV_TLS_CA_PEM)"
+info "ok: the kv serves TLS only; sidecars, operator and gasctl verify it with the chart's CA"
 info "ok: the product is installed; the pool runs $(ready_pool_pods | wc -l) Ready pods with native sidecars"

@@ -27,8 +27,11 @@ require_product() {
 }
 
 # gasctl ARGS...: the CLI from this build, in the node's namespace with the cluster's DNS, through the kv's client
-# Service, as an admin outside the pods would run it.
-gasctl() { in_node_dns env GASOLINE_KV="$KV_CLIENT" GASOLINE_TOKEN_FILE="${PRODUCT_DIR}/token" "${BIN_DIR}/gasctl" "$@"; }
+# Service, as an admin outside the pods would run it: the chart's token, over TLS trusting the chart's CA.
+gasctl() {
+  in_node_dns env GASOLINE_KV="$KV_CLIENT" GASOLINE_TOKEN_FILE="${PRODUCT_DIR}/token" \
+    GASOLINE_KV_TLS_CA="${PRODUCT_DIR}/ca.crt" "${BIN_DIR}/gasctl" "$@"
+}
 
 # pool_pods: names of the pool's running pods (not terminating).
 pool_pods() {

@@ -107,6 +107,14 @@ class WorkerFleet : public ::testing::Test {
   }
 
   rpc::Client& kv() {
+    if (!client_ && kv_tls_.enabled) {
+      rpc::ClientOptions o;
+      o.endpoints = {kv_->address()};
+      o.token = kv_->token();
+      o.name = "worker-test";
+      o.tls = kv_tls_;
+      client_ = std::make_unique<rpc::Client>(o);
+    }
     if (!client_) client_ = kv_->client("worker-test");
     return *client_;
   }
@@ -215,6 +223,7 @@ class WorkerFleet : public ::testing::Test {
   // Prepended to the sidecar's and the app's command lines (e.g. faketime, to skew their clock).
   std::vector<std::string> wrapper_;
   std::unique_ptr<KvProcess> kv_;
+  rpc::tls::ClientFiles kv_tls_;  // how the test's own client reaches a kv that serves TLS
   std::unique_ptr<rpc::Client> client_;
   std::vector<std::unique_ptr<Node>> nodes_;
 };

@@ -128,9 +128,6 @@ redirects), or operator.kvAddress.
 {{- end }}
 {{- end }}
 
-{{/*
-The kv token volume (a Secret volume with the token at /var/run/gasoline/kv/token).
-*/}}
 {{- define "gasoline.kv.raftSecretName" -}}
 {{- default (printf "%s-raft" (include "gasoline.kv.fullname" .)) .Values.kv.raftSecret.existingSecret }}
 {{- end }}
@@ -143,6 +140,9 @@ The kv token volume (a Secret volume with the token at /var/run/gasoline/kv/toke
 {{- end }}
 {{- end }}
 
+{{/*
+The kv token volume (a Secret volume with the token at /var/run/gasoline/kv/token).
+*/}}
 {{- define "gasoline.kv.tokenVolume" -}}
 - name: kv-token
   secret:
@@ -174,4 +174,20 @@ podAntiAffinity:
           matchLabels:
             {{- include "gasoline.selectorLabels" . | nindent 12 }}
 {{- end }}
+{{- end }}
+
+{{/*
+The Secret with the kv's TLS certificate (tls.crt, tls.key) and its CA (ca.crt): kv.tls.existingSecret or the
+chart's RELEASE-kv-tls.
+*/}}
+{{- define "gasoline.kv.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "gasoline.kv.fullname" .)) .Values.kv.tls.existingSecret }}
+{{- end }}
+
+{{/*
+"true" when the operator (and through it the sidecars) dial the kv over TLS: the chart's kv with kv.tls.enabled,
+or your own kv (kv.enabled=false) whose CA is in kv.tls.existingSecret (key ca.crt).
+*/}}
+{{- define "gasoline.kv.tlsClients" -}}
+{{- if and .Values.kv.tls.enabled (or .Values.kv.enabled .Values.kv.tls.existingSecret) }}true{{ end }}
 {{- end }}

@@ -68,7 +68,11 @@ token_of() { k get secret gasoline-kv-token -o jsonpath='{.data.token}' | base64
 token="$(token_of)"
 [ "${#token}" -eq 48 ] || fail "kv token is ${#token} characters, want 48"
 raft_secret_of() { k get secret gasoline-kv-raft -o jsonpath='{.data.secret}' | base64 -d; }
+# The kv's TLS certificate and CA (chart-made): replaced on upgrade, every sidecar would distrust the kv.
+tls_of() { k get secret gasoline-kv-tls -o jsonpath='{.data.tls\.crt}/{.data.ca\.crt}'; }
 raft_secret="$(raft_secret_of)"
+tls="$(tls_of)"
+if [ -z "${tls%%/*}" ] || [ -z "${tls#*/}" ]; then fail "no TLS certificate or CA in Secret gasoline-kv-tls"; fi
 [ "${#raft_secret}" -eq 48 ] || fail "kv Raft secret is ${#raft_secret} characters, want 48"
 [ "$raft_secret" != "$token" ] || fail "the Raft secret equals the client token"
 
@@ -138,6 +142,7 @@ copied="$(kubectl -n "$pool_ns" get secret gasoline-kv-token -o jsonpath='{.data
 info "ok: kv.auth.poolNamespaces writes the token into ${pool_ns}"
 [ "$(token_of)" = "$token" ] || fail "helm upgrade replaced the kv token"
 [ "$(raft_secret_of)" = "$raft_secret" ] || fail "helm upgrade replaced the Raft secret (replicas would refuse each other)"
+[ "$(tls_of)" = "$tls" ] || fail "helm upgrade replaced the kv's TLS certificate or CA"
 [ "$(k get deployment gasoline-operator -o jsonpath='{.spec.replicas}')" = 1 ] || fail "upgrade did not apply operator.replicas"
 wf="$(k get gwp sample -o jsonpath='{.spec.workflows}/{.spec.autoscaling.maxReplicas}/{.spec.autoscaling.targetCPUUtilizationPercentage}/{.spec.sidecar.concurrency}')"
 [ "$wf" = '["order","ship"]/4/50/32' ] || fail "sample pool (workflows/max/cpu/defaulted concurrency) '${wf}'"
@@ -148,6 +153,7 @@ quiet_helm upgrade "$release" "$CHART" -n "$ns" --set kv.persistence.enabled=fal
   fail "second helm upgrade failed"
 [ "$(token_of)" = "$token" ] || fail "the second helm upgrade replaced the kv token"
 [ "$(raft_secret_of)" = "$raft_secret" ] || fail "the second helm upgrade replaced the Raft secret"
+[ "$(tls_of)" = "$tls" ] || fail "the second helm upgrade replaced the kv's TLS certificate or CA"
 k get gwp sample >/dev/null 2>&1 && fail "samplePool.enabled=false did not remove the sample pool"
 kubectl -n "$pool_ns" get secret gasoline-kv-token >/dev/null 2>&1 &&
   fail "the token Secret stayed in ${pool_ns} after it left kv.auth.poolNamespaces"

@@ -14,6 +14,8 @@ Prints one line per check group and exits 1 with every failure listed.
 """
 import argparse
 import base64
+import subprocess
+import tempfile
 import json
 import os
 import re
@@ -158,7 +160,8 @@ def token_volume(spec):
     return {}
 
 
-def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replicas, sa_name, sa_tokens=True):
+def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replicas, sa_name, sa_tokens=True,
+                   tls_secret="default"):
     dep = one(docs, "Deployment", f"{fullname}-operator")
     if not dep:
         return
@@ -172,6 +175,15 @@ def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replica
                  "--probe-listen=0.0.0.0:8081", f"--sidecar-image={sidecar_image}", f"--kv-address={kv_address}",
                  "--kv-token-file=/var/run/gasoline/kv/token"]
     check(c.get("args", [])[:len(want_args)] == want_args, f"operator args {c.get('args')}, want {want_args} first")
+    # The operator dials the kv over TLS, trusting the CA of the kv's TLS Secret, and hands that CA to sidecars.
+    if tls_secret == "default":
+        tls_secret = f"{fullname}-kv-tls"
+    tls_arg = "--kv-tls-ca=/var/run/gasoline/kv-tls/ca.crt"
+    check((tls_arg in c.get("args", [])) == bool(tls_secret), f"operator {tls_arg} iff TLS ({tls_secret}): {c.get('args')}")
+    ca_vol = next((v.get("secret") or {} for v in spec.get("volumes", []) if v["name"] == "kv-tls-ca"), {})
+    if tls_secret:
+        check(ca_vol.get("secretName") == tls_secret and ca_vol.get("items") == [{"key": "ca.crt", "path": "ca.crt"}],
+              f"operator CA volume {ca_vol}, want ca.crt of {tls_secret}")
     check(("--sidecar-kv-credential=service-account" in c.get("args", [])) == sa_tokens,
           f"operator --sidecar-kv-credential=service-account iff kv.auth.serviceAccountTokens ({sa_tokens}): {c.get('args')}")
     if fullname != "gw":
@@ -229,7 +241,7 @@ def check_kv_rbac(docs, fullname, ns, sa_tokens, sa_name):
 
 
 def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret, raft_key, sa_tokens=True,
-             sa_name=None):
+             sa_name=None, tls_secret=None):
     kv = f"{fullname}-kv"
     sts = one(docs, "StatefulSet", kv)
     if not sts:
@@ -252,7 +264,9 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret
     check(c.get("command") == ["gasoline-kv"], f"kv command {c.get('command')}")
     want = ["--listen=0.0.0.0:7400", "--raft-bind=0.0.0.0:7410", "--metrics-listen=0.0.0.0:9400",
             "--data-dir=/var/lib/gasoline", "--token-file=/var/run/gasoline/kv/token",
-            "--raft-secret-file=/var/run/gasoline/raft/secret", "--raft-id-from-pod-name"]
+            "--raft-secret-file=/var/run/gasoline/raft/secret"]
+    want += ["--tls-cert=/var/run/gasoline/tls/tls.crt", "--tls-key=/var/run/gasoline/tls/tls.key"]
+    want += ["--raft-id-from-pod-name"]
     want += [f"--peer={i + 1}={kv}-{i}.{kv}.{ns}.svc:7410,{kv}-{i}.{kv}.{ns}.svc:7400" for i in range(replicas)]
     check(c.get("args", [])[:len(want)] == want, f"kv args\n  got  {c.get('args')}\n  want {want}")
     check(env_field(c, "POD_NAME") == "metadata.name", "kv env POD_NAME from metadata.name")
@@ -279,6 +293,19 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret
             vols = d["spec"]["template"]["spec"].get("volumes", [])
             check(all((v.get("secret") or {}).get("secretName") != raft_secret for v in vols),
                   f"{d['kind']}/{d['metadata']['name']} mounts the Raft secret")
+    tls_vol = next((v.get("secret") or {} for v in spec.get("volumes", []) if v["name"] == "tls"), {})
+    check(tls_vol.get("secretName") == (tls_secret or f"{kv}-tls") and tls_vol.get("defaultMode") == 0o440
+          and tls_vol.get("items") == [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}],
+          f"kv TLS volume {tls_vol}")
+    check({"name": "tls", "mountPath": "/var/run/gasoline/tls", "readOnly": True} in c.get("volumeMounts", []),
+          "kv mounts its certificate read-only at /var/run/gasoline/tls")
+    # Only the kv holds the key; every other workload may see the CA alone.
+    for d in docs:
+        if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job") and d is not sts:
+            for v in d["spec"]["template"]["spec"].get("volumes", []):
+                if (v.get("secret") or {}).get("secretName") == tls_vol.get("secretName"):
+                    check(v["secret"].get("items") == [{"key": "ca.crt", "path": "ca.crt"}],
+                          f"{d['kind']}/{d['metadata']['name']} mounts more of the kv's TLS Secret than ca.crt")
     tv = token_volume(spec)
     check(tv.get("secretName") == secret and tv.get("items") == [{"key": key, "path": "token"}],
           f"kv token volume {tv}, want secret {secret} key {key}")
@@ -324,6 +351,28 @@ def check_secret(docs, ns, expect_created):
         check(len(tok) == 48 and tok.isalnum(), f"token is {len(tok)} characters, want 48 alphanumeric")
         check(list(s["data"].keys()) == ["token"], f"Secret keys {list(s['data'])}")
     print("ok: Secret gasoline-kv-token with a 48-character random token")
+
+
+def check_tls_secret(docs, name, fullname, ns):
+    """The chart-made certificate: signed by the CA in the same Secret, for the kv's Service and pod names."""
+    s = one(docs, "Secret", name)
+    if not s:
+        return
+    check(s.get("type") == "kubernetes.io/tls", f"TLS Secret type {s.get('type')}")
+    check(sorted(s["data"]) == ["ca.crt", "tls.crt", "tls.key"], f"TLS Secret keys {sorted(s['data'])}")
+    with tempfile.TemporaryDirectory() as d:
+        for k in ("ca.crt", "tls.crt"):
+            with open(os.path.join(d, k), "wb") as f:
+                f.write(base64.b64decode(s["data"][k]))
+        v = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(d, "ca.crt"), os.path.join(d, "tls.crt")],
+                           capture_output=True, text=True)
+        check(v.returncode == 0, f"the certificate does not chain to ca.crt: {v.stdout}{v.stderr}")
+        for host in (f"{fullname}-kv.{ns}.svc", f"{fullname}-kv-1.{fullname}-kv.{ns}.svc", f"{fullname}-kv-client.{ns}.svc",
+                     "localhost"):
+            h = subprocess.run(["openssl", "x509", "-noout", "-checkhost", host, "-in", os.path.join(d, "tls.crt")],
+                               capture_output=True, text=True)
+            check("does match" in h.stdout, f"the kv certificate does not name {host}: {h.stdout.strip()}")
+    print(f"ok: Secret {name}: a certificate for the kv's Services and pods, signed by its ca.crt")
 
 
 def check_raft_secret(docs, name):
@@ -524,6 +573,7 @@ def main():
         check(one(docs, "ServiceAccount", f"{fn}-kv") is not None, "kv ServiceAccount")
         check_secret(docs, ns, True)
         check_raft_secret(docs, f"{fn}-kv-raft")
+        check_tls_secret(docs, f"{fn}-kv-tls", fn, ns)
         check_pool_policy(docs, f"{fn}-pool-kv-namespace")
         check_network_policy(docs, fn, [{"namespaceSelector": {}}], [{"namespaceSelector": {}}])
         check_sample(docs, ns, a.example, False)
@@ -533,15 +583,17 @@ def main():
         want = sorted(["CustomResourceDefinition", "ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRole",
                        "ClusterRoleBinding", "ClusterRoleBinding", "Role",
                        "RoleBinding", "Deployment", "Service", "Service", "Service", "StatefulSet",
-                       "PodDisruptionBudget", "Secret", "Secret", "ValidatingAdmissionPolicy",
+                       "PodDisruptionBudget", "Secret", "Secret", "Secret", "ValidatingAdmissionPolicy",
                        "ValidatingAdmissionPolicyBinding", "NetworkPolicy"])
         check(kinds == want, f"rendered kinds {kinds}, want {want}")
     elif a.scenario == "custom":
         fn = "gw"
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", "registry.example/worker:9.9.9",
-                       "registry.example/operator@sha256:" + "a" * 64, 1, f"{fn}-operator", sa_tokens=False)
+                       "registry.example/operator@sha256:" + "a" * 64, 1, f"{fn}-operator", sa_tokens=False,
+                       tls_secret="my-kv-tls")
         check_rbac(docs, fn, ns, f"{fn}-operator")
-        check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok", "my-raft-secret", "rs", sa_tokens=False)
+        check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok", "my-raft-secret", "rs", sa_tokens=False,
+                 tls_secret="my-kv-tls")
         check_kv_rbac(docs, fn, ns, False, f"{fn}-kv")
         check_network_policy(docs, fn, [{"namespaceSelector": {"matchLabels": {"gasoline.dev/pools": "true"}}}],
                              [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}])
@@ -564,7 +616,7 @@ def main():
     elif a.scenario == "external":
         fn = rel if "gasoline" in rel else f"{rel}-gasoline"
         check_operator(docs, ns, fn, "kv-a.example:7400,kv-b.example:7400", f"gasoline/gasoline-worker:{v}",
-                       f"gasoline/gasoline-operator:{v}", 2, f"{fn}-operator")
+                       f"gasoline/gasoline-operator:{v}", 2, f"{fn}-operator", tls_secret=None)
         check(not by_kind(docs, "StatefulSet") and not by_kind(docs, "PodDisruptionBudget"), "kv.enabled=false renders no kv")
         kv_identity = [d for d in docs if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
                        and d["metadata"]["name"] in (f"{fn}-kv", f"{fn}-kv-token-review")]

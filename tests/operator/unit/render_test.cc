@@ -8,6 +8,8 @@
 // and read the diff line by line before committing: each file must be what a Kubernetes expert would apply.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -310,6 +312,33 @@ TEST(PoolRender, ServiceAccountKvCredentialIsAProjectedTokenForTheKv) {
   // The default stays the Secret: an operator upgraded before its kv accepts ServiceAccount tokens breaks nothing.
   EXPECT_TRUE(render(minimal_pool(), test_defaults()).deployment["spec"]["template"]["spec"]["volumes"].back().contains(
       "secret"));
+}
+
+// --kv-tls-ca: sidecars dial the kv over TLS and trust the CA the operator trusts, given as PEM text in the pod spec
+// (public), so no Secret has to be copied into pool namespaces. Without it nothing TLS is rendered.
+TEST(PoolRender, KvTlsPassesTheCaToSidecarsAsText) {
+  auto env_of = [](const Defaults& d) {
+    std::map<std::string, std::string> out;
+    const json sidecar = render(minimal_pool(), d).deployment["spec"]["template"]["spec"]["initContainers"][0];
+    for (const auto& e : sidecar["env"])
+      if (e.contains("value")) out[e["name"].get<std::string>()] = e["value"].get<std::string>();
+    return out;
+  };
+  auto plain = env_of(test_defaults());
+  EXPECT_EQ(plain.count("GASOLINE_KV_TLS"), 0u);
+  EXPECT_EQ(plain.count("GASOLINE_KV_TLS_CA_PEM"), 0u);
+
+  Defaults d = test_defaults();
+  d.kv_tls = true;
+  d.kv_tls_ca_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  auto tls = env_of(d);
+  EXPECT_EQ(tls["GASOLINE_KV_TLS"], "true");
+  EXPECT_EQ(tls["GASOLINE_KV_TLS_CA_PEM"], d.kv_tls_ca_pem);
+
+  d.kv_tls_ca_pem.clear();  // --kv-tls alone: the system's trust store, in the sidecar image too
+  auto system = env_of(d);
+  EXPECT_EQ(system["GASOLINE_KV_TLS"], "true");
+  EXPECT_EQ(system.count("GASOLINE_KV_TLS_CA_PEM"), 0u);
 }
 
 TEST(PoolRender, UnchangedPoolNeedsNoWrite) {
