@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   int64_t kube_review_cache_ms = 60000;
   bool allow_unauthenticated = false;
   rpc::tls::ServerFiles tls_files;
+  bool tls_allow_plaintext = false;
   std::string metrics_listen = "127.0.0.1:9400";
   std::string strategy_name = "rendezvous";
   kv::ServiceConfig config;
@@ -93,6 +94,8 @@ int main(int argc, char** argv) {
   app.add_option("--tls-client-ca", tls_files.client_ca,
                  "Require every client to present a certificate signed by this CA (mutual TLS; needs --tls-cert)")
       ->check(CLI::ExistingFile);
+  app.add_flag("--tls-allow-plaintext", tls_allow_plaintext,
+               "With --tls-cert, also serve clients that do not speak TLS: only while moving clients to TLS");
   app.add_flag("--allow-unauthenticated", allow_unauthenticated,
                "Accept clients without a token (development only; --token-file is required otherwise)");
   app.add_option("--metrics-listen", metrics_listen, "Address of /metrics and the probes /healthz and /readyz ('' disables them)")
@@ -215,9 +218,12 @@ int main(int argc, char** argv) {
     if (tls_files.enabled()) {
       tls_context = std::make_shared<rpc::tls::ReloadingContext>(tls_files);
       log::info("serving clients over TLS", {{"cert", tls_files.cert}, {"mutual", !tls_files.client_ca.empty()}});
-    } else if (!tls_files.client_ca.empty()) {
-      throw std::invalid_argument("--tls-client-ca needs --tls-cert and --tls-key");
+    } else if (!tls_files.client_ca.empty() || tls_allow_plaintext) {
+      throw std::invalid_argument("--tls-client-ca and --tls-allow-plaintext need --tls-cert and --tls-key");
     }
+    if (tls_allow_plaintext)
+      log::warn("also serving plaintext clients (--tls-allow-plaintext): their tokens and data cross the network in "
+                "clear; turn it off once every client uses TLS");
     if (replicated) {
       // Without a secret any process that reaches the Raft port could join as a replica and read or rewrite the
       // whole state, so there is no unauthenticated mode.
@@ -293,6 +299,7 @@ int main(int argc, char** argv) {
           rpc::make_authenticator(token, credentials ? std::move(*credentials) : rpc::Credentials{}, std::move(review));
     }
     server_options.tls = tls_context;
+    server_options.tls_allow_plaintext = tls_allow_plaintext;
     server_options.max_frame = max_frame;
     server_options.hello_timeout_ms = hello_timeout_ms;
     server_options.max_unauthenticated = max_unauthenticated;

@@ -85,6 +85,10 @@ void Session::start_tls() {
           // Not TLS: most likely our own client without --kv-tls. Answer in its framing, unencrypted, since
           // nothing secret is in the message, so the operator of that client reads the cause rather than a reset.
           self->stream_ = Stream(std::move(self->stream_.socket()));
+          if (self->options_.tls_allow_plaintext) {
+            self->read();
+            return;
+          }
           self->fail(code::kUnauthenticated, "this kv accepts TLS connections only: configure the client for TLS "
                                              "(--kv-tls-ca or --kv-tls)");
           return;

@@ -57,6 +57,8 @@ struct ServerOptions {
   // When set, every connection starts with a TLS handshake (bounded by hello_timeout_ms); a client that speaks
   // plain frames instead gets an error frame saying so.
   std::shared_ptr<tls::ReloadingContext> tls;
+  // With tls: still serve clients that speak plain frames (a migration to TLS, while clients roll).
+  bool tls_allow_plaintext = false;
   std::function<void(const std::string& code)> on_error;  // counts errors for /metrics
   std::function<void(Session&)> on_close;                 // lets the service drop bump subscriptions
 };

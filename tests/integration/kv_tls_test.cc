@@ -103,6 +103,12 @@ TEST_F(KvTls, APlainClientIsToldThatTheKvWantsTls) {
   EXPECT_NE(got.find("TLS"), std::string::npos) << got;
 }
 
+TEST_F(KvTls, DuringAMigrationPlainAndTlsClientsAreBothServed) {
+  start_kv({"--tls-allow-plaintext"});
+  EXPECT_EQ(outcome(*client(rpc::tls::ClientFiles{})), "ok");
+  EXPECT_EQ(outcome(*client(trusting(pki_->ca_cert()))), "ok");
+}
+
 TEST_F(KvTls, AClientRefusesAKvItCannotVerify) {
   start_kv();
   TestPki other(dir_->path(), "other");
