@@ -13,6 +13,9 @@ constexpr std::array<std::string_view, 5> kClientOps{"dispatch", "get", "list", 
 constexpr std::array<std::string_view, 7> kAdminOps{"status",      "workers",        "pool.configure", "cluster.status",
                                                    "cluster.add", "cluster.remove", "cluster.transfer"};
 
+constexpr std::array<std::string_view, 2> kViewerOps{"get", "list"};
+constexpr std::array<std::string_view, 3> kEveryNamespaceViewerOps{"status", "workers", "cluster.status"};
+
 template <size_t N>
 bool among(const std::array<std::string_view, N>& ops, std::string_view op) {
   return std::find(ops.begin(), ops.end(), op) != ops.end();
@@ -30,6 +33,7 @@ Decision deny(const Identity& who, std::string_view op, std::string_view pool, s
 
 std::string Identity::describe() const {
   if (admin) return "admin";
+  if (viewer) return ns == kEveryNamespace ? "role viewer of every namespace" : "role viewer of namespace " + ns;
   std::string roles = worker && client ? "worker+client" : worker ? "worker" : client ? "client" : "no role";
   return "role " + roles + " of namespace " + (ns.empty() ? "(none)" : ns);
 }
@@ -54,6 +58,15 @@ std::string_view metric_op(std::string_view op) {
 Decision authorize(const Identity& who, std::string_view op, std::string_view pool, WorkerCheck worker,
                    std::string_view worker_id) {
   if (who.admin) return {};
+  if (who.viewer) {
+    bool everywhere = who.ns == kEveryNamespace;
+    if (among(kViewerOps, op) && (everywhere || (!who.ns.empty() && namespace_of(pool) == who.ns))) return {};
+    if (everywhere && among(kEveryNamespaceViewerOps, op)) return {};
+    if (among(kViewerOps, op)) return deny(who, op, pool, "namespace", " (outside namespace " + who.ns + ")");
+    return deny(who, op, pool, "role",
+                everywhere ? " (a viewer reads: get, list, status, workers, cluster.status)"
+                           : " (a viewer of one namespace reads its pools: get, list)");
+  }
   bool worker_op = among(kWorkerOps, op);
   bool client_op = among(kClientOps, op);
   if (!worker_op && !client_op) return deny(who, op, pool, "role", " (admin only)");

@@ -13,7 +13,10 @@ struct Identity {
   bool admin = false;   // every op on every pool, cluster.* included
   bool worker = false;  // ping, pull, commit, release, subscribe, drain, leave on the pools of `ns`
   bool client = false;  // dispatch, get, list, signal, cancel on the pools of `ns`
-  std::string ns;       // the namespace the worker and client roles are scoped to
+  // Read only: get and list on the pools of `ns`; with `ns` "*" on every pool, plus status, workers and
+  // cluster.status (what `gasctl status`, `watch` and `cluster status` need). Never a lease token.
+  bool viewer = false;
+  std::string ns;       // the namespace the worker, client and viewer roles are scoped to
   std::string subject;  // who it is, for logs: "admin token", "credentials line 3", "system:serviceaccount:a:sa"
 
   // "admin", "worker of namespace a", "worker+client of namespace a"
@@ -39,6 +42,8 @@ struct Decision {
   std::string reason;   // a short label for gasoline_kv_requests_denied_total: role, namespace, worker
   std::string message;  // "permission denied: ...", sent to the caller
 };
+
+inline constexpr std::string_view kEveryNamespace = "*";
 
 // The namespace a pool belongs to: the part of `<namespace>.<name>` before the first dot (Kubernetes namespaces
 // have no dots). Empty for a pool without a dot, which only an admin may touch.

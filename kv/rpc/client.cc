@@ -31,7 +31,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   std::thread thread;
   tcp::socket socket{io};              // while connecting; then moved into `stream`
-  std::optional<Stream> stream;        // the connection once TCP is up
+  // The connection once TCP is up. Shared with the handlers of its pending operations: a disconnect drops it while
+  // a read (and maybe a write or the handshake) is still pending, and a TLS operation completing with "aborted"
+  // still touches its stream.
+  std::shared_ptr<Stream> stream;
   std::shared_ptr<tls::ssl::context> tls_context;  // built once from options.tls (files read at construction)
   tcp::resolver resolver{io};
   asio::steady_timer connect_timer{io};
@@ -178,7 +181,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         boost::system::error_code ignored;
         self->socket.set_option(tcp::no_delay(true), ignored);
         if (!self->tls_context) {
-          self->stream.emplace(std::move(self->socket));
+          self->stream = std::make_shared<Stream>(std::move(self->socket));
           self->send_hello(gen);
           return;
         }
@@ -188,14 +191,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 
   void start_tls(uint64_t gen, const std::string& ep) {
-    stream.emplace(std::move(socket), tls_context);
+    stream = std::make_shared<Stream>(std::move(socket), tls_context);
     std::string name = options.tls.server_name.empty() ? host_of(ep) : options.tls.server_name;
     auto* tls = stream->tls();
     // SNI for servers behind a name-routing proxy, and the name the certificate must carry (a DNS name or an IP).
     if (!name.empty() && !is_ip(name)) SSL_set_tlsext_host_name(tls->native_handle(), name.c_str());
     tls->set_verify_callback(asio::ssl::host_name_verification(name));
     auto self = shared_from_this();
-    tls->async_handshake(asio::ssl::stream_base::client, [self, gen, ep, name](boost::system::error_code ec) {
+    tls->async_handshake(asio::ssl::stream_base::client, [self, gen, ep, name, keep = stream](boost::system::error_code ec) {
       if (gen != self->generation) return;
       if (ec) {
         self->disconnect("TLS handshake with kv at " + ep + " (verifying '" + name + "') failed: " +
@@ -242,7 +245,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     write_pending.clear();
     auto self = shared_from_this();
     auto gen = generation;
-    stream->async_write(asio::buffer(write_inflight), [self, gen](boost::system::error_code ec, size_t) {
+    stream->async_write(asio::buffer(write_inflight), [self, gen, keep = stream](boost::system::error_code ec, size_t) {
       if (gen != self->generation) return;
       self->write_inflight.clear();
       if (ec) {
@@ -255,7 +258,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   void read(uint64_t gen) {
     auto self = shared_from_this();
-    stream->async_read_some(asio::buffer(read_buf), [self, gen](boost::system::error_code ec, size_t n) {
+    stream->async_read_some(asio::buffer(read_buf), [self, gen, keep = stream](boost::system::error_code ec, size_t n) {
       if (gen != self->generation) return;
       if (ec) {
         self->disconnect("kv connection lost: " + ec.message());

@@ -50,7 +50,7 @@ void Credentials::add(std::string_view token, const authz::Identity& identity) {
   auto [it, inserted] = by_digest_.try_emplace(token_digest(token), identity);
   if (inserted) return;
   auto& known = it->second;
-  if (known.admin || identity.admin || known.ns != identity.ns)
+  if (known.admin || identity.admin || known.viewer || identity.viewer || known.ns != identity.ns)
     throw std::invalid_argument("the token is already given to " + known.describe() + " (" + known.subject +
                                 "); a token may only combine the worker and client roles of one namespace");
   known.worker = known.worker || identity.worker;
@@ -100,8 +100,13 @@ Credentials parse_credentials(std::string_view text) {
              "' is not a namespace name (lowercase letters, digits and '-', at most 63)");
       id.ns = std::string(scope);
       (role == "worker" ? id.worker : id.client) = true;
+    } else if (role == "viewer") {
+      if (scope != authz::kEveryNamespace && !valid_namespace(scope))
+        fail("a viewer's scope must be '*' (every pool) or a namespace name, got '" + std::string(scope) + "'");
+      id.viewer = true;
+      id.ns = std::string(scope);
     } else {
-      fail("unknown role '" + std::string(role) + "' (admin, worker or client)");
+      fail("unknown role '" + std::string(role) + "' (admin, worker, client or viewer)");
     }
     if (token.size() < kMinTokenBytes)
       fail("the token is " + std::to_string(token.size()) + " bytes; at least " + std::to_string(kMinTokenBytes) +

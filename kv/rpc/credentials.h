@@ -6,6 +6,8 @@
 //   admin   *          <token>      every op, cluster.* included
 //   worker  shop       <token>      the worker ops on the pools of namespace shop (shop.<name>)
 //   client  shop       <token>      the client ops on the pools of namespace shop
+//   viewer  *          <token>      read only: get and list on every pool, status, workers, cluster.status
+//   viewer  shop       <token>      read only: get and list on the pools of namespace shop
 //
 // A token may appear on a worker and a client line of the same namespace (a sidecar that also dispatches);
 // anything else repeating a token is an error. Tokens are looked up by their SHA-256, so the lookup time says

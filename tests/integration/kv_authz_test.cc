@@ -33,6 +33,8 @@ const std::string kWorkerA = "worker-a-0123456789abcdef";  // worker and client 
 const std::string kWorkerB = "worker-b-0123456789abcdef";  // worker and client of namespace b
 const std::string kClientB = "client-b-0123456789abcdef";  // client of namespace b only
 const std::string kClientA = "client-a-0123456789abcdef";  // client of namespace a only
+const std::string kViewer = "viewer-all-0123456789abcdef";  // viewer of every namespace (a gasctl user)
+const std::string kViewerA = "viewer-a-0123456789abcdef";   // viewer of namespace a
 
 // A free loopback port for the kv's /metrics (the Exposer cannot report one it chose itself).
 int free_port() {
@@ -64,7 +66,9 @@ class KvAuthz : public ::testing::Test {
                                                  << "client a " << kClientA << "\n"
                                                  << "worker b " << kWorkerB << "\n"
                                                  << "client b " << kWorkerB << "\n"
-                                                 << "client b " << kClientB << "\n";
+                                                 << "client b " << kClientB << "\n"
+                                                 << "viewer * " << kViewer << "\n"
+                                                 << "viewer a " << kViewerA << "\n";
     metrics_port_ = free_port();
     KvOptions o;
     o.fsync = false;
@@ -273,6 +277,42 @@ TEST_F(KvAuthz, LeaseTokensAndWorkerIdsBelongToTheConnectionThatPinged) {
   admin_->call("workers", Json::object());
   admin_->call("ping", Json{{"pool", "b.p"}, {"worker", "wa-1"}});
   admin_->call("leave", Json{{"pool", "b.p"}, {"worker", "wa-1"}});
+}
+
+// A read-only credential for people running gasctl: they can look at every pool, change nothing, and never see a
+// lease token (with it they could commit someone else's step).
+TEST_F(KvAuthz, ViewersReadButChangeNothingAndSeeNoLeaseToken) {
+  admin_->call("dispatch", Json{{"pool", "a.p"}, {"id", "wf-v"}, {"name", "job"}, {"input", Json::object()}});
+  admin_->call("dispatch", Json{{"pool", "b.p"}, {"id", "wf-vb"}, {"name", "job"}, {"input", Json::object()}});
+  auto a = connect(kWorkerA, "sidecar-a");
+  a->call("ping", Json{{"pool", "a.p"}, {"worker", "wa-v"}});
+  ASSERT_EQ(a->call("pull", Json{{"pool", "a.p"}, {"worker", "wa-v"}, {"max", 1}})["tasks"].size(), 1u);
+
+  auto v = connect(kViewer, "gasctl-viewer");
+  auto got = v->call("get", Json{{"workflow_id", "wf-v"}});
+  EXPECT_EQ(got.value("status", ""), "running") << got.dump();
+  EXPECT_FALSE(got.contains("lease_token")) << got.dump();
+  auto listed = v->call("list", Json{{"pool", "a.p"}});
+  ASSERT_EQ(listed["workflows"].size(), 1u);
+  EXPECT_FALSE(listed["workflows"][0].contains("lease_token")) << listed.dump();
+  EXPECT_EQ(code_of(*v, "list", Json{{"pool", "b.p"}}), "ok");
+  EXPECT_EQ(code_of(*v, "status", Json::object()), "ok");
+  EXPECT_EQ(code_of(*v, "workers", Json{{"pool", "a.p"}}), "ok");
+  for (auto [op, args] : std::vector<std::pair<std::string, Json>>{
+           {"dispatch", Json{{"pool", "a.p"}, {"name", "job"}, {"input", Json::object()}}},
+           {"cancel", Json{{"workflow_id", "wf-v"}}},
+           {"signal", Json{{"workflow_id", "wf-v"}, {"name", "s"}, {"body", Json::object()}}},
+           {"ping", Json{{"pool", "a.p"}, {"worker", "wv"}}},
+           {"pool.configure", Json{{"pool", "a.p"}}},
+           {"cluster.transfer", Json{{"id", 0}}}})
+    EXPECT_EQ(code_of(*v, op, args), "permission_denied") << op;
+
+  auto va = connect(kViewerA, "gasctl-viewer-a");
+  EXPECT_EQ(code_of(*va, "list", Json{{"pool", "a.p"}}), "ok");
+  EXPECT_EQ(code_of(*va, "get", Json{{"workflow_id", "wf-vb"}}), "permission_denied");
+  EXPECT_EQ(code_of(*va, "status", Json::object()), "permission_denied");
+  EXPECT_EQ(admin_->call("get", Json{{"workflow_id", "wf-v"}}).value("status", ""), "running")
+      << "a viewer's refused cancel changed the workflow";
 }
 
 TEST_F(KvAuthz, UnknownTokensAreRefusedAtTheHello) {

@@ -36,6 +36,10 @@ TEST(Authz, Table) {
   const auto worker_a = role(true, false, "a");
   const auto client_a = role(false, true, "a");
   const auto both_a = role(true, true, "a");
+  auto viewer_all = role(false, false, "*");
+  viewer_all.viewer = true;
+  auto viewer_a = role(false, false, "a");
+  viewer_a.viewer = true;
   const std::vector<Case> cases = {
       {"admin does everything", admin, "cluster.add", "", WorkerCheck::kNone, true, ""},
       {"admin commits as anyone", admin, "commit", "b.p", WorkerCheck::kUnregistered, true, ""},
@@ -76,6 +80,24 @@ TEST(Authz, Table) {
       {"a service account does both (worker)", both_a, "pull", "a.p", WorkerCheck::kRegistered, true, ""},
       {"unknown ops are admin's", both_a, "frobnicate", "a.p", WorkerCheck::kNone, false, "role"},
       {"no role, no op", role(false, false, "a"), "get", "a.p", WorkerCheck::kNone, false, "role"},
+      {"viewer of all gets anywhere", viewer_all, "get", "b.p", WorkerCheck::kNone, true, ""},
+      {"viewer of all lists anywhere", viewer_all, "list", "a.p", WorkerCheck::kNone, true, ""},
+      {"viewer of all reads status", viewer_all, "status", "", WorkerCheck::kNone, true, ""},
+      {"viewer of all reads workers", viewer_all, "workers", "", WorkerCheck::kNone, true, ""},
+      {"viewer of all reads the cluster", viewer_all, "cluster.status", "", WorkerCheck::kNone, true, ""},
+      {"viewer may not dispatch", viewer_all, "dispatch", "a.p", WorkerCheck::kNone, false, "role"},
+      {"viewer may not cancel", viewer_all, "cancel", "a.p", WorkerCheck::kNone, false, "role"},
+      {"viewer may not signal", viewer_all, "signal", "a.p", WorkerCheck::kNone, false, "role"},
+      {"viewer may not ping", viewer_all, "ping", "a.p", WorkerCheck::kNone, false, "role"},
+      {"viewer may not commit", viewer_all, "commit", "a.p", WorkerCheck::kRegistered, false, "role"},
+      {"viewer may not configure a pool", viewer_all, "pool.configure", "a.p", WorkerCheck::kNone, false, "role"},
+      {"viewer may not change membership", viewer_all, "cluster.transfer", "", WorkerCheck::kNone, false, "role"},
+      {"viewer of a lists its namespace", viewer_a, "list", "a.p", WorkerCheck::kNone, true, ""},
+      {"viewer of a gets in its namespace", viewer_a, "get", "a.p", WorkerCheck::kNone, true, ""},
+      {"viewer of a lists another namespace", viewer_a, "list", "b.p", WorkerCheck::kNone, false, "namespace"},
+      {"viewer of a prefix is not a namespace", viewer_a, "get", "ab.p", WorkerCheck::kNone, false, "namespace"},
+      {"viewer of a may not read status", viewer_a, "status", "", WorkerCheck::kNone, false, "role"},
+      {"viewer of a may not read workers", viewer_a, "workers", "", WorkerCheck::kNone, false, "role"},
   };
   for (const auto& c : cases) {
     auto d = authz::authorize(c.who, c.op, c.pool, c.worker, "w-1");
@@ -133,6 +155,21 @@ TEST(Credentials, ParsesRolesScopesAndComments) {
   EXPECT_FALSE(c.find("0123456789abcdef-none"));
   EXPECT_FALSE(c.find(""));
   EXPECT_EQ(parse_credentials("").size(), 0u);
+}
+
+TEST(Credentials, ViewersReadEverywhereOrInOneNamespaceAndShareNoToken) {
+  auto c = parse_credentials("viewer * " + kT1 + "\nviewer shop " + kT2);
+  auto all = c.find(kT1);
+  ASSERT_TRUE(all);
+  EXPECT_TRUE(all->viewer && !all->admin && !all->worker && !all->client);
+  EXPECT_EQ(all->ns, "*");
+  EXPECT_EQ(all->describe(), "role viewer of every namespace");
+  auto shop = c.find(kT2);
+  ASSERT_TRUE(shop);
+  EXPECT_EQ(shop->describe(), "role viewer of namespace shop");
+  EXPECT_THROW(parse_credentials("viewer Shop! " + kT1), std::invalid_argument);
+  // A viewer's token must not also be a writer's: the roles would merge into more than either line says.
+  EXPECT_THROW(parse_credentials("viewer shop " + kT1 + "\nclient shop " + kT1), std::invalid_argument);
 }
 
 TEST(Credentials, ErrorsNameTheLineAndNeverTheToken) {
