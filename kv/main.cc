@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
                  "File holding the admin bearer token (every op on every pool: the operator, gasctl)");
   app.add_option("--credentials-file", credentials_file,
                  "File of scoped bearer tokens, one 'ROLE SCOPE TOKEN' a line: 'admin * T', 'worker NAMESPACE T', "
-                 "'client NAMESPACE T' (docs/security.md, Roles)");
+                 "'client NAMESPACE T', 'viewer * T', 'viewer NAMESPACE T' (docs/security.md, Roles). Reread when it "
+                 "changes: open connections whose line is gone or changed are closed");
   app.add_flag("--kube-token-review", kube_token_review,
                "Accept projected ServiceAccount tokens (audience --kube-audience), verified with a TokenReview: "
                "system:serviceaccount:NS:* becomes worker and client of namespace NS. The kv's ServiceAccount needs "
@@ -191,18 +192,8 @@ int main(int argc, char** argv) {
       throw std::invalid_argument(
           "--token-file (or --credentials-file) is required (or --allow-unauthenticated for development)");
     }
-    std::optional<rpc::Credentials> credentials;
-    if (!credentials_file.empty()) {
-      std::ifstream in(credentials_file);
-      if (!in) throw std::invalid_argument("--credentials-file " + credentials_file + ": cannot read it");
-      std::stringstream text;
-      text << in.rdbuf();
-      try {
-        credentials = rpc::parse_credentials(text.str());
-      } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("--credentials-file " + credentials_file + ": " + e.what());
-      }
-    }
+    std::shared_ptr<rpc::CredentialsFile> credentials;
+    if (!credentials_file.empty()) credentials = std::make_shared<rpc::CredentialsFile>(credentials_file);
 
     std::filesystem::create_directories(data_dir);
     bool replicated = !peer_specs.empty();
@@ -295,8 +286,11 @@ int main(int argc, char** argv) {
         review = [r = reviewer.get()](const std::string& t, rpc::authz::AuthDone done) {
           r->authenticate(t, std::move(done));
         };
-      server_options.authenticate =
-          rpc::make_authenticator(token, credentials ? std::move(*credentials) : rpc::Credentials{}, std::move(review));
+      server_options.authenticate = rpc::make_authenticator(token, credentials, std::move(review));
+    }
+    if (credentials) {
+      server_options.credentials_revision = [credentials] { return credentials->revision(); };
+      server_options.recheck = [credentials](const std::string& t) { return credentials->current()->find(t); };
     }
     server_options.tls = tls_context;
     server_options.tls_allow_plaintext = tls_allow_plaintext;

@@ -18,6 +18,13 @@ struct Identity {
   bool viewer = false;
   std::string ns;       // the namespace the worker, client and viewer roles are scoped to
   std::string subject;  // who it is, for logs: "admin token", "credentials line 3", "system:serviceaccount:a:sa"
+  bool from_credentials_file = false;  // a --credentials-file line: revoked when a reload drops or changes it
+
+  // The same roles on the same namespace (subjects aside).
+  bool same_roles(const Identity& other) const {
+    return admin == other.admin && worker == other.worker && client == other.client && viewer == other.viewer &&
+           ns == other.ns;
+  }
 
   // "admin", "worker of namespace a", "worker+client of namespace a"
   std::string describe() const;

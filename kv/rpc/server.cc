@@ -167,7 +167,9 @@ void Session::on_hello(const Frame& f) {
   }
   authenticating_ = true;
   auto self = shared_from_this();
-  options_.authenticate(token, [self, id = f.id](std::optional<authz::Identity> identity, std::string error) {
+  if (options_.credentials_revision) credentials_revision_ = options_.credentials_revision();
+  options_.authenticate(token, [self, id = f.id, token](std::optional<authz::Identity> identity, std::string error) {
+    if (identity && identity->from_credentials_file) self->hello_token_ = token;
     // Always posted, even when the authenticator answers at once: the read loop that called on_hello must
     // unwind first, or two reads would be outstanding on the socket.
     asio::post(self->strand_, [self, id, identity = std::move(identity), error = std::move(error)]() mutable {
@@ -225,6 +227,7 @@ void Session::on_frame(Frame& f) {
     fail(code::kProtocol, "unexpected frame type " + std::to_string(static_cast<int>(f.type)) + " from a client");
     return;
   }
+  if (!still_credentialed()) return;
   Request req{shared_from_this(), f.id, "", Json()};
   Responder responder(req.session, f.id);
   try {
@@ -248,6 +251,22 @@ void Session::on_frame(Frame& f) {
     return;
   }
   handler_(std::move(req), responder);
+}
+
+bool Session::still_credentialed() {
+  if (!identity_.from_credentials_file || !options_.credentials_revision || !options_.recheck) return true;
+  auto revision = options_.credentials_revision();
+  if (revision == credentials_revision_) return true;
+  auto now = options_.recheck(hello_token_);
+  if (now && now->same_roles(identity_)) {
+    credentials_revision_ = revision;
+    return true;
+  }
+  fail(code::kUnauthenticated, now ? "this connection's credential now has other roles (" + now->describe() +
+                                         ", was " + identity_.describe() + "): reconnect to use them"
+                                   : "this connection's credential was revoked (" + identity_.subject +
+                                         " is gone from the credentials file)");
+  return false;
 }
 
 void Session::error_counted(const std::string& c) {

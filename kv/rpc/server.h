@@ -59,6 +59,11 @@ struct ServerOptions {
   std::shared_ptr<tls::ReloadingContext> tls;
   // With tls: still serve clients that speak plain frames (a migration to TLS, while clients roll).
   bool tls_allow_plaintext = false;
+  // Credentials that can change under open connections (--credentials-file reloads). A connection whose identity
+  // came from that file re-checks its token at its next request once `credentials_revision` moved, and is closed
+  // when the token is gone or its roles changed: a revoked credential must not live on in open connections.
+  std::function<uint64_t()> credentials_revision;
+  std::function<std::optional<authz::Identity>(const std::string& token)> recheck;
   std::function<void(const std::string& code)> on_error;  // counts errors for /metrics
   std::function<void(Session&)> on_close;                 // lets the service drop bump subscriptions
 };
@@ -99,6 +104,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void process_frames();
   void write_locked();
   void error_counted(const std::string& code);
+  // False (and the connection failing) when the credentials file no longer gives this connection its role.
+  bool still_credentialed();
   void leave_unauthenticated();
 
   Stream stream_;
@@ -113,6 +120,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool authenticated_ = false;
   bool authenticating_ = false;  // the hello waits for the authenticator: read nothing more until it answers
   authz::Identity identity_;
+  std::string hello_token_;           // kept only for an identity from the credentials file (recheck)
+  uint64_t credentials_revision_ = 0;  // of the credentials the identity was checked against
   mutable std::mutex workers_mu_;
   std::set<std::pair<std::string, std::string>> workers_;  // (pool, worker id) this connection pinged as
   std::shared_ptr<std::atomic<size_t>> unauthenticated_;  // released (decremented) once: hello accepted or gone

@@ -14,6 +14,7 @@
 #include <boost/asio.hpp>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <iostream>
@@ -313,6 +314,67 @@ TEST_F(KvAuthz, ViewersReadButChangeNothingAndSeeNoLeaseToken) {
   EXPECT_EQ(code_of(*va, "status", Json::object()), "permission_denied");
   EXPECT_EQ(admin_->call("get", Json{{"workflow_id", "wf-v"}}).value("status", ""), "running")
       << "a viewer's refused cancel changed the workflow";
+}
+
+// --credentials-file is reread when it changes: a new line works without a restart, a removed or changed line
+// ends the connections it opened (at their next request), and a file that does not parse keeps the old ones.
+TEST_F(KvAuthz, EditingTheCredentialsFileAddsAndRevokesWithoutARestart) {
+  const std::string path = dir_->path() + "/credentials";
+  auto rewrite = [&](const std::string& text) {
+    std::ofstream(path + ".new") << text;
+    std::filesystem::rename(path + ".new", path);  // as a Secret volume swaps its files
+  };
+  auto b = connect(kClientB, "client-b");
+  ASSERT_EQ(code_of(*b, "list", Json{{"pool", "b.p"}}), "ok");
+  auto a = connect(kClientA, "client-a");
+  ASSERT_EQ(code_of(*a, "list", Json{{"pool", "a.p"}}), "ok");
+
+  const std::string kNew = "client-new-0123456789abcdef";
+  // client b's line is gone, a's is now a viewer of a (other roles), and a new client of c appears.
+  rewrite("viewer a " + kClientA + "\nclient c " + kNew + "\n");
+  auto fresh = connect(kNew, "client-new");
+  EXPECT_TRUE(testing::wait_until([&] { return code_of(*fresh, "list", Json{{"pool", "c.p"}}) == "ok"; }, 10s))
+      << "the new credential was not accepted without a restart";
+  std::string revoked;
+  EXPECT_TRUE(testing::wait_until(
+      [&] {
+        try {
+          b->call("list", Json{{"pool", "b.p"}}, rpc::CallOptions{2s, false});
+          return false;
+        } catch (const KvError& e) {
+          revoked = e.what();
+          return e.code() == rpc::code::kUnauthenticated;
+        }
+      },
+      10s))
+      << revoked;
+  EXPECT_NE(revoked.find("revoked"), std::string::npos) << revoked;
+  try {
+    a->call("dispatch", Json{{"pool", "a.p"}, {"name", "job"}, {"input", Json::object()}}, rpc::CallOptions{2s, false});
+    ADD_FAILURE() << "a connection kept the client role its credential lost";
+  } catch (const KvError& e) {
+    EXPECT_EQ(e.code(), rpc::code::kUnauthenticated) << e.what();
+    EXPECT_NE(std::string(e.what()).find("other roles"), std::string::npos) << e.what();
+  }
+  // Reconnected, the old token of b is refused and a's has its new role.
+  EXPECT_EQ(code_of(*connect(kClientB, "client-b-again"), "list", Json{{"pool", "b.p"}}), rpc::code::kUnauthenticated);
+  auto a2 = connect(kClientA, "client-a-again");
+  EXPECT_EQ(code_of(*a2, "list", Json{{"pool", "a.p"}}), "ok");
+  EXPECT_EQ(code_of(*a2, "dispatch", Json{{"pool", "a.p"}, {"name", "job"}, {"input", Json::object()}}),
+            "permission_denied");
+
+  // A broken edit keeps the credentials that work.
+  rewrite("client c\n");
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        std::ifstream in(kv_->log_path());
+        std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        (void)code_of(*connect(kNew, "probe"), "list", Json{{"pool", "c.p"}});
+        return log.find("keeping the previous credentials") != std::string::npos;
+      },
+      10s));
+  EXPECT_EQ(code_of(*connect(kNew, "client-new-again"), "list", Json{{"pool", "c.p"}}), "ok");
+  EXPECT_EQ(code_of(*fresh, "list", Json{{"pool", "c.p"}}), "ok");
 }
 
 TEST_F(KvAuthz, UnknownTokensAreRefusedAtTheHello) {
