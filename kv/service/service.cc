@@ -3,7 +3,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/random_id.h"
-#include "kv/assign/ranking.h"
+#include "kv/assign/pull_plan.h"
 #include "kv/store/json_field.h"
 
 #include <random>
@@ -42,6 +42,15 @@ std::string str_arg(const Json& args, const char* key, bool required = true) {
 template <typename T>
 T num_arg(const Json& args, const char* key, T fallback) {
   return store::json_field<T>(args, key, fallback);
+}
+
+// Views into `all`, which must outlive them.
+std::vector<assign::Member> members_of(const std::vector<store::Worker>& all) {
+  std::vector<assign::Member> out;
+  out.reserve(all.size());
+  for (const auto& w : all)
+    out.push_back(assign::Member{w.id, w.state == store::WorkerState::kActive, w.last_ping_ts, w.workflows});
+  return out;
 }
 
 Json workflow_json(const store::Workflow& w) {
@@ -640,14 +649,7 @@ void Service::list(const rpc::Request& req, rpc::Responder r) {
 
 std::vector<std::string> Service::active_ids(const std::vector<store::Worker>& all, std::string_view name,
                                              int64_t t) const {
-  std::vector<std::string> ids;
-  for (const auto& w : all) {
-    if (w.state != store::WorkerState::kActive || w.last_ping_ts < t - config_.active_window_ms()) continue;
-    if (!name.empty() && !w.serves(name)) continue;
-    ids.push_back(w.id);
-  }
-  std::sort(ids.begin(), ids.end());
-  return ids;
+  return assign::live_ids(members_of(all), name, t, config_.active_window_ms());
 }
 
 void Service::workers(const Json& args, rpc::Responder r) {
@@ -756,61 +758,40 @@ void Service::pull(const Json& args, rpc::Responder r) {
   metrics_.pull(pool);
   int64_t t = now();
   auto all = sm_.workers(pool);
-  auto self = std::find_if(all.begin(), all.end(), [&](const auto& w) { return w.id == worker; });
-  if (self == all.end()) {
+  if (std::none_of(all.begin(), all.end(), [&](const auto& w) { return w.id == worker; })) {
     r.error(rpc::code::kFailedPrecondition,
             "worker '" + worker + "' is not a member of pool '" + pool + "': ping before pulling");
     return;
   }
-  if (self->state != store::WorkerState::kActive || max == 0) {
+  const auto members = members_of(all);
+  const uint32_t ratio = assign::pull_ratio(curve, cpu);
+  // Only the pool's members can be primaries of its entries; the caller's own record never matters to its plan
+  // (it is never the primary of an entry it backs up), so it is recorded after the copy.
+  assign::PullsSeen seen;
+  {
+    std::lock_guard lock(pull_seen_mu_);
+    for (const auto& w : all)
+      if (auto it = pull_seen_.find(w.id); it != pull_seen_.end()) seen.insert(*it);
+  }
+  assign::PullPlanner planner({config_.strategy, config_.backup_grace_ms, config_.active_window_ms()},
+                              {worker, max, ratio}, members, seen, t);
+  if (!planner.pulling()) {
     r.ok(Json{{"tasks", Json::array()}, {"shed", 0}, {"more", false}});
     return;
   }
-  uint32_t ratio = assign::pull_ratio(curve, cpu);
   {
     std::lock_guard lock(pull_seen_mu_);
-    pull_seen_[worker] = PullSeen{t, ratio};
+    pull_seen_[worker] = assign::PullSeen{t, ratio};
   }
-  // Shedding rotates every second (an epoch mixed into the shed key), so under sustained load the same
-  // workflows are not the ones skipped on every pull; and a backup decides with a key of its own, so what a busy
-  // primary sheds is not shed again by an equally busy backup.
-  const int64_t epoch = t / 1000;
-  auto shed_key = [&](int64_t ts, bool backup) {
-    return ts ^ static_cast<int64_t>((static_cast<uint64_t>(epoch) * 0x9E3779B97F4A7C15ULL) ^ (backup ? 0x5bd1e995ULL : 0));
-  };
-  // The primary of an entry the caller backs up takes it itself unless it is silent or shedding that entry.
-  auto primary_handles = [&](const std::string& primary, const std::string& id, int64_t ts) {
-    std::lock_guard lock(pull_seen_mu_);
-    auto it = pull_seen_.find(primary);
-    if (it == pull_seen_.end() || it->second.ts < t - config_.backup_grace_ms) return false;
-    return assign::keep(it->second.ratio, id, shed_key(ts, false));
-  };
-  std::map<std::string, assign::Ranking> rankings;  // by workflow name
-  store::LeaseBatch batch{pool, worker, {}};
-  size_t shed = 0;
-  bool more = false;
   sm_.for_each_due(pool, t, config_.scan_cap, [&](int64_t ts, const std::string& id, const std::string& name) {
-    if (!self->serves(name)) return true;
-    auto it = rankings.find(name);
-    if (it == rankings.end()) it = rankings.emplace(name, assign::make_ranking(active_ids(all, name, t), worker)).first;
-    const auto& ranking = it->second;
-    auto role = assign::role_of(config_.strategy, ranking, id, ts);
-    if (!assign::should_take(role, t - ts, config_.backup_grace_ms)) return true;
-    if (role == assign::Role::kBackup) {
-      auto c = assign::pick(config_.strategy, ranking.members, id, ts);
-      if (c.primary >= 0 && primary_handles(ranking.members[c.primary], id, ts)) return true;
-    }
-    if (!assign::keep(ratio, id, shed_key(ts, role == assign::Role::kBackup))) {
-      ++shed;
-      return true;
-    }
-    if (batch.items.size() >= max) {
-      more = true;
-      return false;
-    }
-    batch.items.push_back(store::LeaseItem{id, ts});
-    return true;
+    return planner.offer(ts, id, name);
   });
+  auto plan = planner.take();
+  const size_t shed = plan.shed;
+  const bool more = plan.more;
+  store::LeaseBatch batch{pool, worker, {}};
+  batch.items.reserve(plan.leases.size());
+  for (auto& l : plan.leases) batch.items.push_back(store::LeaseItem{std::move(l.workflow_id), l.wake_ts});
   if (shed) {
     metrics_.shed(pool, static_cast<double>(shed));
     std::lock_guard lock(share_mu_);

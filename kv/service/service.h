@@ -3,6 +3,7 @@
 // batches pings, reclaims lost workers' leases, and pushes bumps to the primary (then the backup) of every
 // workflow that becomes due, from a timer over the wake index.
 #include "kv/assign/orphans.h"
+#include "kv/assign/pull_plan.h"
 #include "kv/assign/shedding.h"
 #include "kv/assign/strategy.h"
 #include "kv/rpc/server.h"
@@ -158,12 +159,8 @@ class Service {
 
   // What the leader last saw of each worker's pulls: a backup leaves an overdue entry to a primary that is
   // alive (pulled within the grace) and not shedding it, so a backlog doesn't turn into lease conflicts.
-  struct PullSeen {
-    int64_t ts = 0;
-    uint32_t ratio = 1000;
-  };
   std::mutex pull_seen_mu_;
-  std::unordered_map<std::string, PullSeen> pull_seen_;
+  assign::PullsSeen pull_seen_;
 
   std::mutex share_mu_;
   std::unordered_map<std::string, uint64_t> granted_by_worker_;
