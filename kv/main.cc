@@ -6,7 +6,7 @@
 #include "kv/auth/token_review.h"
 #include "kv/assign/strategy.h"
 #include "kv/raft/raft_log.h"
-#include "kv/rpc/credentials.h"
+#include "kv/rpc/credentials_file.h"
 #include "kv/rpc/server.h"
 #include "kv/service/local_log.h"
 #include "kv/service/readiness.h"
@@ -286,7 +286,9 @@ int main(int argc, char** argv) {
         review = [r = reviewer.get()](const std::string& t, rpc::authz::AuthDone done) {
           r->authenticate(t, std::move(done));
         };
-      server_options.authenticate = rpc::make_authenticator(token, credentials, std::move(review));
+      auto none = std::make_shared<const rpc::Credentials>();
+      server_options.authenticate = rpc::make_authenticator(
+          token, [credentials, none] { return credentials ? credentials->current() : none; }, std::move(review));
     }
     if (credentials) {
       server_options.credentials_revision = [credentials] { return credentials->revision(); };

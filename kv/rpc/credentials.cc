@@ -3,10 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include "common/log.h"
-
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
@@ -127,55 +123,6 @@ Credentials parse_credentials(std::string_view text) {
   return out;
 }
 
-CredentialsFile::CredentialsFile(std::string path, std::chrono::milliseconds check_every)
-    : path_(std::move(path)), check_every_(check_every) {
-  loaded_stamp_ = stamp();
-  credentials_ = load();
-  next_check_ns_ = (std::chrono::steady_clock::now() + check_every_).time_since_epoch().count();
-}
-
-std::optional<std::filesystem::file_time_type> CredentialsFile::stamp() const {
-  std::error_code ec;
-  auto t = std::filesystem::last_write_time(path_, ec);  // follows a Secret volume's ..data link
-  if (ec) return std::nullopt;
-  return t;
-}
-
-std::shared_ptr<const Credentials> CredentialsFile::load() const {
-  std::ifstream in(path_);
-  if (!in) throw std::invalid_argument("--credentials-file " + path_ + ": cannot read it");
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    return std::make_shared<const Credentials>(parse_credentials(text.str()));
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument("--credentials-file " + path_ + ": " + e.what());
-  }
-}
-
-std::shared_ptr<const Credentials> CredentialsFile::current() {
-  auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(mu_);
-  if (now.time_since_epoch().count() < next_check_ns_) return credentials_;
-  next_check_ns_ = (now + check_every_).time_since_epoch().count();
-  auto seen = stamp();
-  if (seen == loaded_stamp_) return credentials_;
-  try {
-    credentials_ = load();
-    loaded_stamp_ = seen;
-    ++revision_;
-    log::info("reloaded the credentials file", {{"file", path_}, {"credentials", credentials_->size()}});
-  } catch (const std::invalid_argument& e) {
-    log::warn("keeping the previous credentials: the file does not parse (retrying)", {{"error", e.what()}});
-  }
-  return credentials_;
-}
-
-uint64_t CredentialsFile::revision() {
-  if (std::chrono::steady_clock::now().time_since_epoch().count() >= next_check_ns_) current();
-  return revision_;
-}
-
 namespace {
 
 authz::Authenticator authenticator(std::string admin_token, std::function<std::shared_ptr<const Credentials>()> credentials,
@@ -200,11 +147,10 @@ authz::Authenticator make_authenticator(std::string admin_token, Credentials cre
   return authenticator(std::move(admin_token), [fixed] { return fixed; }, std::move(other));
 }
 
-authz::Authenticator make_authenticator(std::string admin_token, std::shared_ptr<CredentialsFile> file,
+authz::Authenticator make_authenticator(std::string admin_token,
+                                        std::function<std::shared_ptr<const Credentials>()> credentials,
                                         authz::Authenticator other) {
-  auto none = std::make_shared<const Credentials>();
-  return authenticator(
-      std::move(admin_token), [file, none] { return file ? file->current() : none; }, std::move(other));
+  return authenticator(std::move(admin_token), std::move(credentials), std::move(other));
 }
 
 }  // namespace gasoline::rpc

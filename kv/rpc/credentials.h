@@ -14,12 +14,9 @@
 // nothing about how much of a guessed token was right.
 #include "kv/rpc/authz.h"
 
-#include <atomic>
-#include <chrono>
-#include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,36 +43,13 @@ inline constexpr size_t kMinTokenBytes = 16;
 // quoting a token.
 Credentials parse_credentials(std::string_view text);
 
-// A --credentials-file, read again when it changes (checked at most every `check_every`, when asked), so a token
-// can be added or revoked without restarting the kv. A file that no longer parses (an edit caught half-written,
-// a typo) keeps the previous credentials and is logged, so a bad edit cannot lock every client out.
-class CredentialsFile {
- public:
-  // Throws std::invalid_argument "--credentials-file PATH: line N: ..." when the file cannot be read or parsed.
-  explicit CredentialsFile(std::string path, std::chrono::milliseconds check_every = std::chrono::seconds(1));
-  std::shared_ptr<const Credentials> current();
-  // Bumps on every reload that took effect; cheap between checks (one clock read).
-  uint64_t revision();
-
- private:
-  std::shared_ptr<const Credentials> load() const;  // throws like the constructor
-  std::optional<std::filesystem::file_time_type> stamp() const;
-
-  const std::string path_;
-  const std::chrono::milliseconds check_every_;
-  std::atomic<int64_t> next_check_ns_{0};  // steady clock; before it, current() skips the file system
-  std::atomic<uint64_t> revision_{0};
-  std::mutex mu_;
-  std::shared_ptr<const Credentials> credentials_;
-  std::optional<std::filesystem::file_time_type> loaded_stamp_;
-};
-
 // Authenticates a hello: the admin token (--token-file, compared in constant time) and the static credentials
 // answer at once; any other token goes to `other` (a TokenReview) when set, and is refused otherwise.
 authz::Authenticator make_authenticator(std::string admin_token, Credentials credentials,
                                         authz::Authenticator other = nullptr);
-// The same with credentials that may be reloaded (`file` may be null: the admin token and `other` only).
-authz::Authenticator make_authenticator(std::string admin_token, std::shared_ptr<CredentialsFile> file,
+// The same with credentials asked for at every hello (kv/rpc/credentials_file.h rereads them on change).
+authz::Authenticator make_authenticator(std::string admin_token,
+                                        std::function<std::shared_ptr<const Credentials>()> credentials,
                                         authz::Authenticator other = nullptr);
 
 }  // namespace gasoline::rpc

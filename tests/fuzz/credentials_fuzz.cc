@@ -2,7 +2,7 @@
 //
 // Contract: any bytes either parse or throw std::invalid_argument whose message starts with "line N: " for a line
 // N of the input, and never quotes a token. Every parsed credential looks itself up: each line's token finds an
-// identity with a role, and an admin never also carries a namespace. Any other exception, a crash or a sanitizer
+// identity with a role, an admin never also carries a namespace, and a viewer never also writes. Any other exception, a crash or a sanitizer
 // report is a finding.
 #include "kv/rpc/credentials.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -44,8 +44,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (f.size() == 3 && f[0].front() != '#') {
         auto id = creds.find(f[2]);
         CHECK(id.has_value());
-        CHECK(id->admin || id->worker || id->client);
-        CHECK(!(id->admin && (!id->ns.empty() || id->worker || id->client)));
+        CHECK(id->admin || id->worker || id->client || id->viewer);
+        CHECK(!(id->admin && (!id->ns.empty() || id->worker || id->client || id->viewer)));
+        CHECK(!(id->viewer && (id->worker || id->client)));  // a read-only token never also writes
+        CHECK(id->from_credentials_file);
         CHECK(id->admin || !id->ns.empty());
       }
       if (end == text.size()) break;
