@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the gasoline-bench scenarios and prints their JSON lines on stdout (progress goes to stderr).
-#   ./hack/bench.sh [--quick] [scenario ...]     scenarios: pull raft fleet operator (default: all four)
+#   ./hack/bench.sh [--quick] [scenario ...]     scenarios: pull raft fleet operator tls (default: all five)
 # `operator` builds and starts its own minimal Kubernetes (hack/cluster.sh up --minimal, state in
 # build/bench-cluster) and stops it; the first build of its binaries takes minutes. docs/benchmarks.md has results.
 set -euo pipefail
@@ -16,7 +16,7 @@ for a in "$@"; do
 done
 ./hack/build.sh gasoline-bench gasoline-kv gasoline-worker gasoline-example-app gasoline-operator >&2
 available=$(build/bin/gasoline-bench --help | awk '/^Subcommands:/{f=1;next} f && NF {print $1}')
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(pull raft fleet operator)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(pull raft fleet operator tls)
 for s in "${scenarios[@]}"; do
   if ! grep -qx "$s" <<<"$available"; then
     echo "bench: gasoline-bench has no scenario '$s' (it has: ${available//$'\n'/ }); skipping" >&2

@@ -4,6 +4,7 @@
 #include "tests/bench/raft_bench.h"
 #include "tests/bench/fleet_bench.h"
 #include "tests/bench/operator_bench.h"
+#include "tests/bench/tls_bench.h"
 
 #include <CLI/CLI.hpp>
 
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
   raft_cmd->add_flag("--quick", raft_quick, "Short windows and 3 kills");
   gasoline::bench::OperatorBenchOptions op;
   auto* op_cmd = gasoline::bench::add_operator_command(app, op);
+  gasoline::bench::TlsBenchOptions tls;
+  auto* tls_cmd = gasoline::bench::add_tls_command(app, tls);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
     }
     if (*fleet_cmd) return gasoline::bench::run_fleet(fleet);
     if (*op_cmd) return gasoline::bench::run_operator(op);
+    if (*tls_cmd) return gasoline::bench::run_tls(tls);
   } catch (const std::exception& e) {
     std::cerr << "gasoline-bench: " << e.what() << "\n";
     return 1;
