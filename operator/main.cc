@@ -1,6 +1,7 @@
 // gasoline-operator: reconciles GasolineWorkerPools into a Deployment (app + gasoline-worker as a native sidecar),
 // a Service, an HPA on the app container's CPU and a PDB, and reports each pool's status (docs/operator.md).
 #include "common/log.h"
+#include "common/signals.h"
 #include "common/token_file.h"
 #include "kv/rpc/tls_flags.h"
 #include "common/admin_server.h"
@@ -85,12 +86,7 @@ int main(int argc, char** argv) {
 
   log::init("operator", log::parse_level(log_level).value_or(log::Level::kInfo));
   // SIGTERM/SIGINT are taken by this thread with sigwait; every thread started later inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = block_termination_signals();
 
   try {
     if (options.workers < 1) throw std::invalid_argument("--workers must be at least 1");

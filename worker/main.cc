@@ -1,5 +1,6 @@
 // gasoline-worker: the sidecar of every worker pod (worker/README.md, docs/design.md "The sidecar").
 #include "common/log.h"
+#include "common/signals.h"
 #include "worker/api.h"
 #include "worker/config.h"
 #include "worker/cpu.h"
@@ -36,14 +37,8 @@ void write_port_file(const std::string& path, int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Signals are taken by one thread with sigwait; every other thread (the kv client's, cpprestsdk's pool) inherits
-  // this mask, so SIGTERM can never interrupt a handler half-way.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  // Taken by one thread with sigwait; the kv client's and cpprestsdk's threads inherit the mask.
+  sigset_t signals = block_termination_signals();
 
   std::optional<Config> config;
   try {

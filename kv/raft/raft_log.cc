@@ -7,8 +7,6 @@
 #include "kv/raft/handshake.h"
 #include "kv/raft/transport.h"
 
-#include <rocksdb/db.h>
-
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -655,7 +653,7 @@ int RaftLog::apply_commands(std::string_view payload, raft_index index) {
 int RaftLog::fsm_snapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n) {
   auto* self = static_cast<RaftLog*>(fsm->data);
   // Runs on the loop thread, between applies: the RocksDB snapshot is exactly the state at last_applied.
-  self->snapshot_ = self->sm_.db()->GetSnapshot();
+  self->pinned_ = self->sm_.pin();
   *bufs = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
   (*bufs)[0].base = raft_malloc(8);
   (*bufs)[0].len = 8;
@@ -668,7 +666,8 @@ int RaftLog::fsm_snapshot_async(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n)
   auto* self = static_cast<RaftLog*>(fsm->data);
   uint64_t keys = 0;
   std::string error;
-  auto out = encode_snapshot(self->sm_.db(), static_cast<const rocksdb::Snapshot*>(self->snapshot_),
+  const store::PinnedState* pinned = self->pinned_.get();
+  auto out = encode_snapshot([pinned](const auto& visit) { return pinned->scan(visit); },
                              self->options_.snapshot_cap_bytes, keys, error);
   if (!out) {
     log::error("raft snapshot not taken", {{"error", error}});
@@ -691,10 +690,7 @@ int RaftLog::fsm_snapshot_finalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned*
   }
   *bufs = nullptr;
   *n = 0;
-  if (self->snapshot_) {
-    self->sm_.db()->ReleaseSnapshot(static_cast<const rocksdb::Snapshot*>(self->snapshot_));
-    self->snapshot_ = nullptr;
-  }
+  self->pinned_.reset();
   return 0;
 }
 

@@ -166,7 +166,7 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   std::deque<Pending> waiting_;  // proposals held while a new leader catches up
   bool catching_up_ = false;
   int64_t last_proposed_ts_ = 0;
-  const void* snapshot_ = nullptr;  // the RocksDB snapshot an async snapshot is serialising
+  std::unique_ptr<store::PinnedState> pinned_;  // the state an async snapshot is serialising
 
   std::atomic<bool> leader_{false};
   mutable std::mutex state_mu_;

@@ -3,8 +3,6 @@
 #include "common/little_endian.h"
 #include "kv/store/keys.h"
 
-#include <rocksdb/db.h>
-
 #include <cstring>
 #include <memory>
 
@@ -15,27 +13,27 @@ constexpr char kMagic[8] = {'G', 'A', 'S', 'N', 'A', 'P', '0', '1'};
 
 }  // namespace
 
-std::optional<std::string> encode_snapshot(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, size_t cap_bytes,
-                                           uint64_t& keys, std::string& error) {
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snapshot;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+std::optional<std::string> encode_snapshot(const StateScan& scan, size_t cap_bytes, uint64_t& keys,
+                                           std::string& error) {
   std::string body;
   keys = 0;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    put_le32(body, static_cast<uint32_t>(it->key().size()));
-    body.append(it->key().data(), it->key().size());
-    put_le32(body, static_cast<uint32_t>(it->value().size()));
-    body.append(it->value().data(), it->value().size());
+  bool too_big = false;
+  auto failed = scan([&](std::string_view key, std::string_view value) {
+    put_le32(body, static_cast<uint32_t>(key.size()));
+    body.append(key);
+    put_le32(body, static_cast<uint32_t>(value.size()));
+    body.append(value);
     ++keys;
-    if (body.size() > cap_bytes) {
-      error = "snapshot exceeds its cap of " + std::to_string(cap_bytes) + " bytes after " + std::to_string(keys) +
-              " keys";
-      return std::nullopt;
-    }
+    too_big = body.size() > cap_bytes;
+    return !too_big;
+  });
+  if (too_big) {
+    error = "snapshot exceeds its cap of " + std::to_string(cap_bytes) + " bytes after " + std::to_string(keys) +
+            " keys";
+    return std::nullopt;
   }
-  if (!it->status().ok()) {
-    error = "snapshot iteration failed: " + it->status().ToString();
+  if (failed) {
+    error = "snapshot iteration failed: " + *failed;
     return std::nullopt;
   }
   std::string out(kMagic, 8);

@@ -1,23 +1,24 @@
 #pragma once
 // The Raft snapshot format: every key of the state at one applied index, so a wiped or lagging replica can install
-// it. Pure encoding on top of a RocksDB snapshot iterator; RaftLog and the deterministic fixture tests share it.
+// it. Pure encoding over the keys a store::PinnedState visits; RaftLog and the deterministic fixture tests share it.
 //   "GASNAP01" | u64 LE count | count × (u32 LE key len | key | u32 LE value len | value)
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace rocksdb {
-class DB;
-class Snapshot;
-}  // namespace rocksdb
-
 namespace gasoline::raft {
 
-// Serialises the DB as of `snapshot`. nullopt (and `error` set) when it exceeds `cap_bytes` or iteration fails.
-std::optional<std::string> encode_snapshot(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, size_t cap_bytes,
-                                           uint64_t& keys, std::string& error);
+// Visits every key and value of the state in key order until the visitor returns false; returns the storage's
+// error, if any (store::PinnedState::scan).
+using StateScan = std::function<std::optional<std::string>(
+    const std::function<bool(std::string_view key, std::string_view value)>& visit)>;
+
+// Serialises what `scan` visits. nullopt (and `error` set) when it exceeds `cap_bytes` or the scan fails.
+std::optional<std::string> encode_snapshot(const StateScan& scan, size_t cap_bytes, uint64_t& keys,
+                                           std::string& error);
 
 struct DecodedSnapshot {
   std::vector<std::pair<std::string, std::string>> pairs;

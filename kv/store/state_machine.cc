@@ -129,6 +129,30 @@ void StateMachine::write(rocksdb::WriteBatch& batch, uint64_t index, int64_t ent
   last_ts_ = ts;
 }
 
+PinnedState::~PinnedState() { db_->ReleaseSnapshot(snapshot_); }
+
+std::optional<std::string> PinnedState::scan(
+    const std::function<bool(std::string_view key, std::string_view value)>& visit) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    if (!visit(std::string_view(it->key().data(), it->key().size()),
+               std::string_view(it->value().data(), it->value().size())))
+      break;
+  if (!it->status().ok()) return it->status().ToString();
+  return std::nullopt;
+}
+
+std::unique_ptr<PinnedState> StateMachine::pin() {
+  return std::unique_ptr<PinnedState>(new PinnedState(db_.get(), db_->GetSnapshot()));
+}
+
+std::optional<std::string> StateMachine::scan(
+    const std::function<bool(std::string_view key, std::string_view value)>& visit) {
+  return pin()->scan(visit);
+}
+
 void StateMachine::replace_all(const std::vector<std::pair<std::string, std::string>>& pairs) {
   rocksdb::WriteBatch batch;
   // Every key starts with a lowercase family letter, so this range covers the whole state.

@@ -8,12 +8,15 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <shared_mutex>
+#include <string_view>
 #include <unordered_map>
 
 namespace rocksdb {
 class DB;
+class Snapshot;
 class WriteBatch;
 }
 
@@ -39,6 +42,24 @@ struct Options {
   // log, and after a crash whatever RocksDB lost is replayed from it or reinstalled from a snapshot (the applied
   // index is written in every batch, and a memtable is flushed whole, so the DB is always some prefix of entries).
   bool wal = true;
+};
+
+// The whole state frozen at one applied index (a RocksDB snapshot), for a Raft snapshot: pinned between two
+// applies, read later on another thread while applies go on, released when dropped. Must not outlive its
+// StateMachine.
+class PinnedState {
+ public:
+  PinnedState(const PinnedState&) = delete;
+  PinnedState& operator=(const PinnedState&) = delete;
+  ~PinnedState();
+  // Every key and value in key order, until `visit` returns false. Returns the storage's error, if any.
+  std::optional<std::string> scan(const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
+
+ private:
+  friend class StateMachine;
+  PinnedState(rocksdb::DB* db, const rocksdb::Snapshot* snapshot) : db_(db), snapshot_(snapshot) {}
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
 };
 
 class StateMachine {
@@ -106,7 +127,10 @@ class StateMachine {
   // applied index, the last timestamp and the mirrors from it.
   void replace_all(const std::vector<std::pair<std::string, std::string>>& pairs);
 
-  rocksdb::DB* db() { return db_.get(); }
+  // The state as of now (the last applied entry), for a Raft snapshot.
+  std::unique_ptr<PinnedState> pin();
+  // Every key and value as of now, in key order (tests compare replicas with it).
+  std::optional<std::string> scan(const std::function<bool(std::string_view key, std::string_view value)>& visit);
 
  private:
   explicit StateMachine(Options options);

@@ -22,7 +22,6 @@ extern "C" {
 }
 
 #include <gtest/gtest.h>
-#include <rocksdb/db.h>
 
 #include <cstring>
 #include <deque>
@@ -48,7 +47,7 @@ struct Node {
   std::unique_ptr<store::Speculation> spec;  // as RaftLog's: used while this node leads
   raft_fsm fsm{};
   std::map<raft_index, std::string> payloads;  // every entry this node applied
-  const rocksdb::Snapshot* snap = nullptr;
+  std::unique_ptr<store::PinnedState> pinned;  // the state an async snapshot is serialising
   int snapshots = 0;
   int restores = 0;
 };
@@ -124,8 +123,7 @@ struct Harness {
 
   ~Harness() {
     raft_fixture_close(&f);
-    for (auto& n : nodes)
-      if (n->snap) n->sm->db()->ReleaseSnapshot(n->snap);
+    for (auto& n : nodes) n->pinned.reset();
   }
 
   unsigned n() const { return static_cast<unsigned>(nodes.size()); }
@@ -293,8 +291,11 @@ struct Harness {
 
   std::map<std::string, std::string> dump(unsigned i) {
     std::map<std::string, std::string> out;
-    std::unique_ptr<rocksdb::Iterator> it(nodes[i]->sm->db()->NewIterator(rocksdb::ReadOptions()));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) out[it->key().ToString()] = it->value().ToString();
+    auto failed = nodes[i]->sm->scan([&](std::string_view k, std::string_view v) {
+      out.emplace(std::string(k), std::string(v));
+      return true;
+    });
+    if (failed) throw std::runtime_error("scanning node " + std::to_string(i) + ": " + *failed);
     return out;
   }
 
@@ -328,7 +329,7 @@ struct Harness {
 
   static int fsm_snapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* n = static_cast<Node*>(fsm->data);
-    n->snap = n->sm->db()->GetSnapshot();
+    n->pinned = n->sm->pin();
     *bufs = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
     (*bufs)[0].base = raft_malloc(8);
     (*bufs)[0].len = 8;
@@ -341,7 +342,8 @@ struct Harness {
     auto* n = static_cast<Node*>(fsm->data);
     uint64_t keys = 0;
     std::string error;
-    auto out = raft::encode_snapshot(n->sm->db(), n->snap, SIZE_MAX, keys, error);
+    const store::PinnedState* pinned = n->pinned.get();
+    auto out = raft::encode_snapshot([pinned](const auto& visit) { return pinned->scan(visit); }, SIZE_MAX, keys, error);
     if (!out) return RAFT_IOERR;
     raft_free((*bufs)[0].base);
     (*bufs)[0].base = raft_malloc(out->size());
@@ -360,8 +362,7 @@ struct Harness {
     }
     *bufs = nullptr;
     *n_bufs = 0;
-    if (n->snap) n->sm->db()->ReleaseSnapshot(n->snap);
-    n->snap = nullptr;
+    n->pinned.reset();
     return 0;
   }
 

@@ -2,6 +2,7 @@
 // for tasks, run the workflow step (worker/examples/workflows.h) and post the results in one batch per poll.
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/signals.h"
 #include "worker/examples/workflows.h"
 #include "worker/sdk/client.h"
 
@@ -127,12 +128,7 @@ void work(const Options& o, int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = block_termination_signals();
 
   Options o;
   CLI::App app{"gasoline-example-app: the example application. It runs the order, ship, noop, sleep and burn workflows "
