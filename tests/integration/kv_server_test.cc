@@ -1592,7 +1592,7 @@ TEST(KvServer, AsyncCallsToAFrozenKvFailAtTheirDeadlineAndTheClientRecovers) {
   rpc::Client client(co);
   ASSERT_TRUE(client.call("status").is_object());
 
-  kv.process().signal(SIGSTOP);
+  kv.process().freeze();
   std::mutex mu;
   std::vector<std::string> codes;
   auto sent = std::chrono::steady_clock::now();

@@ -255,7 +255,7 @@ void KvCluster::kill9(size_t i) {
 
 void KvCluster::sigstop(size_t i) {
   auto& r = replicas_.at(i);
-  r.process->signal(SIGSTOP);
+  r.process->freeze();
   r.frozen = true;
 }
 

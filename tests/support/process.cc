@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -52,6 +54,26 @@ bool Process::running() {
 
 void Process::signal(int sig) {
   if (!reaped_) ::kill(pid_, sig);
+}
+
+void Process::freeze(std::chrono::milliseconds timeout) {
+  signal(SIGSTOP);
+  const std::string tasks = "/proc/" + std::to_string(pid_) + "/task";
+  auto all_stopped = [&] {
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+      std::ifstream in(task.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      auto close = stat.rfind(')');
+      // The state follows the command name: T (stopped) or t (traced); a thread that exited has no stat left.
+      if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'T' && stat[close + 2] != 't')
+        return false;
+    }
+    return !ec;
+  };
+  if (!wait_until(all_stopped, timeout))
+    throw std::runtime_error("process " + std::to_string(pid_) + " did not stop within " +
+                             std::to_string(timeout.count()) + " ms of SIGSTOP");
 }
 
 int Process::wait(std::chrono::milliseconds timeout) {

@@ -19,6 +19,9 @@ class Process {
   pid_t pid() const { return pid_; }
   bool running();
   void signal(int sig);
+  // SIGSTOP, then waits until every thread of the process has stopped: kill() returns before a thread running on
+  // another core stops, and that thread could still answer a request sent meanwhile. Throws after `timeout`.
+  void freeze(std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // Waits for exit; returns the exit code (128+signal when killed), or -1 on timeout.
   int wait(std::chrono::milliseconds timeout);
   void kill9();
