@@ -241,7 +241,7 @@ def check_kv_rbac(docs, fullname, ns, sa_tokens, sa_name):
 
 
 def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret, raft_key, sa_tokens=True,
-             sa_name=None, tls_secret=None):
+             sa_name=None, tls_secret=None, credentials_secret=None):
     kv = f"{fullname}-kv"
     sts = one(docs, "StatefulSet", kv)
     if not sts:
@@ -306,6 +306,15 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret
                 if (v.get("secret") or {}).get("secretName") == tls_vol.get("secretName"):
                     check(v["secret"].get("items") == [{"key": "ca.crt", "path": "ca.crt"}],
                           f"{d['kind']}/{d['metadata']['name']} mounts more of the kv's TLS Secret than ca.crt")
+    # kv.auth.credentialsSecret: the scoped static tokens, mounted read-only and named by --credentials-file.
+    cred_arg = "--credentials-file=/var/run/gasoline/credentials/credentials"
+    check((cred_arg in c.get("args", [])) == bool(credentials_secret), f"kv {cred_arg} iff kv.auth.credentialsSecret")
+    cv = next((v.get("secret") or {} for v in spec.get("volumes", []) if v["name"] == "credentials"), {})
+    if credentials_secret:
+        check(cv.get("secretName") == credentials_secret and cv.get("defaultMode") == 0o440
+              and cv.get("items") == [{"key": "credentials", "path": "credentials"}], f"kv credentials volume {cv}")
+    else:
+        check(not cv, "a credentials volume without kv.auth.credentialsSecret")
     tv = token_volume(spec)
     check(tv.get("secretName") == secret and tv.get("items") == [{"key": key, "path": "token"}],
           f"kv token volume {tv}, want secret {secret} key {key}")
@@ -593,7 +602,7 @@ def main():
                        tls_secret="my-kv-tls")
         check_rbac(docs, fn, ns, f"{fn}-operator")
         check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok", "my-raft-secret", "rs", sa_tokens=False,
-                 tls_secret="my-kv-tls")
+                 tls_secret="my-kv-tls", credentials_secret="my-kv-credentials")
         check_kv_rbac(docs, fn, ns, False, f"{fn}-kv")
         check_network_policy(docs, fn, [{"namespaceSelector": {"matchLabels": {"gasoline.dev/pools": "true"}}}],
                              [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}])
