@@ -18,6 +18,7 @@ packages=(
   faketime                             # tests: a sidecar and app with a skewed clock
   clang-14 libclang-rt-14-dev          # libFuzzer targets (tests/fuzz)
   shellcheck                           # lint.shellcheck (tests/lint): every script of hack/ and tests/
+  python3 python3-yaml python3-jsonschema  # chart checks; worker.openapi validates the app API against its OpenAPI document
   prometheus tmux                      # tests/observe: promtool and a real Prometheus scrape the fleet; gasctl watch in tmux
   jq skopeo                            # images (hack/images.sh) and their check (label real)
   libseccomp-dev iptables iproute2 util-linux  # the real node: runc (seccomp), kube-proxy, netns (label real)
