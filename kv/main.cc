@@ -6,6 +6,7 @@
 #include "kv/auth/token_review.h"
 #include "kv/assign/strategy.h"
 #include "kv/raft/raft_log.h"
+#include "kv/raft/tls_pump.h"
 #include "kv/rpc/credentials_file.h"
 #include "kv/rpc/server.h"
 #include "kv/service/local_log.h"
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> peer_specs;
   std::string raft_bind;
   std::string raft_secret_file;
+  std::string raft_tls_cert, raft_tls_key, raft_tls_ca;
   unsigned raft_handshake_timeout_ms = 5000;
   raft::RaftOptions raft_options;
 
@@ -152,6 +154,13 @@ int main(int argc, char** argv) {
   app.add_option("--raft-secret-file", raft_secret_file,
                  "File holding the secret every replica proves it holds before exchanging Raft messages (not the "
                  "client token; at least 16 bytes). Required with --peer");
+  app.add_option("--raft-tls-cert", raft_tls_cert,
+                 "Encrypt Raft traffic with TLS after the secret handshake: this replica's certificate (PEM), which "
+                 "must name its Raft host; needs --raft-tls-key and --raft-tls-ca, on every replica at once")
+      ->check(CLI::ExistingFile);
+  app.add_option("--raft-tls-key", raft_tls_key, "The key of --raft-tls-cert (PEM)")->check(CLI::ExistingFile);
+  app.add_option("--raft-tls-ca", raft_tls_ca, "The CA every replica's --raft-tls-cert must chain to (PEM)")
+      ->check(CLI::ExistingFile);
   app.add_option("--raft-handshake-timeout-ms", raft_handshake_timeout_ms,
                  "A Raft peer's handshake not finished within this is dropped")
       ->capture_default_str();
@@ -226,6 +235,12 @@ int main(int argc, char** argv) {
         throw std::invalid_argument("the raft secret (--raft-secret-file) must differ from the client token: "
                                     "whoever holds a client token must not be able to join the cluster");
       raft_options.handshake_timeout = std::chrono::milliseconds(raft_handshake_timeout_ms);
+      if (!raft_tls_cert.empty() || !raft_tls_key.empty() || !raft_tls_ca.empty()) {
+        if (raft_tls_cert.empty() || raft_tls_key.empty() || raft_tls_ca.empty())
+          throw std::invalid_argument("Raft TLS needs --raft-tls-cert, --raft-tls-key and --raft-tls-ca together");
+        raft_options.tls = raft::raft_tls_context(raft_tls_cert, raft_tls_key, raft_tls_ca);
+        log::info("raft traffic over TLS", {{"cert", raft_tls_cert}, {"ca", raft_tls_ca}});
+      }
     }
     // Replicated, the Raft log is the write-ahead log (fsynced by libraft), so RocksDB needs neither fsync nor a
     // WAL of its own: after a crash, whatever RocksDB lost is replayed from the log or reinstalled from a snapshot.
@@ -240,6 +255,10 @@ int main(int argc, char** argv) {
     metrics.bumps(0);
     raft_options.on_handshake_refused = [&metrics](const std::string& reason) {
       metrics.raft_handshake_refused(reason);
+    };
+    raft_options.on_tls_failed = [&metrics](const std::string& reason) {
+      log::warn("raft TLS connection failed", {{"reason", reason}});
+      metrics.raft_handshake_refused("tls");
     };
     raft_options.on_commit_latency = [&metrics](double seconds) { metrics.raft_commit_latency(seconds); };
     raft_options.on_raft_state = [&metrics](uint64_t term, bool has_leader, bool is_leader, bool changed) {

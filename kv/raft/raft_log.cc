@@ -192,6 +192,8 @@ void RaftLog::start() {
     transport.secret = options_.secret;
     transport.handshake_timeout = options_.handshake_timeout;
     transport.on_refused = options_.on_handshake_refused;
+    transport.tls = options_.tls;
+    transport.on_tls_failed = options_.on_tls_failed;
     if (rv == 0) rv = transport_init(&transport_, &loop_, std::move(transport));
     if (rv == 0) rv = raft_uv_init(&io_, &loop_, options_.dir.c_str(), &transport_);
     if (rv != 0) {

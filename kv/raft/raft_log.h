@@ -15,6 +15,7 @@
 #include "kv/store/speculation.h"
 #include "kv/store/state_machine.h"
 
+#include <boost/asio/ssl/context.hpp>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -47,6 +48,9 @@ struct RaftOptions {
   std::string secret;
   std::chrono::milliseconds handshake_timeout{5000};
   std::function<void(const std::string& reason)> on_handshake_refused;  // a metric; called on the loop thread
+  // TLS between peers after the secret handshake (kv/raft/tls_pump.h); null: plaintext.
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::function<void(const std::string& reason)> on_tls_failed;  // called from a pump thread
   // Metrics hooks, called on the loop thread. on_commit_latency: the leader's time from raft_apply of one entry to
   // its commit (quorum written). on_raft_state: after every state publication (every few ms), with whether the
   // leader this replica knows differs from the one it knew before (a leader change, counted once per replica).

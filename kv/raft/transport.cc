@@ -3,10 +3,12 @@
 #include "common/log.h"
 
 #include "kv/raft/handshake.h"
+#include "kv/raft/tls_pump.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -201,6 +203,39 @@ void tune_socket(uv_tcp_t* tcp) {
               {{"error", std::strerror(errno)}});
 }
 
+// With TLS: the stream libraft gets is one end of a local socket pair, and a pump thread carries its bytes over TLS
+// on a duplicate of the peer's socket; the TCP handle itself is closed. Without TLS: the TCP handle. Null when the
+// pair cannot be made (the handle is closed then too).
+uv_stream_t* stream_for_libraft(Transport* t, uv_tcp_t* tcp, bool dialler, const std::string& peer_address) {
+  if (!t->options.tls) return reinterpret_cast<uv_stream_t*>(tcp);
+  uv_os_fd_t fd = -1;
+  int peer = uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd) == 0 ? ::dup(fd) : -1;
+  int pair[2] = {-1, -1};
+  bool ok = peer >= 0 && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0;
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  uv_pipe_t* pipe = nullptr;
+  if (ok) {
+    // libraft frees the streams it is given with raft_free.
+    pipe = static_cast<uv_pipe_t*>(raft_malloc(sizeof(uv_pipe_t)));
+    ok = pipe && uv_pipe_init(t->loop, pipe, 0) == 0 && uv_pipe_open(pipe, pair[0]) == 0;
+  }
+  if (!ok) {
+    log::error("raft TLS: could not set up the local pair for a connection",
+               {{"peer", peer_address}, {"error", std::strerror(errno)}});
+    if (peer >= 0) ::close(peer);
+    for (int p : pair)
+      if (p >= 0) ::close(p);
+    if (pipe) raft_free(pipe);
+    return nullptr;
+  }
+  std::string host;
+  std::string port;
+  if (dialler) split_host_port(peer_address, host, port);
+  start_tls_pump(peer, pair[1],
+                 TlsPumpOptions{t->options.tls, dialler, host, t->options.handshake_timeout, t->options.on_tls_failed});
+  return reinterpret_cast<uv_stream_t*>(pipe);
+}
+
 void on_challenge_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<Connect*>(stream->data);
   if (n > 0) c->challenge.append(buf->base, static_cast<size_t>(n));
@@ -236,7 +271,8 @@ void on_challenge_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
   c->tcp = nullptr;  // libraft owns the stream from here on
   tcp->data = nullptr;
   t->connects.erase(c->pos);
-  c->cb(c->req, reinterpret_cast<uv_stream_t*>(tcp), 0);
+  uv_stream_t* out = stream_for_libraft(t, tcp, true, c->address);
+  c->cb(c->req, out, out ? 0 : RAFT_NOCONNECTION);
   delete c;
   maybe_closed(t);
 }
@@ -390,7 +426,7 @@ void on_handshake_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
   raft_id id = in->hello->id;
   std::string address = in->hello->address;
   delete in;
-  t->accept_cb(t->self, id, address.c_str(), reinterpret_cast<uv_stream_t*>(tcp));
+  if (uv_stream_t* out = stream_for_libraft(t, tcp, false, address)) t->accept_cb(t->self, id, address.c_str(), out);
 }
 
 void on_connection(uv_stream_t* server, int status) {
@@ -513,7 +549,11 @@ int transport_init(raft_uv_transport* t, uv_loop_t* loop, TransportOptions optio
 }
 
 void transport_close(raft_uv_transport* t) {
-  delete static_cast<Transport*>(t->impl);
+  auto* impl = static_cast<Transport*>(t->impl);
+  if (impl && impl->options.tls)
+    if (size_t left = wait_for_tls_pumps(std::chrono::seconds(2)))
+      log::warn("raft TLS connections still open at shutdown", {{"connections", left}});
+  delete impl;
   t->impl = nullptr;
 }
 

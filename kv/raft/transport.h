@@ -6,8 +6,11 @@
 // challenge-response (kv/raft/handshake.h), and libraft sees a connection only once it has succeeded.
 #include "kv/raft/libraft.h"
 
+#include <boost/asio/ssl/context.hpp>
+
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace gasoline::raft {
@@ -24,6 +27,10 @@ struct TransportOptions {
   // Called (on the loop thread) for every refused handshake with a short, bounded reason: malformed, bad_proof,
   // timeout, closed, overload (incoming) or listener_proof (a listener we dialled could not prove the secret).
   std::function<void(const std::string& reason)> on_refused;
+  // When set, every connection continues over TLS after the secret handshake (kv/raft/tls_pump.h): mutual, each
+  // side's certificate from this context's CA, and the dialler checks that the listener's names the host dialled.
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::function<void(const std::string& reason)> on_tls_failed;  // from a pump thread
 };
 
 // Initialises `t` (its impl and callbacks). Release with transport_close() after raft_uv_close().

@@ -142,4 +142,11 @@ case "$plain" in *"accepts TLS connections only"*) ;; *) fail "a plaintext clien
 pem="$(kc -n "$POOLS_NS" get deploy "$POOL" -o jsonpath='{.spec.template.spec.initContainers[0].env[?(@.name=="GASOLINE_KV_TLS_CA_PEM")].value}')"
 [ "$pem" = "$(cat "${PRODUCT_DIR}/ca.crt")" ] || fail "the sidecars do not trust the chart's CA (GASOLINE_KV_TLS_CA_PEM)"
 info "ok: the kv serves TLS only; sidecars, operator and gasctl verify it with the chart's CA"
+# Between the replicas too: each one runs Raft over TLS (kv.tls.raft "auto" on a new install), and they formed
+# their group through it (the voters checked above).
+for i in 0 1 2; do
+  kc -n "$PRODUCT_NS" logs "${RELEASE}-kv-${i}" | grep -q '"raft traffic over TLS"' ||
+    fail "kv replica ${i} does not run Raft over TLS"
+done
+info "ok: the kv replicas' Raft traffic is TLS"
 info "ok: the product is installed; the pool runs $(ready_pool_pods | wc -l) Ready pods with native sidecars"

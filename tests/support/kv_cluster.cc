@@ -154,6 +154,8 @@ std::vector<std::string> KvCluster::argv(size_t i) const {
     if (self.join) a.push_back("--join");
   }
   for (const auto& e : options_.extra_args) a.push_back(e);
+  if (i < options_.replica_args.size())
+    for (const auto& e : options_.replica_args[i]) a.push_back(e);
   return a;
 }
 

@@ -27,6 +27,7 @@ struct KvClusterOptions {
   std::string log_level = "info";
   bool metrics = false;  // each replica serves /metrics on a loopback port of its own (metrics_address)
   std::vector<std::string> extra_args;
+  std::vector<std::vector<std::string>> replica_args;  // more arguments for replica i (by index), when given
 };
 
 class KvCluster {

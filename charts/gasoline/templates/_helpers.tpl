@@ -191,3 +191,22 @@ or your own kv (kv.enabled=false) whose CA is in kv.tls.existingSecret (key ca.c
 {{- define "gasoline.kv.tlsClients" -}}
 {{- if and .Values.kv.tls.enabled (or .Values.kv.enabled .Values.kv.tls.existingSecret) }}true{{ end }}
 {{- end }}
+
+{{/*
+"true" when the kv replicas encrypt their Raft traffic. kv.tls.raft "auto": on for a new install (no StatefulSet
+yet, or `helm template`), and on an upgrade whatever the running StatefulSet does, so an upgrade never rolls the
+replicas into two groups that cannot talk to each other.
+*/}}
+{{- define "gasoline.kv.raftTls" -}}
+{{- if .Values.kv.tls.enabled }}
+{{- $mode := toString .Values.kv.tls.raft }}
+{{- if eq $mode "true" }}true
+{{- else if eq $mode "auto" }}
+{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace (include "gasoline.kv.fullname" .) }}
+{{- if not $sts }}true
+{{- else }}
+{{- range (index $sts.spec.template.spec.containers 0).args }}{{ if eq . "--raft-tls-cert=/var/run/gasoline/tls/tls.crt" }}true{{ end }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -266,6 +266,9 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret
             "--data-dir=/var/lib/gasoline", "--token-file=/var/run/gasoline/kv/token",
             "--raft-secret-file=/var/run/gasoline/raft/secret"]
     want += ["--tls-cert=/var/run/gasoline/tls/tls.crt", "--tls-key=/var/run/gasoline/tls/tls.key"]
+    # kv.tls.raft "auto" without a running StatefulSet (helm template): the replicas' Raft traffic is TLS too.
+    want += ["--raft-tls-cert=/var/run/gasoline/tls/tls.crt", "--raft-tls-key=/var/run/gasoline/tls/tls.key",
+             "--raft-tls-ca=/var/run/gasoline/tls/ca.crt"]
     want += ["--raft-id-from-pod-name"]
     want += [f"--peer={i + 1}={kv}-{i}.{kv}.{ns}.svc:7410,{kv}-{i}.{kv}.{ns}.svc:7400" for i in range(replicas)]
     check(c.get("args", [])[:len(want)] == want, f"kv args\n  got  {c.get('args')}\n  want {want}")
@@ -295,7 +298,8 @@ def check_kv(docs, ns, fullname, replicas, persistence, secret, key, raft_secret
                   f"{d['kind']}/{d['metadata']['name']} mounts the Raft secret")
     tls_vol = next((v.get("secret") or {} for v in spec.get("volumes", []) if v["name"] == "tls"), {})
     check(tls_vol.get("secretName") == (tls_secret or f"{kv}-tls") and tls_vol.get("defaultMode") == 0o440
-          and tls_vol.get("items") == [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}],
+          and tls_vol.get("items") == [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"},
+                                       {"key": "ca.crt", "path": "ca.crt"}],
           f"kv TLS volume {tls_vol}")
     check({"name": "tls", "mountPath": "/var/run/gasoline/tls", "readOnly": True} in c.get("volumeMounts", []),
           "kv mounts its certificate read-only at /var/run/gasoline/tls")
