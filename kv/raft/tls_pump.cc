@@ -1,5 +1,7 @@
 #include "kv/raft/tls_pump.h"
 
+#include "common/openssl_error.h"
+
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -23,15 +25,6 @@ namespace ssl = boost::asio::ssl;
 // Bytes buffered in each direction before the pump stops reading that side: enough for Raft's batches, bounded so
 // a stalled peer cannot make the pump grow without end.
 constexpr size_t kMaxBuffered = 4u << 20;
-
-std::string openssl_error(const std::string& fallback) {
-  unsigned long e = ERR_get_error();
-  if (e == 0) return fallback;
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 

@@ -1,6 +1,7 @@
 #include "kv/rpc/tls.h"
 
 #include "common/log.h"
+#include "common/openssl_error.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -28,14 +29,7 @@ void load(const std::string& what, const std::string& file, Fn&& fn) {
 
 }  // namespace
 
-std::string last_error(const std::string& fallback) {
-  unsigned long e = ERR_get_error();
-  if (e == 0) return fallback;
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
+std::string last_error(const std::string& fallback) { return openssl_error(fallback); }
 
 std::shared_ptr<ssl::context> server_context(const ServerFiles& files) {
   if (files.cert.empty() || files.key.empty())

@@ -145,8 +145,13 @@ info "ok: the kv serves TLS only; sidecars, operator and gasctl verify it with t
 # Between the replicas too: each one runs Raft over TLS (kv.tls.raft "auto" on a new install), and they formed
 # their group through it (the voters checked above).
 for i in 0 1 2; do
-  kc -n "$PRODUCT_NS" logs "${RELEASE}-kv-${i}" | grep -q '"raft traffic over TLS"' ||
+  # The whole log first: `logs | grep -q` under pipefail fails when grep stops reading early (SIGPIPE).
+  kv_log="$(kc -n "$PRODUCT_NS" logs "${RELEASE}-kv-${i}")"
+  if ! grep -q '"raft traffic over TLS"' <<<"$kv_log"; then
+    kc -n "$PRODUCT_NS" get pod "${RELEASE}-kv-${i}" -o jsonpath='{.spec.containers[0].args}' >&2 || true
+    head -5 <<<"$kv_log" >&2
     fail "kv replica ${i} does not run Raft over TLS"
+  fi
 done
 info "ok: the kv replicas' Raft traffic is TLS"
 info "ok: the product is installed; the pool runs $(ready_pool_pods | wc -l) Ready pods with native sidecars"
