@@ -83,6 +83,7 @@ void Service::start() {
         batch_bumps_.clear();
       },
       [this] { send_bumps(); });
+  timer_queue_.store(timers_.get(), std::memory_order_release);
   if (log_ && log_->is_leader()) schedule_stored_wakes();
   reclaim_tick();
   retention_tick();
@@ -288,23 +289,24 @@ void Service::on_leadership(bool leader) {
     started_ms_ = wall_ms();
     schedule_stored_wakes();
   } else {
-    if (timers_) timers_->clear();
+    if (auto* timers = this->timers()) timers->clear();
     metrics_.forget_leader_gauges();
   }
 }
 
 void Service::schedule_stored_wakes() {
-  if (!timers_) return;
+  auto* timers = this->timers();
+  if (!timers) return;
   int64_t t = now();
   for (const auto& pool : sm_.pools()) {
     for (const auto& e : sm_.due(pool, t, SIZE_MAX)) {
       store::Wake w{pool, e.workflow_id, e.name, e.ts, "restart"};
-      timers_->schedule(t, [this, w] { bump(w, false); });
+      timers->schedule(t, [this, w] { bump(w, false); });
     }
   }
   for (const auto& [pool, e] : sm_.future_wakes(t)) {
     store::Wake w{pool, e.workflow_id, e.name, e.ts, "timer"};
-    timers_->schedule(e.ts, [this, w] { bump(w, false); });
+    timers->schedule(e.ts, [this, w] { bump(w, false); });
   }
 }
 
@@ -877,9 +879,10 @@ void Service::release(const Json& args, rpc::Responder r) {
 void Service::on_applied(int64_t ts, size_t commands, const std::vector<store::Wake>& wakes) {
   metrics_.applied_index(static_cast<double>(sm_.applied_index()));
   metrics_.committed(commands);
-  if (!timers_) return;
+  auto* timers = this->timers();
+  if (!timers) return;
   for (const auto& w : wakes) {
-    timers_->schedule(std::max(w.ts, ts), [this, w] { bump(w, false); });
+    timers->schedule(std::max(w.ts, ts), [this, w] { bump(w, false); });
   }
 }
 
@@ -898,7 +901,7 @@ void Service::bump(const store::Wake& w, bool backup) {
   auto c = assign::pick(config_.strategy, members, w.workflow_id, w.ts);
   if (!backup) {
     if (c.primary >= 0) ++batch_bumps_[members[c.primary]][w.pool];
-    if (c.backup >= 0) timers_->schedule(w.ts + config_.backup_grace_ms, [this, w] { bump(w, true); });
+    if (c.backup >= 0) timers()->schedule(w.ts + config_.backup_grace_ms, [this, w] { bump(w, true); });
   } else if (c.backup >= 0) {
     ++batch_bumps_[members[c.backup]][w.pool];
   }

@@ -155,7 +155,11 @@ class Service {
   // Bump batching state, touched only on the timer thread.
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> batch_members_;  // (pool, name) → ids
   std::map<std::string, std::map<std::string, size_t>> batch_bumps_;                       // worker → pool → n
-  std::unique_ptr<TimerQueue> timers_;
+  std::unique_ptr<TimerQueue> timers_;  // created and destroyed on the thread that calls start() and stop()
+  // timers_.get() once start() made it: the applier thread (on_applied, on_leadership) may run before start(),
+  // replaying the log, so it reads the queue through this pointer and skips scheduling until it is set.
+  std::atomic<TimerQueue*> timer_queue_{nullptr};
+  TimerQueue* timers() const { return timer_queue_.load(std::memory_order_acquire); }
 
   // What the leader last saw of each worker's pulls: a backup leaves an overdue entry to a primary that is
   // alive (pulled within the grace) and not shedding it, so a backlog doesn't turn into lease conflicts.

@@ -5,6 +5,7 @@
 
 #include "common/msgpack.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace gasoline::store {
@@ -254,7 +255,9 @@ class Fields {
  public:
   explicit Fields(Reader& r) {
     size_t n = r.map_header();
-    fields_.reserve(n);
+    // The count comes from the bytes (up to 2^32 - 1 in a corrupt entry): reserve no more than a real map has; a
+    // hostile count then fails at the end of the input instead of asking for gigabytes first.
+    fields_.reserve(std::min<size_t>(n, 32));
     for (size_t i = 0; i < n; ++i) {
       Field f;
       f.key = r.string();

@@ -64,17 +64,17 @@ std::unique_ptr<StateMachine> StateMachine::open(const Options& options) {
   sm->db_.reset(raw);
   sm->reader_ = std::make_unique<DbReader>(raw);
   DbReader reader(raw);
-  if (auto v = reader.get(keys::applied_index())) sm->applied_ = keys::get_u64(*v);
-  if (auto v = reader.get(keys::last_ts())) sm->last_ts_ = keys::get_ts(*v);
+  if (auto v = reader.get(keys::applied_index())) sm->applied_.store(keys::get_u64(*v), std::memory_order_relaxed);
+  if (auto v = reader.get(keys::last_ts())) sm->last_ts_.store(keys::get_ts(*v), std::memory_order_relaxed);
   sm->load_mirrors();
   return sm;
 }
 
-uint64_t StateMachine::applied_index() const { return applied_; }
-int64_t StateMachine::last_ts() const { return last_ts_; }
+uint64_t StateMachine::applied_index() const { return applied_.load(std::memory_order_relaxed); }
+int64_t StateMachine::last_ts() const { return last_ts_.load(std::memory_order_relaxed); }
 
 std::optional<Applied> StateMachine::apply(const Entry& entry, uint64_t index) {
-  if (index <= applied_) return std::nullopt;
+  if (index <= applied_index()) return std::nullopt;
   Applied out = apply_entry(*reader_, entry, index, options_.config);
   rocksdb::WriteBatch batch;
   for (const auto& [k, v] : out.mutations) {
@@ -90,7 +90,7 @@ std::optional<Applied> StateMachine::apply(const Entry& entry, uint64_t index) {
 }
 
 bool StateMachine::apply_effects(const EffectsView& effects, uint64_t index) {
-  if (index <= applied_) return false;
+  if (index <= applied_index()) return false;
   if (effects.index != index)
     throw std::runtime_error("effects computed for index " + std::to_string(effects.index) + " arrived at index " +
                              std::to_string(index));
@@ -116,7 +116,7 @@ void StateMachine::write(rocksdb::WriteBatch& batch, uint64_t index, int64_t ent
   std::string idx;
   keys::put_u64(idx, index);
   batch.Put(keys::applied_index(), idx);
-  int64_t ts = std::max(entry_ts, last_ts_);
+  int64_t ts = std::max(entry_ts, last_ts());
   std::string tsb;
   keys::put_ts(tsb, ts);
   batch.Put(keys::last_ts(), tsb);
@@ -125,8 +125,8 @@ void StateMachine::write(rocksdb::WriteBatch& batch, uint64_t index, int64_t ent
   wo.disableWAL = !options_.wal;
   auto s = db_->Write(wo, &batch);
   if (!s.ok()) throw std::runtime_error("write entry " + std::to_string(index) + ": " + s.ToString());
-  applied_ = index;
-  last_ts_ = ts;
+  applied_.store(index, std::memory_order_relaxed);
+  last_ts_.store(ts, std::memory_order_relaxed);
 }
 
 PinnedState::~PinnedState() { db_->ReleaseSnapshot(snapshot_); }
@@ -164,10 +164,13 @@ void StateMachine::replace_all(const std::vector<std::pair<std::string, std::str
   auto s = db_->Write(wo, &batch);
   if (!s.ok()) throw std::runtime_error("install snapshot: " + s.ToString());
   DbReader reader(db_.get());
-  applied_ = 0;
-  last_ts_ = 0;
-  if (auto v = reader.get(keys::applied_index())) applied_ = keys::get_u64(*v);
-  if (auto v = reader.get(keys::last_ts())) last_ts_ = keys::get_ts(*v);
+  // Stored once each, so a reader on another thread never sees the zeros in between.
+  uint64_t applied = 0;
+  int64_t last_ts = 0;
+  if (auto v = reader.get(keys::applied_index())) applied = keys::get_u64(*v);
+  if (auto v = reader.get(keys::last_ts())) last_ts = keys::get_ts(*v);
+  applied_.store(applied, std::memory_order_relaxed);
+  last_ts_.store(last_ts, std::memory_order_relaxed);
   load_mirrors();
 }
 

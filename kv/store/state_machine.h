@@ -6,6 +6,7 @@
 #include "kv/store/effects.h"
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -141,8 +142,10 @@ class StateMachine {
   Options options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<Reader> reader_;
-  uint64_t applied_ = 0;
-  int64_t last_ts_ = 0;
+  // Written by the applier thread only; read from any thread (Service::now() on the timer and I/O threads, the
+  // status op, metrics), hence atomic. Relaxed: each is a number on its own, nothing else is published through it.
+  std::atomic<uint64_t> applied_{0};
+  std::atomic<int64_t> last_ts_{0};
 
   mutable std::shared_mutex mirror_mu_;
   // pool → (ts, workflow id) → name

@@ -95,8 +95,9 @@ int run_sim(const SimOptions& o) {
       auto& victim = workers.front();
       crashed_id = victim->id();
       size_t held = 0;
-      for (const auto& w : client.call("list", Json{{"pool", o.pool}, {"status", "running"}, {"limit", 100000}})["workflows"])
-        held += w.value("lease_worker", "") == crashed_id;
+      // Named, so the range-for does not walk a member of a destroyed temporary.
+      const auto running = client.call("list", Json{{"pool", o.pool}, {"status", "running"}, {"limit", 100000}});
+      for (const auto& w : running["workflows"]) held += w.value("lease_worker", "") == crashed_id;
       std::cout << ">>> " << crashed_id << " holds " << held << " running workflow(s)\n";
       victim->crash();
       crashed.push_back(std::move(victim));

@@ -441,7 +441,9 @@ TEST_P(KvServerLease, ConcurrentPullsNeverShareALeaseAndCommitEachStepOnce) {
   ASSERT_TRUE(all_complete) << count_status(*admin, pool, "complete") << " of " << kWorkflows << " complete";
 
   // Every workflow ran every step and nothing else.
-  for (const auto& w : admin->call("list", Json{{"pool", pool}, {"limit", 10000}})["workflows"]) {
+  // Named: a range-for over call(...)["workflows"] would walk a member of a temporary destroyed before the loop.
+  const Json listed = admin->call("list", Json{{"pool", pool}, {"limit", 10000}});
+  for (const auto& w : listed["workflows"]) {
     EXPECT_EQ(w["status"], "complete") << w.dump();
     EXPECT_EQ(w["steps"], kSteps) << w.dump();
   }
