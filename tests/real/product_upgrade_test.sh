@@ -22,10 +22,13 @@ load_pid=$!
 watch_kv() {
   local most=0 n
   while [ ! -e "${PRODUCT_DIR}/${u}.stop" ]; do
-    n="$(kc -n "$PRODUCT_NS" get pods -l app.kubernetes.io/component=kv \
-      -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | grep -vc '^True$' || true)"
-    # A deleted pod is briefly absent from the list: count the missing ones too.
-    n=$((n + 3 - $(kc -n "$PRODUCT_NS" get pods -l app.kubernetes.io/component=kv -o name 2>/dev/null | wc -l)))
+    # One snapshot per sample: Ready pods that are not being deleted. Two separate reads (unready ones, then
+    # missing ones) counted a pod replaced between them twice. A failed read is skipped, not counted.
+    local pods
+    pods="$(kc -n "$PRODUCT_NS" get pods -l app.kubernetes.io/component=kv \
+      -o jsonpath='{range .items[*]}{.metadata.deletionTimestamp}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null)" ||
+      { sleep 0.5; continue; }
+    n=$((3 - $(grep -c '^|True$' <<<"$pods" || true)))
     [ "$n" -le "$most" ] || most="$n"
     echo "$most" >"${PRODUCT_DIR}/${u}.most-unready"
     sleep 0.5
