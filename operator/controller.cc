@@ -77,6 +77,7 @@ Controller::Controller(kube::Client& client, ControllerOptions options, Metrics&
   services_ = child(res::kServices);
   hpas_ = child(res::kHpas);
   pdbs_ = child(res::kPdbs);
+  network_policies_ = child(res::kNetworkPolicies);
 }
 
 Controller::~Controller() { stop(); }
@@ -87,7 +88,7 @@ void Controller::enqueue_owner(const Json& child) {
 
 bool Controller::synced() const {
   return started_ && pools_->synced() && deployments_.informer->synced() && services_.informer->synced() &&
-         hpas_.informer->synced() && pdbs_.informer->synced();
+         hpas_.informer->synced() && pdbs_.informer->synced() && network_policies_.informer->synced();
 }
 
 void Controller::start(std::chrono::milliseconds timeout) {
@@ -99,12 +100,12 @@ void Controller::start(std::chrono::milliseconds timeout) {
     kv_.watch(options_.defaults.kv_address);
     kv_.start();
     for (auto* i : {pools_.get(), deployments_.informer.get(), services_.informer.get(), hpas_.informer.get(),
-                    pdbs_.informer.get()})
+                    pdbs_.informer.get(), network_policies_.informer.get()})
       i->start();
   }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (auto* i : {pools_.get(), deployments_.informer.get(), services_.informer.get(), hpas_.informer.get(),
-                  pdbs_.informer.get()}) {
+                  pdbs_.informer.get(), network_policies_.informer.get()}) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (!i->wait_synced(std::max(left, std::chrono::milliseconds(0))))
       throw std::runtime_error("the " + i->options().resource.plural + " cache did not sync in time (RBAC? CRD "
@@ -132,7 +133,8 @@ void Controller::stop() {
   // Every informer first learns it is stopping, then the watches are cut, then they are joined: an informer whose
   // watch ended must not reconnect while it waits for its turn to be joined.
   std::vector<kube::Informer*> informers{pools_.get(), deployments_.informer.get(), services_.informer.get(),
-                                         hpas_.informer.get(), pdbs_.informer.get()};
+                                         hpas_.informer.get(), pdbs_.informer.get(),
+                                         network_policies_.informer.get()};
   for (auto* i : informers) i->request_stop();
   client_.http().cancel_streams();
   for (auto* i : informers) i->stop();
@@ -263,7 +265,7 @@ void Controller::report(const Json& pool, const Changes& changes) {
 
 void Controller::forget_applied(const std::string& ns, const std::string& name) {
   std::lock_guard lock(applied_mu_);
-  for (const auto* child : {&deployments_, &services_, &hpas_, &pdbs_})
+  for (const auto* child : {&deployments_, &services_, &hpas_, &pdbs_, &network_policies_})
     applied_.erase(child->resource->plural + "/" + ns + "/" + name);
 }
 
@@ -294,6 +296,10 @@ std::string Controller::reconcile(const std::string& ns, const std::string& name
         sync_child(*pool, pdbs_, *children.pdb, changes);
       else
         delete_child(*pool, pdbs_, name, changes);
+      if (children.network_policy)
+        sync_child(*pool, network_policies_, *children.network_policy, changes);
+      else
+        delete_child(*pool, network_policies_, name, changes);
       report(*pool, changes);
     }
   } catch (const pool::SpecError& e) {

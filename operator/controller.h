@@ -70,7 +70,7 @@ class Controller {
   Metrics& metrics_;
   kube::WorkQueue queue_;
   std::unique_ptr<kube::Informer> pools_;
-  Child deployments_, services_, hpas_, pdbs_;
+  Child deployments_, services_, hpas_, pdbs_, network_policies_;
   KvStatus kv_;
   std::mutex lifecycle_mu_;  // start() may still be creating workers when stop() comes
   std::vector<std::thread> workers_;

@@ -1,5 +1,5 @@
 // gasoline-operator: reconciles GasolineWorkerPools into a Deployment (app + gasoline-worker as a native sidecar),
-// a Service, an HPA on the app container's CPU and a PDB, and reports each pool's status (docs/operator.md).
+// a Service, an HPA on the app container's CPU, a PDB and a NetworkPolicy, and reports each pool's status (docs/operator.md).
 #include "common/log.h"
 #include "common/signals.h"
 #include "common/token_file.h"
@@ -29,6 +29,20 @@ std::string default_identity() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   return std::string(host) + "-" + std::to_string(getpid());
+}
+
+// A JSON list of NetworkPolicyPeer objects; the API server checks their fields when the policy is applied.
+nlohmann::json parse_peers(const std::string& flag, const std::string& text) {
+  auto peers = nlohmann::json::parse(text, nullptr, false);
+  if (peers.is_discarded() || !peers.is_array())
+    throw std::invalid_argument(flag + ": need a JSON list of NetworkPolicy peers, e.g. "
+                                "[{\"namespaceSelector\":{\"matchLabels\":{\"kubernetes.io/metadata.name\":\"monitoring\"}}}], "
+                                "got " + text);
+  for (const auto& p : peers)
+    if (!p.is_object() || p.empty())
+      throw std::invalid_argument(flag + ": every peer must be a non-empty object (podSelector, namespaceSelector "
+                                  "or ipBlock), got " + p.dump());
+  return peers;
 }
 
 }  // namespace
@@ -71,6 +85,15 @@ int main(int argc, char** argv) {
                  "with --kube-token-review)")
       ->check(CLI::IsMember({"secret", "service-account"}))
       ->capture_default_str();
+  std::string pool_admin_from = "[]";
+  app.add_option("--pool-network-policy", options.defaults.pool_network_policy,
+                 "Give every pool a NetworkPolicy that fences its sidecars' admin port (a pool's "
+                 "spec.networkPolicy.enabled overrides it)")
+      ->capture_default_str();
+  app.add_option("--pool-admin-from", pool_admin_from,
+                 "JSON list of NetworkPolicy peers allowed to the sidecars' admin port (/metrics, /readyz) for pools "
+                 "that set no spec.networkPolicy.adminFrom, e.g. your Prometheus' namespace; [] = the node only")
+      ->capture_default_str();
   app.add_option("--kv-token-file", kv_token_file, "Bearer token for reading active workers from the kv");
   rpc::tls::add_client_flags(app, options.kv_tls);
   app.add_option("--workers", options.workers, "Pools reconciled in parallel")->capture_default_str();
@@ -90,6 +113,7 @@ int main(int argc, char** argv) {
 
   try {
     if (options.workers < 1) throw std::invalid_argument("--workers must be at least 1");
+    options.defaults.pool_admin_from = parse_peers("--pool-admin-from", pool_admin_from);
     options.resync = std::chrono::seconds(resync_s);
     options.kv_poll = std::chrono::seconds(kv_poll_s);
     options.identity = identity;

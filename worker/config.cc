@@ -131,7 +131,7 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   // A flag given twice takes the last value, so wrappers can append overrides.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string kv_list = "127.0.0.1:7400", workflows, ping = "500ms", tick = "1s", drain = "30s", task_timeout = "10m",
-              buffer_ttl = "5m", smoothing = "2s", unauthenticated_exit = "60s";
+              buffer_ttl = "5m", smoothing = "2s", unauthenticated_exit = "60s", undrain_after = "0";
   app.add_option("--pool", c.pool, "Worker pool this sidecar serves")->envname("GASOLINE_POOL")->capture_default_str();
   app.add_option("--kv", kv_list, "kv replicas, comma-separated host:port; 'not leader' redirects are followed")
       ->envname("GASOLINE_KV")
@@ -178,6 +178,11 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   app.add_option("--drain-timeout", drain,
                  "The drain (GET /drain, POST /v1/drain or SIGTERM): how long the tasks the app holds may take")
       ->envname("GASOLINE_DRAIN_TIMEOUT")
+      ->capture_default_str();
+  app.add_option("--undrain-after", undrain_after,
+                 "Undo a drain that no SIGTERM followed within this long, counted from the drain's start (the "
+                 "operator renders terminationGracePeriodSeconds + 30s); must exceed --drain-timeout; 0 = never")
+      ->envname("GASOLINE_UNDRAIN_AFTER")
       ->capture_default_str();
   app.add_option("--task-timeout", task_timeout,
                  "A task the app holds this long without a result is given back (its lease released)")
@@ -240,6 +245,11 @@ std::optional<Config> parse_config(int argc, char** argv, const Env& env, int& e
   c.ping_interval = duration_flag("--ping-interval", ping);
   c.fallback_tick = duration_flag("--fallback-tick", tick);
   c.drain_timeout = duration_flag("--drain-timeout", drain, true);
+  c.undrain_after = duration_flag("--undrain-after", undrain_after, true);
+  if (c.undrain_after.count() > 0 && c.undrain_after <= c.drain_timeout)
+    throw std::invalid_argument("--undrain-after: must exceed --drain-timeout (" +
+                                std::to_string(c.drain_timeout.count()) +
+                                " ms), or be 0: a drain still waiting for the app's tasks is never undone");
   c.task_timeout = duration_flag("--task-timeout", task_timeout);
   c.result_buffer_ttl = duration_flag("--result-buffer-ttl", buffer_ttl);
   c.cpu_smoothing = duration_flag("--cpu-smoothing", smoothing, true);

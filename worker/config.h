@@ -35,6 +35,10 @@ struct Config {
   std::chrono::milliseconds fallback_tick{1000};
   ShedFlags shed;
   std::chrono::milliseconds drain_timeout{30000};
+  // A drain that no SIGTERM followed within this long is undone (back into the ranking, /readyz 200 again): a pod
+  // being deleted gets its SIGTERM within terminationGracePeriodSeconds, so a drain that outlives that bound came
+  // from a stray or stuck hook, or from an app that asked to drain and was restarted. 0 = never.
+  std::chrono::milliseconds undrain_after{0};
   // Who may call GET /drain on the admin listener besides the pod's loopback: the node (status.hostIP) and any
   // further addresses (api::drain_caller_allowed).
   std::string node_ip;

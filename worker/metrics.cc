@@ -57,7 +57,11 @@ Metrics::Metrics()
       cpu_(gauge(*registry_, "gasoline_worker_cpu_ratio", "Smoothed container CPU as a fraction of its allowance")),
       connected_(gauge(*registry_, "gasoline_worker_kv_connected", "1 while the kv connection is up")),
       ready_(gauge(*registry_, "gasoline_worker_ready", "1 while connected and pinged (/readyz)")),
-      draining_(gauge(*registry_, "gasoline_worker_draining", "1 while draining after SIGTERM")) {}
+      draining_(gauge(*registry_, "gasoline_worker_draining",
+                      "1 while draining (GET /drain, POST /v1/drain or SIGTERM) until the worker leaves or is undrained")),
+      undrains_(counter(*registry_, "gasoline_worker_undrains_total",
+                        "Drains undone because no SIGTERM followed within --undrain-after (a stuck or stray preStop "
+                        "hook, or an app that asked to drain and restarted)")) {}
 
 std::string Metrics::text() const { return TextSerializer().Serialize(registry_->Collect()); }
 

@@ -40,6 +40,7 @@ class Metrics {
   void set_connected(bool c) { connected_.Set(c ? 1 : 0); }
   void set_ready(bool r) { ready_.Set(r ? 1 : 0); }
   void set_draining(bool d) { draining_.Set(d ? 1 : 0); }
+  void undrained() { undrains_.Increment(); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -61,6 +62,7 @@ class Metrics {
   prometheus::Gauge& connected_;
   prometheus::Gauge& ready_;
   prometheus::Gauge& draining_;
+  prometheus::Counter& undrains_;
 };
 
 }  // namespace gasoline::worker

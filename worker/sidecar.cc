@@ -216,6 +216,7 @@ void Sidecar::membership_loop() {
         std::lock_guard lock(mu_);
         redrain_ = false;
       }
+      undrain_if_due();
     } catch (const rpc::KvError& e) {
       if (e.code() == rpc::code::kUnauthenticated) {
         refresh_token(true);  // a token rotated since the last read is the likeliest fix
@@ -1039,7 +1040,57 @@ void Sidecar::leave() {
   left_ = true;
 }
 
+void Sidecar::undrain_if_due() {
+  int64_t now = mono_ms();
+  int64_t drained_for;
+  {
+    std::lock_guard lock(mu_);
+    if (config_.undrain_after.count() == 0 || !drain_finished_ || terminating_ || stopping_ || stop_membership_ ||
+        now < undrain_next_try_)
+      return;
+    drained_for = now - drain_started_mono_;
+    if (drained_for < config_.undrain_after.count()) return;
+  }
+  try {
+    client_->call("undrain", Json{{"pool", config_.pool}, {"worker", config_.id}}, rpc::CallOptions{2s, true});
+  } catch (const rpc::KvError& e) {
+    // Not found: the kv forgot this worker (reclaimed while away), and the ping that just succeeded made it an
+    // active member again, which is what undrain is for.
+    if (e.code() != rpc::code::kNotFound) {
+      std::lock_guard lock(mu_);
+      undrain_next_try_ = now + 1000;
+      log::warn("undrain failed; retrying", {{"worker", config_.id}, {"error", e.what()}});
+      return;
+    }
+  }
+  std::thread finished_drain;
+  {
+    std::lock_guard lock(mu_);
+    // A SIGTERM that came while the kv answered wins: the worker leaves, and staying out of the ranking until then
+    // is what the kv would have done anyway.
+    if (terminating_ || stopping_) return;
+    draining_ = false;
+    drain_finished_ = false;
+    drain_result_ = Json();
+    forced_ = false;
+    redrain_ = false;
+    finished_drain = std::move(drain_thread_);
+    update_gauges_locked();
+  }
+  if (finished_drain.joinable()) finished_drain.join();  // it finished: drain_finished_ was set as its last step
+  metrics_.undrained();
+  metrics_.set_ready(ready());
+  log::warn("undrained: no SIGTERM followed the drain; back in the pool's ranking and pulling again",
+            {{"worker", config_.id}, {"drained_for_ms", drained_for},
+             {"undrain_after_ms", config_.undrain_after.count()}});
+  wake_puller();
+}
+
 void Sidecar::drain_and_leave() {
+  {
+    std::lock_guard lock(mu_);
+    terminating_ = true;
+  }
   drain();
   leave();
 }

@@ -50,7 +50,9 @@ class Sidecar {
   // every task the app holds is resolved, `--drain-timeout` passes or force() is called. The first call starts it;
   // every later call joins the same drain (one deadline, counted from the start) or, once it finished, gets its
   // summary at once: {"drained", "running", "buffered", "waited_ms", "timed_out", ...}. Pings go on after the drain
-  // until leave(), so the kv keeps the worker as draining and reclaims nothing.
+  // until leave(), so the kv keeps the worker as draining and reclaims nothing. A drain that no SIGTERM
+  // (drain_and_leave) followed within --undrain-after is undone: the kv's `undrain`, then pulling and /readyz 200
+  // again, and a later drain starts afresh.
   //
   // Asynchronous, for HTTP handlers (GET /drain, POST /v1/drain): `done` runs exactly once, on the drain thread
   // or at once when the drain already finished; 200 with the summary, or 503 when the sidecar is shutting down
@@ -140,6 +142,8 @@ class Sidecar {
   void drain_started(After& after, const std::vector<std::string>& released);
   void run_drain(std::chrono::steady_clock::time_point deadline);
   Json drain_summary_locked(bool finished) const;
+  // Membership thread: undoes a finished drain that no SIGTERM followed within --undrain-after.
+  void undrain_if_due();
 
   void deliver_locked(After& after);
   Json take_tasks_locked(size_t max);
@@ -166,7 +170,9 @@ class Sidecar {
   std::condition_variable drained_cv_;
   bool stopping_ = false;         // threads exit
   bool stop_membership_ = false;  // set just before leave
-  bool draining_ = false;         // the drain started (it never ends: a drained worker only leaves)
+  bool draining_ = false;         // the drain started (it ends when the worker leaves or is undrained)
+  bool terminating_ = false;      // SIGTERM: drain_and_leave() was called, so the drain is never undone
+  int64_t undrain_next_try_ = 0;  // mono ms; membership thread only
   bool drain_finished_ = false;   // ... and finished: drain_result_ holds its summary
   bool forced_ = false;
   bool left_ = false;

@@ -6,8 +6,8 @@
 namespace gasoline::rpc::authz {
 namespace {
 
-constexpr std::array<std::string_view, 7> kWorkerOps{"ping",      "pull",  "commit", "release",
-                                                    "subscribe", "drain", "leave"};
+constexpr std::array<std::string_view, 8> kWorkerOps{"ping",      "pull",  "commit",  "release",
+                                                    "subscribe", "drain", "undrain", "leave"};
 constexpr std::array<std::string_view, 5> kClientOps{"dispatch", "get", "list", "signal", "cancel"};
 
 constexpr std::array<std::string_view, 7> kAdminOps{"status",      "workers",        "pool.configure", "cluster.status",

@@ -11,7 +11,7 @@ namespace gasoline::rpc::authz {
 
 struct Identity {
   bool admin = false;   // every op on every pool, cluster.* included
-  bool worker = false;  // ping, pull, commit, release, subscribe, drain, leave on the pools of `ns`
+  bool worker = false;  // ping, pull, commit, release, subscribe, drain, undrain, leave on the pools of `ns`
   bool client = false;  // dispatch, get, list, signal, cancel on the pools of `ns`
   // Read only: get and list on the pools of `ns`; with `ns` "*" on every pool, plus status, workers and
   // cluster.status (what `gasctl status`, `watch` and `cluster status` need). Never a lease token.

@@ -117,7 +117,7 @@ void Service::handle(rpc::Request req, rpc::Responder r) {
     if (op == "ping") return ping(args, r);
     if (op == "pool.configure") return configure_pool(args, r);
     if (op == "subscribe") return subscribe(req, r);
-    if (op == "drain" || op == "leave") return drain_or_leave(op, args, r);
+    if (op == "drain" || op == "undrain" || op == "leave") return drain_or_leave(op, args, r);
     if (op == "dispatch") return dispatch(args, r);
     if (op == "signal") return signal(args, r);
     if (op == "cancel") return cancel(args, r);
@@ -176,7 +176,7 @@ bool Service::authorize_request(const rpc::Request& req, const rpc::Responder& r
                                                std::to_string(rpc::Session::kMaxWorkers) +
                                                " worker ids; open another connection for more"});
   }
-  if (op == "pull" || op == "drain" || op == "leave")
+  if (op == "pull" || op == "drain" || op == "undrain" || op == "leave")
     return permitted(req, r, str_arg(args, "pool"), str_arg(args, "worker"));
   if (op == "subscribe") {
     auto worker = str_arg(args, "worker");
@@ -451,6 +451,8 @@ void Service::drain_or_leave(const std::string& op, const Json& args, rpc::Respo
   auto worker = str_arg(args, "worker");
   if (op == "drain") {
     propose_and_reply(store::Drain{pool, worker}, r);
+  } else if (op == "undrain") {
+    propose_and_reply(store::Undrain{pool, worker}, r);
   } else {
     {
       std::lock_guard lock(orphans_mu_);

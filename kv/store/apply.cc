@@ -215,6 +215,16 @@ class Applier {
     return ok();
   }
 
+  Result on(const Undrain& u) {
+    auto w = load_worker(u.pool, u.worker_id);
+    if (!w) return fail(Code::kNotFound, "worker '" + u.worker_id + "' is not a member of pool '" + u.pool + "'");
+    bool was_draining = w->state == WorkerState::kDraining;
+    w->state = WorkerState::kActive;
+    w->last_ping_ts = ts_;
+    txn_.put(keys::worker(u.pool, u.worker_id), encode(*w));
+    return ok(Json{{"was_draining", was_draining}});
+  }
+
   Result on(const Leave& l) {
     auto released = release_all(l.pool, l.worker_id, "handover");
     txn_.del(keys::worker(l.pool, l.worker_id));

@@ -28,6 +28,12 @@ struct Leave {
   std::string pool;
   std::string worker_id;
 };
+// Back into the ranking after a drain that no shutdown followed (the sidecar's --undrain-after): the drain of a
+// pod that is not going away must not take a worker out of service for good.
+struct Undrain {
+  std::string pool;
+  std::string worker_id;
+};
 
 struct DispatchSpec {
   std::string id;  // chosen by the client or the proposer, so a retried dispatch is recognised
@@ -132,7 +138,7 @@ struct ConfigurePool {
 };
 
 using Command = std::variant<PingBatch, Drain, Leave, Dispatch, SendSignal, Cancel, LeaseBatch, CommitStep, Release,
-                             Reclaim, Purge, ConfigurePool>;
+                             Reclaim, Purge, ConfigurePool, Undrain>;
 std::string_view command_name(const Command&);
 
 struct Entry {

@@ -149,6 +149,8 @@ void write_command(Writer& w, const Command& command) {
     write_pool_worker(w, "drain", d->pool, d->worker_id);
   } else if (const auto* l = std::get_if<Leave>(&command)) {
     write_pool_worker(w, "leave", l->pool, l->worker_id);
+  } else if (const auto* u = std::get_if<Undrain>(&command)) {
+    write_pool_worker(w, "undrain", u->pool, u->worker_id);
   } else if (const auto* dispatch = std::get_if<Dispatch>(&command)) {
     w.map_header(2);
     w.string("spec");
@@ -404,6 +406,7 @@ Command read_command(Reader& r) {
   }
   if (t == "drain") return Drain{f.str("pool"), f.str("worker")};
   if (t == "leave") return Leave{f.str("pool"), f.str("worker")};
+  if (t == "undrain") return Undrain{f.str("pool"), f.str("worker")};
   if (t == "dispatch") {
     auto spec = f.need("spec");
     return Dispatch{read_dispatch(spec)};

@@ -8,6 +8,7 @@ const Resource kDeployments{"apps", "v1", "deployments", "Deployment"};
 const Resource kServices{"", "v1", "services", "Service"};
 const Resource kHpas{"autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"};
 const Resource kPdbs{"policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"};
+const Resource kNetworkPolicies{"networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"};
 const Resource kLeases{"coordination.k8s.io", "v1", "leases", "Lease"};
 const Resource kEvents{"events.k8s.io", "v1", "events", "Event"};
 const Resource kNamespaces{"", "v1", "namespaces", "Namespace", false};

@@ -30,6 +30,7 @@ extern const Resource kDeployments;
 extern const Resource kServices;
 extern const Resource kHpas;
 extern const Resource kPdbs;
+extern const Resource kNetworkPolicies;
 extern const Resource kLeases;
 extern const Resource kEvents;
 extern const Resource kNamespaces;

@@ -85,6 +85,31 @@ json pdb(const Spec& s) {
             {"unhealthyPodEvictionPolicy", "AlwaysAllow"}}}};
 }
 
+json network_policy(const Spec& s) {
+  const int admin = s.sidecar.admin_port;
+  // Every port but the admin port, from anywhere: a policy that selects the pods isolates them, and the app's own
+  // ports (declared or not) must keep answering as they did before the policy.
+  json others = json::array();
+  auto range = [&](const char* protocol, int first, int last) {
+    if (first <= last) others.push_back({{"protocol", protocol}, {"port", first}, {"endPort", last}});
+  };
+  range("TCP", 1, admin - 1);
+  range("TCP", admin + 1, 65535);
+  range("UDP", 1, 65535);
+  range("SCTP", 1, 65535);
+  json ingress = json::array({{{"ports", std::move(others)}}});
+  // An ingress rule without "from" admits everyone: with no peers, the admin port gets no rule at all (the kubelet
+  // on the node still reaches it; NetworkPolicies do not apply to the node's own traffic).
+  if (!s.network_policy.admin_from.empty())
+    ingress.push_back({{"from", s.network_policy.admin_from},
+                       {"ports", json::array({{{"protocol", "TCP"}, {"port", admin}}})}});
+  return {{"apiVersion", "networking.k8s.io/v1"},
+          {"kind", "NetworkPolicy"},
+          {"metadata", metadata(s)},
+          {"spec", {{"podSelector", match_labels(s)}, {"policyTypes", json::array({"Ingress"})},
+                    {"ingress", std::move(ingress)}}}};
+}
+
 }  // namespace
 
 void keep_replicas_until_the_hpa_owns_them(json& deployment, const json& live, std::string_view field_manager) {
@@ -104,10 +129,11 @@ json owner_reference(const Spec& s) {
 }
 
 Children render(const Spec& s) {
-  Children children{deployment(s), service(s), std::nullopt, std::nullopt};
+  Children children{deployment(s), service(s), std::nullopt, std::nullopt, std::nullopt};
   if (s.autoscaling.enabled) children.hpa = hpa(s);
   // With one pod, any PDB either blocks every node drain (maxUnavailable 0) or protects nothing.
   if (s.disruption.enabled && replica_ceiling(s) >= 2) children.pdb = pdb(s);
+  if (s.network_policy.enabled) children.network_policy = network_policy(s);
   return children;
 }
 

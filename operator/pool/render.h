@@ -18,6 +18,7 @@ struct Children {
   nlohmann::json deployment, service;
   std::optional<nlohmann::json> hpa;  // absent: the operator deletes an HPA it owns
   std::optional<nlohmann::json> pdb;  // absent: likewise
+  std::optional<nlohmann::json> network_policy;  // absent: likewise
 };
 
 // Throws SpecError (from parse_spec) for an invalid pool.

@@ -2,6 +2,8 @@
 
 #include "operator/pool/field.h"
 
+#include <algorithm>
+
 namespace gasoline::op::pool {
 namespace {
 
@@ -31,6 +33,10 @@ void add_tls_env(json& env_list, const KvSpec& kv) {
 
 }  // namespace
 
+int64_t undrain_after_seconds(const DrainSpec& d) {
+  return std::max<int64_t>(d.termination_grace_period_seconds, d.timeout_seconds) + kUndrainMarginSeconds;
+}
+
 json sidecar_container(const Spec& s) {
   const auto& sc = s.sidecar;
   json container = {
@@ -57,6 +63,9 @@ json sidecar_container(const Spec& s) {
                   env("GASOLINE_SHED_END", number_text(sc.shed_end_percent)),
                   env("GASOLINE_SHED_MIN_RATIO", std::to_string(sc.shed_min_ratio_permille)),
                   env("GASOLINE_DRAIN_TIMEOUT", std::to_string(s.drain.timeout_seconds) + "s"),
+                  // A pod being deleted sends this container SIGTERM within its grace period; a drain that outlives
+                  // it came from a stray or stuck hook (or an app that restarted) and is undone.
+                  env("GASOLINE_UNDRAIN_AFTER", std::to_string(undrain_after_seconds(s.drain)) + "s"),
                   // Shedding reacts to the app container's CPU against its request, as the HPA does.
                   env("GASOLINE_CPU_SOURCE", "app"),
                   {{"name", "GASOLINE_APP_CPU_REQUEST_MILLI"},

@@ -20,6 +20,11 @@ inline constexpr int64_t kSidecarGroup = 65532;
 // can still reach it.
 nlohmann::json sidecar_container(const Spec&);
 
+// The sidecar's --undrain-after: beyond both the grace period (the sidecar's SIGTERM comes within it when the pod is
+// deleted) and the drain timeout (the sidecar refuses a bound that could undo a drain still waiting for tasks).
+inline constexpr int64_t kUndrainMarginSeconds = 30;
+int64_t undrain_after_seconds(const DrainSpec&);
+
 nlohmann::json token_volume(const Spec&);
 
 // GASOLINE_API_URL for the app containers: where the sidecar's app API listens inside the pod.

@@ -317,6 +317,18 @@ void parse_drain(const Field& f, const Field& pod, const Defaults& defaults, Spe
   }
 }
 
+void parse_network_policy(const Field& f, const Defaults& defaults, Spec& s) {
+  s.network_policy.enabled = f["enabled"].boolean_or(defaults.pool_network_policy);
+  const Field from = f["adminFrom"];
+  if (!from.present()) {
+    s.network_policy.admin_from = defaults.pool_admin_from;
+    return;
+  }
+  const auto& peers = from.array();
+  for (size_t i = 0; i < peers.size(); ++i) from.item(i).object();
+  s.network_policy.admin_from = peers;
+}
+
 }  // namespace
 
 Spec parse_spec(const nlohmann::json& pool, const Defaults& defaults) {
@@ -336,6 +348,7 @@ Spec parse_spec(const nlohmann::json& pool, const Defaults& defaults) {
   parse_autoscaling(spec["autoscaling"], s);
   parse_disruption(spec["disruption"], s);
   parse_drain(spec["drain"], spec["template"]["spec"], defaults, s);
+  parse_network_policy(spec["networkPolicy"], defaults, s);
   s.paused = spec["paused"].boolean_or(false);
   return s;
 }

@@ -34,6 +34,11 @@ struct Defaults {
   // that no per-namespace copy is needed). Empty with kv_tls: the system's trust store.
   bool kv_tls = false;
   std::string kv_tls_ca_pem;
+  // --pool-network-policy and --pool-admin-from: each pool gets a NetworkPolicy that admits its sidecars' admin
+  // port from these NetworkPolicy peers only (the node's kubelet is let through by the CNI), unless the pool says
+  // otherwise in spec.networkPolicy.
+  bool pool_network_policy = true;
+  nlohmann::json pool_admin_from = nlohmann::json::array();
 };
 
 struct SidecarSpec {
@@ -72,6 +77,14 @@ struct DisruptionSpec {
   nlohmann::json max_unavailable = 1;  // an integer >= 0 or a percentage string such as "25%"
 };
 
+// The pool's NetworkPolicy fences the sidecar's admin port only: /metrics and /readyz for monitoring and the
+// kubelet, and /drain, which the sidecar itself answers only for its node and loopback. Every other port stays open,
+// so the app's own traffic is not the operator's business.
+struct NetworkPolicySpec {
+  bool enabled = true;
+  nlohmann::json admin_from = nlohmann::json::array();  // NetworkPolicyPeer objects; empty: none beyond the node
+};
+
 struct DrainSpec {
   int timeout_seconds = 30;
   // Always set: drain.terminationGracePeriodSeconds, else the template's own, else timeout + the margin.
@@ -97,6 +110,7 @@ struct Spec {
   AutoscalingSpec autoscaling;
   DisruptionSpec disruption;
   DrainSpec drain;
+  NetworkPolicySpec network_policy;
   bool paused = false;
 };
 

@@ -77,6 +77,7 @@ entry = {"ts": 1700000000000, "cmds": [
     {"t": "signal", "spec": {"workflow_id": "wf-1", "name": "go", "body": None, "signal_id": ""}},
     {"t": "cancel", "id": "wf-1", "reason": "test"},
     {"t": "drain", "pool": "p", "worker": "w1"},
+    {"t": "undrain", "pool": "p", "worker": "w1"},
     {"t": "leave", "pool": "p", "worker": "w1"},
     {"t": "reclaim", "pool": "p", "worker": "w1", "lost_after": 2000}]}
 

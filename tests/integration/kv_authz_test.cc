@@ -244,6 +244,7 @@ TEST_F(KvAuthz, LeaseTokensAndWorkerIdsBelongToTheConnectionThatPinged) {
            {"release", Json{{"workflow_id", "wf-1"}, {"worker", "wa-1"}, {"token", token}}},
            {"pull", Json{{"pool", "a.p"}, {"worker", "wa-1"}}},
            {"drain", Json{{"pool", "a.p"}, {"worker", "wa-1"}}},
+           {"undrain", Json{{"pool", "a.p"}, {"worker", "wa-1"}}},
            {"leave", Json{{"pool", "a.p"}, {"worker", "wa-1"}}},
            {"subscribe", Json{{"worker", "wa-1"}}}}) {
     try {
@@ -264,6 +265,7 @@ TEST_F(KvAuthz, LeaseTokensAndWorkerIdsBelongToTheConnectionThatPinged) {
   EXPECT_EQ(admin_->call("get", Json{{"workflow_id", "child-default-pool"}})["pool"], "a.p");
   EXPECT_EQ(admin_->call("get", Json{{"workflow_id", "child-named"}})["pool"], "a.other");
   a->call("drain", Json{{"pool", "a.p"}, {"worker", "wa-1"}});
+  EXPECT_EQ(a->call("undrain", Json{{"pool", "a.p"}, {"worker", "wa-1"}})["was_draining"], true);
   a->call("leave", Json{{"pool", "a.p"}, {"worker", "wa-1"}});
 
   // The admin (operator, gasctl) still does everything, cluster ops included (this kv runs one replica, so they

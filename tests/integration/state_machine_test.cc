@@ -690,7 +690,7 @@ void expect_eq(const Command& a, const Command& b) {
             EXPECT_EQ(x.pings[i].cpu, y.pings[i].cpu);
             EXPECT_EQ(x.pings[i].free_slots, y.pings[i].free_slots);
           }
-        } else if constexpr (std::is_same_v<T, Drain> || std::is_same_v<T, Leave>) {
+        } else if constexpr (std::is_same_v<T, Drain> || std::is_same_v<T, Undrain> || std::is_same_v<T, Leave>) {
           EXPECT_EQ(x.pool, y.pool);
           EXPECT_EQ(x.worker_id, y.worker_id);
         } else if constexpr (std::is_same_v<T, Dispatch>) {
@@ -745,6 +745,7 @@ std::vector<Command> every_command() {
   out.push_back(PingBatch{{ping_of("w0", "p0"), ping_of("w1", "p1")}});
   out.push_back(PingBatch{});
   out.push_back(Drain{"p0", "w0"});
+  out.push_back(Undrain{"p0", "w0"});
   out.push_back(Leave{"p1", "w1"});
   out.push_back(Dispatch{full_spec("wf-1")});
   out.push_back(SendSignal{SignalSpec{"wf-1", "go", Json{{"why", "test"}}, "sig-1"}});

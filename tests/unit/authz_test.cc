@@ -54,6 +54,8 @@ TEST(Authz, Table) {
       {"worker subscribes as its id", worker_a, "subscribe", "", WorkerCheck::kRegistered, true, ""},
       {"worker commits as another id", worker_a, "commit", "a.p", WorkerCheck::kUnregistered, false, "worker"},
       {"worker drains another id", worker_a, "drain", "a.p", WorkerCheck::kUnregistered, false, "worker"},
+      {"worker undrains as its id", worker_a, "undrain", "a.p", WorkerCheck::kRegistered, true, ""},
+      {"worker undrains another id", worker_a, "undrain", "a.p", WorkerCheck::kUnregistered, false, "worker"},
       {"worker leaves another id", worker_a, "leave", "a.p", WorkerCheck::kUnregistered, false, "worker"},
       {"worker subscribes as another id", worker_a, "subscribe", "", WorkerCheck::kUnregistered, false, "worker"},
       {"worker pings another namespace", worker_a, "ping", "b.p", WorkerCheck::kNone, false, "namespace"},

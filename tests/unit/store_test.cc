@@ -55,6 +55,7 @@ Ping ping_of(std::string worker, std::string pool = kPool) {
 }
 Command ping(std::string worker, std::string pool = kPool) { return PingBatch{{ping_of(std::move(worker), std::move(pool))}}; }
 Command drain(std::string worker, std::string pool = kPool) { return Drain{std::move(pool), std::move(worker)}; }
+Command undrain(std::string worker, std::string pool = kPool) { return Undrain{std::move(pool), std::move(worker)}; }
 Command leave(std::string worker, std::string pool = kPool) { return Leave{std::move(pool), std::move(worker)}; }
 Command lease_cmd(std::string worker, std::vector<LeaseItem> items, std::string pool = kPool) {
   return LeaseBatch{std::move(pool), std::move(worker), std::move(items)};
@@ -627,6 +628,35 @@ TEST(StoreMembership, DrainKeepsLeasesAndStopsNewOnes) {
   EXPECT_EQ(kv.wf("wf-1").status, Status::kComplete);
 
   EXPECT_EQ(kv.run(drain("nobody")).code, Code::kNotFound);
+  EXPECT_TRUE(invariants(kv.data));
+}
+
+TEST(StoreMembership, UndrainPutsADrainedWorkerBackIntoTheRankingWithItsLeases) {
+  Kv kv;
+  uint64_t token = kv.start("wf-1", "w1");
+  ASSERT_NE(token, 0u);
+  ASSERT_TRUE(kv.run(dispatch("wf-2")).ok());
+  ASSERT_TRUE(kv.run(drain("w1")).ok());
+  ASSERT_EQ(kv.worker("w1")->state, WorkerState::kDraining);
+
+  auto u = kv.run(undrain("w1"), 500);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u.body["was_draining"], true);
+  auto w = kv.worker("w1");
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->state, WorkerState::kActive);
+  EXPECT_EQ(w->last_ping_ts, kv.ts);
+  EXPECT_EQ(kv.wf("wf-1").lease_token, token) << "the lease it held through the drain is kept";
+  // New leases again.
+  auto l = kv.apply({lease_cmd("w1", {{"wf-2", kv.wf("wf-2").wake_ts}})});
+  ASSERT_TRUE(l.results[0].ok());
+  EXPECT_EQ(l.results[0].body["granted"].size(), 1u) << l.results[0].body.dump();
+
+  // Undoing a drain that is not there is harmless (a retried call), and an unknown worker is not found.
+  auto again = kv.run(undrain("w1"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.body["was_draining"], false);
+  EXPECT_EQ(kv.run(undrain("nobody")).code, Code::kNotFound);
   EXPECT_TRUE(invariants(kv.data));
 }
 

@@ -289,5 +289,62 @@ TEST_F(WorkerDrain, OnlyTheNodeAndLoopbackMayDrain) {
   EXPECT_EQ(ready(), 503);
 }
 
+// A drain that no SIGTERM follows (a stray or stuck hook, an app that asked to drain and was restarted) is undone
+// after --undrain-after: back in the kv's ranking, ready and pulling again; a later drain starts afresh.
+TEST_F(WorkerDrain, ADrainNoSigtermFollowsIsUndoneAndALaterOneStartsAfresh) {
+  start_kv();
+  Node& d = start_sidecar("stray", false,
+                          {"--admin-listen", "127.0.0.1:0", "--drain-timeout", "1s", "--undrain-after", "3s"});
+  auto readyz = [&] { return sdk::Client(d.admin_address(), 5s).request("GET", "/readyz").status; };
+  ASSERT_TRUE(wait_until([&] { return readyz() == 200; }, 20s)) << tail(d.log);
+
+  auto first = sdk::Client(d.admin_address(), 20s).request("GET", "/drain");
+  ASSERT_EQ(first.status, 200) << first.raw;
+  EXPECT_TRUE(first.body.value("drained", false)) << first.raw;
+  EXPECT_EQ(readyz(), 503);
+  EXPECT_EQ(worker_record(d.id).value("state", ""), "draining");
+  // Within the bound the drain holds: work dispatched now is not pulled by the drained worker.
+  auto id = dispatch("noop", {{"after", "drain"}});
+  EXPECT_TRUE(sdk::Client(d.address(), 5s).request("GET", "/v1/tasks?max=1&wait=0s").body["tasks"].empty());
+
+  ASSERT_TRUE(wait_until([&] { return worker_record(d.id).value("state", "") == "active"; }, 20s))
+      << "not undrained in the kv:\n" << tail(d.log);
+  ASSERT_TRUE(wait_until([&] { return readyz() == 200; }, 10s)) << tail(d.log);
+  auto metrics = sdk::Client(d.admin_address(), 5s).request("GET", "/metrics").raw;
+  EXPECT_EQ(metric(metrics, "gasoline_worker_undrains_total"), 1) << metrics;
+  EXPECT_EQ(metric(metrics, "gasoline_worker_draining"), 0) << metrics;
+  EXPECT_EQ(count_logged(d.log, "undrained: no SIGTERM followed the drain; back in the pool's ranking and pulling again"),
+            1u)
+      << tail(d.log);
+  // Pulling again: the workflow dispatched during the drain comes to this worker, the only one of the pool.
+  auto held = hold(d, 1);
+  ASSERT_EQ(held.size(), 1u) << "the undrained worker does not pull";
+  EXPECT_EQ(held[0]["workflow_id"], id);
+  EXPECT_EQ(sdk::Client(d.address()).post_result(held[0], sdk::step::complete(Json::object())),
+            sdk::Posted::kCommitted);
+
+  // A later drain is a new one (not the old summary), and the SIGTERM that follows it leaves the pool.
+  auto second = sdk::Client(d.admin_address(), 20s).request("GET", "/drain");
+  ASSERT_EQ(second.status, 200) << second.raw;
+  EXPECT_EQ(worker_record(d.id).value("state", ""), "draining");
+  EXPECT_EQ(count_logged(d.log, "draining"), 2u) << tail(d.log);
+  d.sidecar->signal(SIGTERM);
+  EXPECT_EQ(d.sidecar->wait(20s), 0) << tail(d.log);
+  EXPECT_TRUE(worker_record(d.id).is_null()) << "left the pool";
+}
+
+// The bound must leave the drain its whole --drain-timeout: an undo while the app still finishes its tasks would
+// hand the worker new work in the middle of its shutdown.
+TEST_F(WorkerDrain, UndrainAfterNotBeyondTheDrainTimeoutIsRefusedAtStart) {
+  start_kv();
+  std::string log = dir_->path() + "/refused.log";
+  Process p({testing::binary_path("gasoline-worker"), "--kv", kv_->address(), "--token-file",
+             dir_->path() + "/kv/token", "--drain-timeout", "30s", "--undrain-after", "10s"},
+            log);
+  int code = p.wait(20s);
+  EXPECT_NE(code, 0);
+  EXPECT_TRUE(file_contains(log, "--undrain-after", "must exceed --drain-timeout")) << tail(log);
+}
+
 }  // namespace
 }  // namespace gasoline

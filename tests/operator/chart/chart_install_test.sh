@@ -90,6 +90,7 @@ allowed=(
   "patch services -n shop"
   "create horizontalpodautoscalers.autoscaling -n shop"
   "delete poddisruptionbudgets.policy -n shop"
+  "patch networkpolicies.networking.k8s.io -n shop"
   "create events -n shop"
   "patch events.events.k8s.io -n shop"
   "create leases.coordination.k8s.io -n ${ns}"

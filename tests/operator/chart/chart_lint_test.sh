@@ -26,6 +26,7 @@ custom_flags=(
   --set kv.pdb.maxUnavailable=1 --set 'operator.allowedKvAddresses={kv-b.example:7400}'
   --set-json 'networkPolicy.kvClientsFrom=[{"namespaceSelector":{"matchLabels":{"gasoline.dev/pools":"true"}}}]'
   --set-json 'networkPolicy.kvMetricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]'
+  --set-json 'networkPolicy.poolAdminFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]'
 )
 external_flags=(--set kv.enabled=false --set 'operator.kvAddress=kv-a.example:7400\,kv-b.example:7400')
 monitoring_flags=(--set monitoring.serviceMonitors.enabled=true --set monitoring.podMonitor.enabled=true

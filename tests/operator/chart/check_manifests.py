@@ -60,6 +60,7 @@ EXPECTED_CLUSTER_RULES = sorted([
     (("",), ("services",), tuple(WRITE)),
     (("autoscaling",), ("horizontalpodautoscalers",), tuple(WRITE)),
     (("policy",), ("poddisruptionbudgets",), tuple(WRITE)),
+    (("networking.k8s.io",), ("networkpolicies",), tuple(WRITE)),
     (("",), ("events",), ("create", "patch")),
     (("events.k8s.io",), ("events",), ("create", "patch")),
 ])
@@ -161,7 +162,7 @@ def token_volume(spec):
 
 
 def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replicas, sa_name, sa_tokens=True,
-                   tls_secret="default"):
+                   tls_secret="default", pool_admin_from="[]"):
     dep = one(docs, "Deployment", f"{fullname}-operator")
     if not dep:
         return
@@ -186,6 +187,9 @@ def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replica
               f"operator CA volume {ca_vol}, want ca.crt of {tls_secret}")
     check(("--sidecar-kv-credential=service-account" in c.get("args", [])) == sa_tokens,
           f"operator --sidecar-kv-credential=service-account iff kv.auth.serviceAccountTokens ({sa_tokens}): {c.get('args')}")
+    # Every pool gets a NetworkPolicy fencing its sidecars' admin port, admitting networkPolicy.poolAdminFrom.
+    for want in ("--pool-network-policy=true", f"--pool-admin-from={pool_admin_from}"):
+        check(want in c.get("args", []), f"operator {want}: {c.get('args')}")
     if fullname != "gw":
         check(not any(a.startswith("--allowed-kv-address") for a in c.get("args", [])),
               "by default the operator may dial only --kv-address")
@@ -603,7 +607,8 @@ def main():
         fn = "gw"
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", "registry.example/worker:9.9.9",
                        "registry.example/operator@sha256:" + "a" * 64, 1, f"{fn}-operator", sa_tokens=False,
-                       tls_secret="my-kv-tls")
+                       tls_secret="my-kv-tls",
+                       pool_admin_from='[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]')
         check_rbac(docs, fn, ns, f"{fn}-operator")
         check_kv(docs, ns, fn, 5, False, "my-kv-token", "tok", "my-raft-secret", "rs", sa_tokens=False,
                  tls_secret="my-kv-tls", credentials_secret="my-kv-credentials")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154  # ns comes from new_namespace
 # The operator against the real API server (full cluster: GC, Deployment controller, kwok pods):
-# a pool becomes a Deployment (native sidecar), Service, HPA and PDB with owner references; an update is applied;
+# a pool becomes a Deployment (native sidecar), Service, HPA, PDB and NetworkPolicy with owner references; an update is applied;
 # an unchanged pool costs zero writes over several resyncs; a child deleted by hand comes back; status follows
 # the Deployment's readiness; deleting the pool lets the garbage collector remove the children.
 source "$(dirname "$0")/lib.sh"
@@ -33,16 +33,16 @@ spec:
   drain: {timeoutSeconds: 20}
 YAML
 
-wait_until "Deployment, Service, HPA and PDB exist" 60 \
-  bash -c "kubectl -n '$ns' get deploy/orders svc/orders hpa/orders pdb/orders >/dev/null 2>&1"
+wait_until "Deployment, Service, HPA, PDB and NetworkPolicy exist" 60 \
+  bash -c "kubectl -n '$ns' get deploy/orders svc/orders hpa/orders pdb/orders networkpolicy/orders >/dev/null 2>&1"
 uid="$(jp gwp/orders '{.metadata.uid}')"
-for kind in deploy svc hpa pdb; do
+for kind in deploy svc hpa pdb networkpolicy; do
   [ "$(jp "$kind/orders" '{.metadata.ownerReferences[0].uid}')" = "$uid" ] || fail "$kind has no owner reference to the pool"
   [ "$(jp "$kind/orders" '{.metadata.ownerReferences[0].controller}')" = true ] || fail "$kind: owner is not controller"
   [ "$(jp "$kind/orders" '{.metadata.labels.app\.kubernetes\.io/managed-by}')" = gasoline-operator ] ||
     fail "$kind lacks the managed-by label"
 done
-info "ok: owner references and labels on all four children"
+info "ok: owner references and labels on all five children"
 
 # The Deployment: native sidecar, downward API, grace period, HPA owns replicas.
 [ "$(jp deploy/orders '{.spec.template.spec.initContainers[0].name}')" = gasoline-worker ] || fail "no sidecar"
@@ -64,6 +64,11 @@ mgr="$(kubectl -n "$ns" get deploy/orders --show-managed-fields -o json |
 [ "$(jp hpa/orders '{.spec.maxReplicas}')" = 5 ] || fail "HPA max"
 [ -n "$(jp hpa/orders '{.spec.behavior.scaleDown.stabilizationWindowSeconds}')" ] || fail "HPA has no scale-down window"
 [ "$(jp pdb/orders '{.spec.maxUnavailable}')" = 1 ] || fail "PDB maxUnavailable"
+# The NetworkPolicy (as the API server stored it): the admin port 7481 has no rule (only the node reaches it), every
+# other port is open to all.
+np_ports="$(jp networkpolicy/orders '{range .spec.ingress[*].ports[*]}{.protocol}:{.port}-{.endPort} {end}')"
+[ "$np_ports" = "TCP:1-7480 TCP:7482-65535 UDP:1-65535 SCTP:1-65535 " ] || fail "NetworkPolicy ports: ${np_ports}"
+[ "$(jp networkpolicy/orders '{.spec.ingress[*].from}')" = "" ] || fail "NetworkPolicy admits peers by default"
 info "ok: children have the right fields"
 
 # Status follows the Deployment: the HPA scales to 2 (min), kwok makes the pods Ready.
@@ -95,6 +100,16 @@ wait_until "observedGeneration caught up" 30 bash -c "[ \"\$(kubectl -n '$ns' ge
 # Drift: a child deleted by hand is recreated (level-triggered: the child's DELETED event requeues the pool).
 kubectl -n "$ns" delete svc orders --wait=true >/dev/null
 wait_until "Service recreated" 30 exists svc/orders
+
+# The NetworkPolicy follows spec.networkPolicy: peers for the admin port, then off, then on again.
+kubectl -n "$ns" patch gwp orders --type merge \
+  -p '{"spec":{"networkPolicy":{"adminFrom":[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]}}}' >/dev/null
+wait_until "NetworkPolicy admits the monitoring namespace to 7481" 30 equals networkpolicy/orders \
+  '{.spec.ingress[1].from[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name}:{.spec.ingress[1].ports[0].port}' monitoring:7481
+kubectl -n "$ns" patch gwp orders --type merge -p '{"spec":{"networkPolicy":{"enabled":false}}}' >/dev/null
+wait_until "NetworkPolicy deleted" 30 gone networkpolicy/orders
+kubectl -n "$ns" patch gwp orders --type merge -p '{"spec":{"networkPolicy":{"enabled":true}}}' >/dev/null
+wait_until "NetworkPolicy back" 30 exists networkpolicy/orders
 
 # Autoscaling off with one replica: the HPA and the PDB go, replicas come from the pool.
 kubectl -n "$ns" patch gwp orders --type merge -p '{"spec":{"autoscaling":{"enabled":false},"replicas":1}}' >/dev/null
@@ -129,5 +144,5 @@ replicas=$(jp deploy/orders '{.spec.replicas}')
 
 # Deleting the pool: the garbage collector removes the children.
 kubectl -n "$ns" delete gwp orders --wait=false >/dev/null
-for kind in deploy svc pdb; do wait_until "$kind garbage-collected" 60 gone "$kind/orders"; done
+for kind in deploy svc pdb networkpolicy; do wait_until "$kind garbage-collected" 60 gone "$kind/orders"; done
 info "PASS"

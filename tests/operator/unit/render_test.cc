@@ -2,7 +2,8 @@
 // (which children exist, the labels and owner of each, determinism, no mutation, no write for an unchanged pool).
 //
 // Golden files: golden/<case>.pool.json is the input, golden/<case>.children.json the expected output, written as
-// {"deployment": ..., "service": ..., "hpa": ..., "pdb": ...} (hpa and pdb left out when not rendered) with two-space
+// {"deployment": ..., "service": ..., "hpa": ..., "pdb": ..., "networkPolicy": ...} (the optional ones left out when
+// not rendered) with two-space
 // indentation and a final newline. After an intended change to render, rewrite them with
 //   GASOLINE_UPDATE_GOLDEN=1 ctest --test-dir <build> -L operator -R PoolRenderGolden
 // and read the diff line by line before committing: each file must be what a Kubernetes expert would apply.
@@ -56,6 +57,7 @@ json children_json(const Children& c) {
   json out = {{"deployment", c.deployment}, {"service", c.service}};
   if (c.hpa) out["hpa"] = *c.hpa;
   if (c.pdb) out["pdb"] = *c.pdb;
+  if (c.network_policy) out["networkPolicy"] = *c.network_policy;
   return out;
 }
 
@@ -130,7 +132,8 @@ TEST(PoolRender, EveryChildHasItsIdentityLabelsAndOwner) {
   } children[] = {{&c.deployment, "apps/v1", "Deployment"},
                   {&c.service, "v1", "Service"},
                   {&*c.hpa, "autoscaling/v2", "HorizontalPodAutoscaler"},
-                  {&*c.pdb, "policy/v1", "PodDisruptionBudget"}};
+                  {&*c.pdb, "policy/v1", "PodDisruptionBudget"},
+                  {&*c.network_policy, "networking.k8s.io/v1", "NetworkPolicy"}};
   for (const auto& child : children) {
     SCOPED_TRACE(child.kind);
     const json& o = *child.child;
@@ -193,6 +196,9 @@ TEST(PoolRender, SelectorMatchesThePodLabels) {
     EXPECT_EQ(c.service.at("/spec/selector"_json_pointer), selector);
     if (c.pdb) {
       EXPECT_EQ(c.pdb->at("/spec/selector/matchLabels"_json_pointer), selector);
+    }
+    if (c.network_policy) {
+      EXPECT_EQ(c.network_policy->at("/spec/podSelector/matchLabels"_json_pointer), selector);
     }
   }
 }
@@ -372,6 +378,76 @@ TEST(PoolRender, UnchangedPoolNeedsNoWrite) {
   }
 }
 
+// The policy fences the admin port and nothing else: every other port, of every protocol, stays open to all, so
+// an app that serves traffic of its own keeps working once its pods are selected.
+TEST(PoolRender, NetworkPolicyFencesTheSidecarAdminPortOnly) {
+  const json monitoring = json::parse(R"([{"namespaceSelector": {"matchLabels":
+      {"kubernetes.io/metadata.name": "monitoring"}}}])");
+  auto ranges = [](std::initializer_list<std::tuple<const char*, int, int>> rs) {
+    json out = json::array();
+    for (const auto& [p, first, last] : rs) out.push_back({{"protocol", p}, {"port", first}, {"endPort", last}});
+    return out;
+  };
+  const json admin_rule = {{"from", monitoring}, {"ports", json::parse(R"([{"protocol": "TCP", "port": 7481}])")}};
+  const struct {
+    const char* name;
+    json spec;
+    Defaults defaults;
+    std::optional<json> ingress;  // nullopt: no policy
+  } cases[] = {
+      {"defaults: only the node reaches the admin port", json::object(), test_defaults(),
+       json::array({{{"ports", ranges({{"TCP", 1, 7480}, {"TCP", 7482, 65535}, {"UDP", 1, 65535},
+                                       {"SCTP", 1, 65535}})}}})},
+      {"operator's peers", json::object(),
+       [&] {
+         auto d = test_defaults();
+         d.pool_admin_from = monitoring;
+         return d;
+       }(),
+       json::array({{{"ports", ranges({{"TCP", 1, 7480}, {"TCP", 7482, 65535}, {"UDP", 1, 65535},
+                                       {"SCTP", 1, 65535}})}},
+                    admin_rule})},
+      {"the pool's peers win", {{"networkPolicy", {{"adminFrom", monitoring}}}},
+       [&] {
+         auto d = test_defaults();
+         d.pool_admin_from = json::parse(R"([{"podSelector": {}}])");
+         return d;
+       }(),
+       json::array({{{"ports", ranges({{"TCP", 1, 7480}, {"TCP", 7482, 65535}, {"UDP", 1, 65535},
+                                       {"SCTP", 1, 65535}})}},
+                    admin_rule})},
+      {"admin port 65535: one TCP range below it",
+       {{"sidecar", {{"adminPort", 65535}, {"apiPort", 7480}}}}, test_defaults(),
+       json::array({{{"ports", ranges({{"TCP", 1, 65534}, {"UDP", 1, 65535}, {"SCTP", 1, 65535}})}}})},
+      {"off in the pool", {{"networkPolicy", {{"enabled", false}}}}, test_defaults(), std::nullopt},
+      {"off in the operator", json::object(),
+       [] {
+         auto d = test_defaults();
+         d.pool_network_policy = false;
+         return d;
+       }(),
+       std::nullopt},
+      {"on in the pool although off in the operator", {{"networkPolicy", {{"enabled", true}}}},
+       [] {
+         auto d = test_defaults();
+         d.pool_network_policy = false;
+         return d;
+       }(),
+       json::array({{{"ports", ranges({{"TCP", 1, 7480}, {"TCP", 7482, 65535}, {"UDP", 1, 65535},
+                                       {"SCTP", 1, 65535}})}}})},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Children children = render(testing::patched(minimal_pool(), {{"spec", c.spec}}), c.defaults);
+    ASSERT_EQ(children.network_policy.has_value(), c.ingress.has_value());
+    if (!c.ingress) continue;
+    const json& p = *children.network_policy;
+    EXPECT_EQ(p.at("/spec/policyTypes"_json_pointer), json::array({"Ingress"}));
+    EXPECT_EQ(p.at("/spec/ingress"_json_pointer), *c.ingress) << p.dump(2);
+    EXPECT_FALSE(p.at("spec").contains("egress"));
+  }
+}
+
 TEST(PoolRender, EveryChildIsASubsetOfItself) {
   for (const std::string name : kGoldenCases) {
     SCOPED_TRACE(name);
@@ -383,6 +459,9 @@ TEST(PoolRender, EveryChildIsASubsetOfItself) {
     }
     if (c.pdb) {
       EXPECT_TRUE(semantic_subset(*c.pdb, *c.pdb));
+    }
+    if (c.network_policy) {
+      EXPECT_TRUE(semantic_subset(*c.network_policy, *c.network_policy));
     }
   }
 }

@@ -362,6 +362,13 @@ TEST(PoolParseSpec, Errors) {
        {{"spec", {{"template", {{"spec", {{"terminationGracePeriodSeconds", 10}}}}}}}},
        "spec.template.spec.terminationGracePeriodSeconds: the drain timeout must fit inside the grace period with 5 s "
        "to spare (drain.timeoutSeconds 30 + 5 > 10)"},
+      // networkPolicy
+      {"network policy enabled not a boolean", {{"spec", {{"networkPolicy", {{"enabled", "yes"}}}}}},
+       "spec.networkPolicy.enabled: must be a boolean, got string \"yes\""},
+      {"admin peers not a list", {{"spec", {{"networkPolicy", {{"adminFrom", {{"podSelector", json::object()}}}}}}}},
+       "spec.networkPolicy.adminFrom: must be an array, got an object"},
+      {"admin peer not an object", {{"spec", {{"networkPolicy", {{"adminFrom", {"monitoring"}}}}}}},
+       "spec.networkPolicy.adminFrom[0]: must be an object, got string \"monitoring\""},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(error_of(testing::patched(minimal_pool(), c.patch), test_defaults()), c.want) << c.name;
