@@ -27,6 +27,7 @@ custom_flags=(
   --set-json 'networkPolicy.kvClientsFrom=[{"namespaceSelector":{"matchLabels":{"gasoline.dev/pools":"true"}}}]'
   --set-json 'networkPolicy.kvMetricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]'
   --set-json 'networkPolicy.poolAdminFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]'
+  --set-json 'networkPolicy.operatorMetricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}},{"ipBlock":{"cidr":"10.1.2.0/24"}}]'
 )
 external_flags=(--set kv.enabled=false --set 'operator.kvAddress=kv-a.example:7400\,kv-b.example:7400')
 monitoring_flags=(--set monitoring.serviceMonitors.enabled=true --set monitoring.podMonitor.enabled=true
@@ -35,7 +36,8 @@ monitoring_flags=(--set monitoring.serviceMonitors.enabled=true --set monitoring
                   --set 'monitoring.podMonitor.namespaces={shop,billing}')
 norbac_flags=(--set operator.rbac.create=false --set operator.serviceAccount.create=false
               --set operator.serviceAccount.name=existing-sa --set kv.rbac.create=false
-              --set kv.serviceAccount.create=false --set kv.serviceAccount.name=existing-kv-sa)
+              --set kv.serviceAccount.create=false --set kv.serviceAccount.name=existing-kv-sa
+              --set networkPolicy.enabled=false)
 
 render_and_check() {  # scenario release namespace flags...
   local scenario="$1" release="$2" ns="$3"; shift 3

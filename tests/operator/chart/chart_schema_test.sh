@@ -32,6 +32,8 @@ expect_fail "monitoring.serviceMonitors.interval=soon" "at '/monitoring/serviceM
   tmpl --set monitoring.serviceMonitors.interval=soon
 expect_fail "monitoring.dashboard.label (unknown key)" "monitoring/dashboard" tmpl --set monitoring.dashboard.label=x
 expect_fail "kv.persistence.size=big" "at '/kv/persistence/size'" tmpl --set kv.persistence.size=big
+expect_fail "networkPolicy.operatorMetricsFrom as a string" "at '/networkPolicy/operatorMetricsFrom': got string, want array" \
+  tmpl --set networkPolicy.operatorMetricsFrom=monitoring
 expect_fail "a typo in a key (kv.replica)" "additional properties 'replica' not allowed" tmpl --set kv.replica=3
 expect_fail "an unknown top-level key" "additional properties 'operatorr' not allowed" tmpl --set operatorr.replicas=1
 values="${CHART_WORK}/bad-values.yaml"

@@ -162,7 +162,7 @@ def token_volume(spec):
 
 
 def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replicas, sa_name, sa_tokens=True,
-                   tls_secret="default", pool_admin_from="[]"):
+                   tls_secret="default", pool_admin_from="[]", pool_network_policy=True):
     dep = one(docs, "Deployment", f"{fullname}-operator")
     if not dep:
         return
@@ -188,7 +188,7 @@ def check_operator(docs, ns, fullname, kv_address, sidecar_image, image, replica
     check(("--sidecar-kv-credential=service-account" in c.get("args", [])) == sa_tokens,
           f"operator --sidecar-kv-credential=service-account iff kv.auth.serviceAccountTokens ({sa_tokens}): {c.get('args')}")
     # Every pool gets a NetworkPolicy fencing its sidecars' admin port, admitting networkPolicy.poolAdminFrom.
-    for want in ("--pool-network-policy=true", f"--pool-admin-from={pool_admin_from}"):
+    for want in (f"--pool-network-policy={str(pool_network_policy).lower()}", f"--pool-admin-from={pool_admin_from}"):
         check(want in c.get("args", []), f"operator {want}: {c.get('args')}")
     if fullname != "gw":
         check(not any(a.startswith("--allowed-kv-address") for a in c.get("args", [])),
@@ -404,16 +404,26 @@ def check_raft_secret(docs, name):
     print(f"ok: Secret {name} with a 48-character random Raft secret, distinct from the token")
 
 
+def ingress_policy(docs, name, workload_kind, what):
+    """The NetworkPolicy NAME and the workload it guards (WORKLOAD_KIND/NAME), once it is checked that the policy
+    selects exactly the workload's pods and restricts ingress only; (None, None) when either is missing."""
+    np = one(docs, "NetworkPolicy", name)
+    workload = one(docs, workload_kind, name)
+    if not np or not workload:
+        return None, None
+    spec = np["spec"]
+    labels = workload["spec"]["selector"]["matchLabels"]
+    check(spec["podSelector"] == {"matchLabels": labels}, f"{what} NetworkPolicy selects {spec['podSelector']}")
+    check(spec.get("policyTypes") == ["Ingress"], f"{what} NetworkPolicy policyTypes {spec.get('policyTypes')}")
+    return spec, workload
+
+
 def check_network_policy(docs, fullname, clients_from, metrics_from):
     kv = f"{fullname}-kv"
-    np = one(docs, "NetworkPolicy", kv)
-    sts = one(docs, "StatefulSet", kv)
-    if not np or not sts:
+    spec, sts = ingress_policy(docs, kv, "StatefulSet", "kv")
+    if not spec:
         return
-    spec = np["spec"]
     kv_labels = sts["spec"]["selector"]["matchLabels"]
-    check(spec["podSelector"] == {"matchLabels": kv_labels}, f"kv NetworkPolicy selects {spec['podSelector']}")
-    check(spec.get("policyTypes") == ["Ingress"], f"kv NetworkPolicy policyTypes {spec.get('policyTypes')}")
     by_port = {}
     for rule in spec.get("ingress", []):
         for p in rule.get("ports", []):
@@ -425,6 +435,19 @@ def check_network_policy(docs, fullname, clients_from, metrics_from):
     check(by_port.get(9400) == [metrics_from], f"metrics port 9400 from {by_port.get(9400)}, want {metrics_from}")
     check(sorted(by_port) == [7400, 7410, 9400], f"kv NetworkPolicy ports {sorted(by_port)}")
     print(f"ok: NetworkPolicy {kv}: Raft from kv pods only, clients and metrics from the configured peers")
+
+
+def check_operator_network_policy(docs, fullname, metrics_from):
+    op = f"{fullname}-operator"
+    spec, dep = ingress_policy(docs, op, "Deployment", "operator")
+    if not spec:
+        return
+    # The metrics port from the configured peers, and nothing else: the probe port (8081) is reached by the kubelet
+    # from the node, which no peer names.
+    ports = {p["name"]: p["containerPort"] for p in dep["spec"]["template"]["spec"]["containers"][0].get("ports", [])}
+    want = [{"from": metrics_from, "ports": [{"port": ports.get("metrics"), "protocol": "TCP"}]}]
+    check(spec.get("ingress") == want, f"operator NetworkPolicy ingress {spec.get('ingress')}, want {want}")
+    print(f"ok: NetworkPolicy {op}: the metrics port {ports.get('metrics')} from the configured peers only")
 
 
 def check_pool_policy(docs, name):
@@ -593,6 +616,7 @@ def main():
         check_tls_secret(docs, f"{fn}-kv-tls", fn, ns)
         check_pool_policy(docs, f"{fn}-pool-kv-namespace")
         check_network_policy(docs, fn, [{"namespaceSelector": {}}], [{"namespaceSelector": {}}])
+        check_operator_network_policy(docs, fn, [{"namespaceSelector": {}}])
         check_sample(docs, ns, a.example, False)
         sa = one(docs, "ServiceAccount", f"{fn}-operator")
         check(sa is not None, "operator ServiceAccount")
@@ -601,7 +625,7 @@ def main():
                        "ClusterRoleBinding", "ClusterRoleBinding", "Role",
                        "RoleBinding", "Deployment", "Service", "Service", "Service", "StatefulSet",
                        "PodDisruptionBudget", "Secret", "Secret", "Secret", "ValidatingAdmissionPolicy",
-                       "ValidatingAdmissionPolicyBinding", "NetworkPolicy"])
+                       "ValidatingAdmissionPolicyBinding", "NetworkPolicy", "NetworkPolicy"])
         check(kinds == want, f"rendered kinds {kinds}, want {want}")
     elif a.scenario == "custom":
         fn = "gw"
@@ -615,6 +639,9 @@ def main():
         check_kv_rbac(docs, fn, ns, False, f"{fn}-kv")
         check_network_policy(docs, fn, [{"namespaceSelector": {"matchLabels": {"gasoline.dev/pools": "true"}}}],
                              [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}])
+        check_operator_network_policy(
+            docs, fn, [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+                       {"ipBlock": {"cidr": "10.1.2.0/24"}}])
         check_secret(docs, ns, False)
         check_sample(docs, ns, a.example, True)
         dep = one(docs, "Deployment", f"{fn}-operator")
@@ -639,7 +666,9 @@ def main():
         kv_identity = [d for d in docs if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
                        and d["metadata"]["name"] in (f"{fn}-kv", f"{fn}-kv-token-review")]
         check(not kv_identity, f"kv.enabled=false renders the kv's ServiceAccount or RBAC: {kv_identity}")
-        check(not by_kind(docs, "NetworkPolicy"), "kv.enabled=false renders no kv NetworkPolicy")
+        nps = [d["metadata"]["name"] for d in by_kind(docs, "NetworkPolicy")]
+        check(nps == [f"{fn}-operator"], f"kv.enabled=false renders the operator's NetworkPolicy only: {nps}")
+        check_operator_network_policy(docs, fn, [{"namespaceSelector": {}}])
         check([s["metadata"]["name"] for s in by_kind(docs, "Service")] == [f"{fn}-operator-metrics"], "only the metrics Service")
         check_secret(docs, ns, True)
         print("ok: kv.enabled=false renders no kv and passes operator.kvAddress")
@@ -647,11 +676,12 @@ def main():
         fn = rel if "gasoline" in rel else f"{rel}-gasoline"
         for k in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount"):
             check(not by_kind(docs, k), f"{k} rendered with rbac.create/serviceAccount.create false")
+        check(not by_kind(docs, "NetworkPolicy"), "a NetworkPolicy rendered with networkPolicy.enabled=false")
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", f"gasoline/gasoline-worker:{v}",
-                       f"gasoline/gasoline-operator:{v}", 2, "existing-sa")
+                       f"gasoline/gasoline-operator:{v}", 2, "existing-sa", pool_network_policy=False)
         check_kv(docs, ns, fn, 3, True, "gasoline-kv-token", "token", f"{fn}-kv-raft", "secret",
                  sa_name="existing-kv-sa")
-        print("ok: no RBAC and no ServiceAccount; the operator and the kv use the named ServiceAccounts")
+        print("ok: no RBAC, no ServiceAccount, no NetworkPolicy; the operator and the kv use the named ServiceAccounts")
     elif a.scenario == "monitoring":
         fn = rel if "gasoline" in rel else f"{rel}-gasoline"
         chart_dir = os.path.dirname(os.path.dirname(os.path.abspath(a.example)))
