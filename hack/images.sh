@@ -24,7 +24,7 @@ and libraries give the same digest. An image holds the (stripped) binary, the sh
 lists and the dynamic loader, /etc/passwd and /etc/group with the non-root user ${NONROOT_ID}, the CA
 bundle for binaries that link OpenSSL, an empty /tmp, and nothing else (no shell).
 
-Default NAMEs: gasoline-kv gasoline-worker gasoline-operator gasoline-example-app, from build/bin into
+Default NAMEs: gasoline-kv gasoline-worker gasoline-operator gasoline-gateway gasoline-example-app, from build/bin into
 build/images/NAME.tar, tagged with the chart's appVersion (charts/gasoline/Chart.yaml).
 
   --bin-dir DIR   where the binaries are (default: build/bin)
@@ -44,6 +44,7 @@ image_repo() {
     gasoline-kv) echo gasoline/gasoline-kv ;;
     gasoline-worker) echo gasoline/gasoline-worker ;;
     gasoline-operator) echo gasoline/gasoline-operator ;;
+    gasoline-gateway) echo gasoline/gasoline-gateway ;;
     gasoline-example-app) echo gasoline/example-app ;;
     *) die "no image is defined for '$1'" ;;
   esac
@@ -194,7 +195,7 @@ main() {
   [ -n "$tag" ] || tag="$(app_version)"
   [ -n "$tag" ] || die "could not read appVersion from charts/gasoline/Chart.yaml"
   [ -n "$out" ] || out="$ROOT/build/images"
-  [ ${#names[@]} -gt 0 ] || names=(gasoline-kv gasoline-worker gasoline-operator gasoline-example-app)
+  [ ${#names[@]} -gt 0 ] || names=(gasoline-kv gasoline-worker gasoline-operator gasoline-gateway gasoline-example-app)
   local n
   for n in "${names[@]}"; do
     [ -x "$bin_dir/$n" ] || die "$bin_dir/$n is not built (./hack/build.sh $n)"

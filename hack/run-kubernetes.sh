@@ -41,7 +41,7 @@ if ! why="$("$CLUSTER_SH" can-real)"; then
 fi
 ./hack/deps.sh
 say "building the binaries (build/bin)"
-./hack/build.sh gasoline-kv gasoline-worker gasoline-operator gasoline-example-app gasctl >/dev/null
+./hack/build.sh gasoline-kv gasoline-worker gasoline-operator gasoline-gateway gasoline-example-app gasctl >/dev/null
 say "building the real node's components from Go modules (cached in ~/.cache/gasoline; the first time takes 20-40 min)"
 "$CLUSTER_SH" build --real
 say "writing the images (build/images)"

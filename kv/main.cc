@@ -1,6 +1,7 @@
 // gasoline-kv: the state service, one replica alone or 3 or 5 replicated by Raft (--raft-id and --peer).
 #include "common/admin_server.h"
 #include "common/log.h"
+#include "common/port_file.h"
 #include "common/token_file.h"
 #include "kv/assign/shedding.h"
 #include "kv/auth/token_review.h"
@@ -352,8 +353,7 @@ int main(int argc, char** argv) {
     server.start();
     service.start();
     if (!port_file.empty()) {
-      std::ofstream(port_file + ".tmp") << server.port() << "\n";
-      std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+      write_port_file(port_file, server.port());
     }
     log::info("gasoline-kv listening", {{"listen", listen},
                                         {"port", server.port()},

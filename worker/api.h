@@ -1,7 +1,7 @@
 #pragma once
 // The app API's routes (the JSON is documented in worker/README.md): HTTP requests in, calls into
 // the Sidecar, JSON out. Parsing lives in api_parse.h so it can be tested without a server.
-#include "worker/http.h"
+#include "common/http_server.h"
 #include "worker/metrics.h"
 #include "worker/sidecar.h"
 

@@ -1,10 +1,11 @@
 // gasoline-worker: the sidecar of every worker pod (worker/README.md, docs/design.md "The sidecar").
 #include "common/log.h"
+#include "common/port_file.h"
 #include "common/signals.h"
 #include "worker/api.h"
 #include "worker/config.h"
 #include "worker/cpu.h"
-#include "worker/http.h"
+#include "common/http_server.h"
 #include "worker/metrics.h"
 #include "worker/sidecar.h"
 
@@ -21,20 +22,6 @@
 
 using namespace gasoline;
 using namespace gasoline::worker;
-
-namespace {
-
-void write_port_file(const std::string& path, int port) {
-  {
-    std::ofstream out(path + ".tmp");
-    out << port << "\n";
-    if (!out) throw std::runtime_error("cannot write the port file '" + path + ".tmp'");
-  }
-  if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename the port file into '" + path + "'");
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   // Taken by one thread with sigwait; the kv client's and cpprestsdk's threads inherit the mask.

@@ -5,7 +5,7 @@
 #   RocksDB (only state_machine.* is the RocksDB shell); operator/pool never the Kubernetes client;
 # - kv/rpc (the wire protocol, linked by the sidecar, gasctl and the operator) knows nothing of the kv's inside;
 # - kv/raft sees the service only through kv/service/log.h;
-# - the sidecar (worker/) and the operator reach the kv through kv/rpc only.
+# - the sidecar (worker/), the gateway and the operator reach the kv through kv/rpc only.
 # Each rule: DIRECTORY (its files, not its subdirectories), then the include prefixes its files may use.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,6 +26,7 @@ rules=(
   "worker|common/ kv/rpc/ worker/"
   "worker/sdk|common/ worker/sdk/"
   "worker/examples|common/ worker/"
+  "gateway|common/ kv/rpc/ gateway/"
 )
 # Files of kv/store that are the RocksDB shell; every other file there must stay free of RocksDB.
 rocksdb_shell="kv/store/state_machine.h kv/store/state_machine.cc"
@@ -59,7 +60,7 @@ while read -r dir; do
     echo "lint.include_boundaries: ${dir}/ has sources but no rule here: add one" >&2
     problems=$((problems + 1))
   fi
-done < <(find common kv operator worker \( -name '*.cc' -o -name '*.h' \) -printf '%h\n' | sort -u)
+done < <(find common kv operator worker gateway \( -name '*.cc' -o -name '*.h' \) -printf '%h\n' | sort -u)
 
 for f in kv/store/*.h kv/store/*.cc; do
   case " $rocksdb_shell " in *" $f "*) continue ;; esac

@@ -13,7 +13,8 @@ tag="$IMAGE_TAG"
 "$images_sh" --bin-dir "${GASOLINE_BIN_DIR}" --out "$out/b" >/dev/null
 
 declare -A repos=([gasoline-kv]=gasoline/gasoline-kv [gasoline-worker]=gasoline/gasoline-worker
-  [gasoline-operator]=gasoline/gasoline-operator [gasoline-example-app]=gasoline/example-app)
+  [gasoline-operator]=gasoline/gasoline-operator [gasoline-gateway]=gasoline/gasoline-gateway
+  [gasoline-example-app]=gasoline/example-app)
 for n in "${!repos[@]}"; do
   f="$out/a/$n.tar"
   [ -f "$f" ] || fail "$f was not written"

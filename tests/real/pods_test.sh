@@ -28,7 +28,7 @@ YAML
 }
 
 declare -A images=([kv]=gasoline/gasoline-kv [worker]=gasoline/gasoline-worker
-  [operator]=gasoline/gasoline-operator [example-app]=gasoline/example-app)
+  [operator]=gasoline/gasoline-operator [gateway]=gasoline/gasoline-gateway [example-app]=gasoline/example-app)
 for n in "${!images[@]}"; do help_pod "help-$n" "${images[$n]}:${tag}" | kc -n "$ns" apply -f - >/dev/null; done
 pod_done() { case "$(pod_phase "$1")" in Succeeded|Failed) return 0 ;; *) return 1 ;; esac; }
 for n in "${!images[@]}"; do wait_until "help-$n (${images[$n]}:${tag}) finished" 60 pod_done "help-$n"; done

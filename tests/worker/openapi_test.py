@@ -2,100 +2,23 @@
 """worker.openapi: docs/openapi/app-api.yaml against a running sidecar.
 
 A real gasoline-kv and a real gasoline-worker on loopback. The client below knows nothing of the app API but the
-OpenAPI document: it finds each operation by its operationId, builds the URL from the document's path template,
-and checks every answer: its status is one the operation documents, and its body validates against the documented
-schema (jsonschema). Every operation of the document must be exercised, so a route added to the document without a
+OpenAPI document (tests/support/openapi_check.py over clients/python/gasoline_gateway.py): it finds each
+operation by its operationId, builds the URL from the document's path template, and checks every answer: its
+status is one the operation documents, and its body validates against the documented schema (jsonschema). Every operation of the document must be exercised, so a route added to the document without a
 test, or a document that drifted from the server, fails here.
 
 usage: openapi_test.py BIN_DIR OPENAPI_YAML
 """
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
-import jsonschema
 import yaml
 
-
-def fail(message):
-    raise AssertionError(message)
-
-
-def wait_for(what, condition, timeout_s=20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    fail(f"timed out after {timeout_s} s waiting for {what}")
-
-
-class OpenApiClient:
-    """Calls operations of an OpenAPI 3 document by operationId and checks each answer against it."""
-
-    def __init__(self, doc, base_url):
-        self.doc = doc
-        self.base = base_url
-        self.exercised = set()
-        self.operations = {}
-        for path, item in doc["paths"].items():
-            for method, op in item.items():
-                self.operations[op["operationId"]] = (path, method.upper(), op)
-
-    def resolve(self, node):
-        """The node with every $ref replaced by what it names (jsonschema then needs no resolver)."""
-        if isinstance(node, dict):
-            if "$ref" in node:
-                target = self.doc
-                for part in node["$ref"].lstrip("#/").split("/"):
-                    target = target[part]
-                return self.resolve(target)
-            return {k: self.resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [self.resolve(v) for v in node]
-        return node
-
-    def call(self, operation_id, path_params=None, query=None, body=None, raw_body=None):
-        path, method, op = self.operations[operation_id]
-        for name, value in (path_params or {}).items():
-            path = path.replace("{" + name + "}", urllib.parse.quote(str(value), safe=""))
-        url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        data = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(url, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                status, ctype, text = r.status, r.headers.get("Content-Type", ""), r.read().decode()
-        except urllib.error.HTTPError as e:
-            status, ctype, text = e.code, e.headers.get("Content-Type", ""), e.read().decode()
-        responses = self.resolve(op["responses"])
-        where = f"{method} {path} ({operation_id})"
-        if str(status) not in responses:
-            fail(f"{where} answered {status}, which the document does not list ({sorted(responses)}): {text[:300]}")
-        content = responses[str(status)].get("content", {})
-        parsed = text
-        if "application/json" in content:
-            if "json" not in ctype:
-                fail(f"{where} {status}: Content-Type {ctype!r}, the document says application/json")
-            parsed = json.loads(text)
-            try:
-                jsonschema.validate(parsed, content["application/json"]["schema"])
-            except jsonschema.ValidationError as e:
-                fail(f"{where} {status}: the body does not match the document: {e.message}\n{text[:500]}")
-        elif "text/plain" in content and not ctype.startswith("text/plain"):
-            fail(f"{where} {status}: Content-Type {ctype!r}, the document says text/plain")
-        self.exercised.add(operation_id)
-        return status, parsed
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from openapi_check import CheckedClient, fail, stop, wait_for  # noqa: E402
 
 
 def start(tmp, bin_dir):
@@ -121,63 +44,63 @@ def start(tmp, bin_dir):
 
 
 def scenario(api):
-    ready = lambda: api.call("ready")[0] == 200  # noqa: E731
+    ready = lambda: api.check("ready")[0] == 200  # noqa: E731
     wait_for("the sidecar to be ready", ready)
 
     # Dispatch, poll, commit one step.
-    status, d = api.call("dispatch", body={"name": "noop", "input": {"n": 1}, "id": "openapi-1"})
+    status, d = api.check("dispatch", body={"name": "noop", "input": {"n": 1}, "id": "openapi-1"})
     assert status == 201 and d["id"] == "openapi-1", d
-    status, d = api.call("dispatch", body={"name": "noop", "input": {"n": 1}, "id": "openapi-1"})
+    status, d = api.check("dispatch", body={"name": "noop", "input": {"n": 1}, "id": "openapi-1"})
     assert status == 200 and d["existing"] is True, d
-    status, polled = api.call("pollTasks", query={"max": 1, "wait": "10s"})
+    status, polled = api.check("pollTasks", query={"max": 1, "wait": "10s"})
     assert status == 200 and len(polled["tasks"]) == 1, polled
     task = polled["tasks"][0]
     assert task["workflow_id"] == "openapi-1" and task["input"] == {"n": 1}, task
-    status, c = api.call("postResult", {"token": task["token"]}, body={"complete": {"output": {"ok": True}}})
+    status, c = api.check("postResult", {"token": task["token"]}, body={"complete": {"output": {"ok": True}}})
     assert status == 200 and c["duplicate"] is False, c
-    status, c = api.call("postResult", {"token": task["token"]}, body={"complete": {"output": {"ok": True}}})
+    status, c = api.check("postResult", {"token": task["token"]}, body={"complete": {"output": {"ok": True}}})
     assert status in (200, 409), c  # a re-post after a lost answer: a duplicate, never a second commit
-    status, w = api.call("getWorkflow", {"id": "openapi-1"})
+    status, w = api.check("getWorkflow", {"id": "openapi-1"})
     assert status == 200 and w["status"] == "complete" and w["output"] == {"ok": True} and w["steps"] == 1, w
 
     # Two tasks committed in one batch.
     for i in (2, 3):
-        api.call("dispatch", body={"name": "noop", "id": f"openapi-{i}"})
+        api.check("dispatch", body={"name": "noop", "id": f"openapi-{i}"})
     tasks = []
-    wait_for("two tasks", lambda: tasks.extend(api.call("pollTasks", query={"max": 2, "wait": "2s"})[1]["tasks"])
+    wait_for("two tasks", lambda: tasks.extend(api.check("pollTasks", query={"max": 2, "wait": "2s"})[1]["tasks"])
              or len(tasks) >= 2)
-    status, b = api.call("postResults", body={"results": [{"token": t["token"], "complete": {}} for t in tasks]})
+    status, b = api.check("postResults", body={"results": [{"token": t["token"], "complete": {}} for t in tasks]})
     assert status == 200 and [r["status"] for r in b["results"]] == [200, 200], b
 
     # Signal and cancel a workflow the app holds no task of.
-    api.call("dispatch", body={"name": "order", "id": "openapi-signal", "run_at": 4102444800000})
-    status, s = api.call("signal", {"id": "openapi-signal"}, body={"name": "payment", "body": {"card": "4242"},
+    api.check("dispatch", body={"name": "order", "id": "openapi-signal", "run_at": 4102444800000})
+    status, s = api.check("signal", {"id": "openapi-signal"}, body={"name": "payment", "body": {"card": "4242"},
                                                                   "signal_id": "sig-1"})
     assert status == 200 and s["duplicate"] is False, s
-    status, s = api.call("signal", {"id": "openapi-signal"}, body={"name": "payment", "signal_id": "sig-1"})
+    status, s = api.check("signal", {"id": "openapi-signal"}, body={"name": "payment", "signal_id": "sig-1"})
     assert status == 200 and s["duplicate"] is True, s
-    status, x = api.call("cancel", {"id": "openapi-signal"}, body={"reason": "test"})
+    status, x = api.check("cancel", {"id": "openapi-signal"}, body={"reason": "test"})
     assert status == 200 and x["status"] == "cancelled", x
-    status, x = api.call("cancel", {"id": "openapi-signal"}, raw_body=b"")
+    status, x = api.check("cancel", {"id": "openapi-signal"}, raw_body=b"")
     assert status == 200 and x["already"] is True, x
 
     # Errors, as documented.
-    assert api.call("getWorkflow", {"id": "no/such workflow"})[0] == 404
-    assert api.call("pollTasks", query={"max": 0})[0] == 400
-    assert api.call("dispatch", body={"input": {}})[0] == 400
-    assert api.call("postResult", {"token": "1.openapi-1"}, body={"nonsense": {}})[0] == 400
-    assert api.call("postResults", body={"results": "not a list"})[0] == 400
-    assert api.call("signal", {"id": "openapi-1"}, body={"name": "late"})[0] == 409  # it has ended
+    assert api.check("getWorkflow", {"id": "no/such workflow"})[0] == 404
+    assert api.check("pollTasks", query={"max": 0})[0] == 400
+    assert api.check("dispatch", body={"input": {}})[0] == 400
+    assert api.check("postResult", {"token": "1.openapi-1"}, body={"nonsense": {}})[0] == 400
+    assert api.check("postResults", body={"results": "not a list"})[0] == 400
+    assert api.check("signal", {"id": "openapi-1"}, body={"name": "late"})[0] == 409  # it has ended
 
-    status, h = api.call("health")
+    status, h = api.check("health")
     assert status == 200 and h["connected"] is True, h
-    status, text = api.call("metrics")
+    status, text = api.check("metrics")
     assert status == 200 and "gasoline_worker" in text, text[:200]
 
     # Last: the drain takes the worker out of service, and readiness says so.
-    status, summary = api.call("drain")
+    status, summary = api.check("drain")
     assert status == 200 and summary["drained"] is True, summary
-    status, r = api.call("ready")
+    status, r = api.check("ready")
     assert status == 503 and r["reason"] == "draining", r
 
 
@@ -190,7 +113,7 @@ def main():
     ok = False
     try:
         procs, base = start(tmp, bin_dir)
-        api = OpenApiClient(doc, base)
+        api = CheckedClient(doc, base)
         scenario(api)
         missing = sorted(set(api.operations) - api.exercised)
         if missing:
@@ -198,20 +121,7 @@ def main():
         print(f"worker.openapi: {len(api.operations)} operations of {os.path.basename(doc_path)} answer as documented")
         ok = True
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if not ok:
-            for name in ("worker.log", "kv.log"):
-                path = os.path.join(tmp, name)
-                if os.path.exists(path):
-                    print(f"--- {name} ---", file=sys.stderr)
-                    print(open(path).read()[-3000:], file=sys.stderr)
+        stop(procs, tmp, ("worker", "kv"), not ok)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -58,6 +58,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-operator" (include "gasoline.fullname" .) }}
 {{- end }}
 
+{{- define "gasoline.gateway.fullname" -}}
+{{- printf "%s-gateway" (include "gasoline.fullname" .) }}
+{{- end }}
+
 {{- define "gasoline.kv.fullname" -}}
 {{- printf "%s-kv" (include "gasoline.fullname" .) }}
 {{- end }}

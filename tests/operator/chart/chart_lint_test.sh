@@ -18,7 +18,7 @@ custom_flags=(
   --set kv.replicas=5 --set operator.replicas=1 --set kv.persistence.enabled=false
   --set kv.auth.existingSecret=my-kv-token --set kv.auth.existingSecretKey=tok --set kv.auth.serviceAccountTokens=false
   --set kv.raftSecret.existingSecret=my-raft-secret --set kv.raftSecret.existingSecretKey=rs --set kv.tls.existingSecret=my-kv-tls
-  --set kv.auth.credentialsSecret=my-kv-credentials
+  --set kv.auth.credentialsSecret=my-kv-credentials --set gateway.enabled=false
   --set image.repository=registry.example/operator --set-string "image.tag=sha256:$(printf 'a%.0s' {1..64})"
   --set sidecar.image.repository=registry.example/worker --set-string sidecar.image.tag=9.9.9
   --set fullnameOverride=gw --set samplePool.enabled=true --set operator.podAntiAffinity=hard

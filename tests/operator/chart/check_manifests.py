@@ -437,6 +437,42 @@ def check_network_policy(docs, fullname, clients_from, metrics_from):
     print(f"ok: NetworkPolicy {kv}: Raft from kv pods only, clients and metrics from the configured peers")
 
 
+def check_gateway(docs, fullname, kv_address, image, tls_secret, clients_from):
+    """The gateway: a Deployment that dials the kv with no credential of its own (only the kv's CA when TLS is on),
+    its Service on 7490, and a NetworkPolicy admitting clients_from (None: no policy rendered)."""
+    name = f"{fullname}-gateway"
+    dep = one(docs, "Deployment", name)
+    svc = one(docs, "Service", name)
+    if not dep or not svc:
+        return
+    spec = dep["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    check(c["image"] == image, f"gateway image {c['image']}, want {image}")
+    check(c.get("command") == ["gasoline-gateway"], f"gateway command {c.get('command')}")
+    args = c.get("args", [])
+    for want in ("--listen=0.0.0.0:7490", f"--kv={kv_address}"):
+        check(want in args, f"gateway {want}: {args}")
+    tls_arg = "--kv-tls-ca=/var/run/gasoline/kv-tls/ca.crt"
+    check((tls_arg in args) == bool(tls_secret), f"gateway {tls_arg} iff TLS ({tls_secret}): {args}")
+    check(spec.get("automountServiceAccountToken") is False, "the gateway needs no ServiceAccount token")
+    secrets = [v["secret"] for v in spec.get("volumes", []) if "secret" in v]
+    want_secrets = [{"secretName": tls_secret, "defaultMode": 0o440, "items": [{"key": "ca.crt", "path": "ca.crt"}]}] \
+        if tls_secret else []
+    check(secrets == want_secrets, f"the gateway mounts the kv's CA only, never a token or key: {secrets}")
+    ports = [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]]
+    check(ports == [(7490, "http")], f"gateway Service ports {ports}")
+    check(svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"], "gateway Service selects its pods")
+    if clients_from is None:
+        check(not [d for d in by_kind(docs, "NetworkPolicy") if d["metadata"]["name"] == name],
+              "no gateway NetworkPolicy with networkPolicy.enabled=false")
+    else:
+        np_spec, _ = ingress_policy(docs, name, "Deployment", "gateway")
+        want = [{"from": clients_from, "ports": [{"port": 7490, "protocol": "TCP"}]}]
+        check(np_spec is not None and np_spec.get("ingress") == want,
+              f"gateway NetworkPolicy ingress {np_spec and np_spec.get('ingress')}, want {want}")
+    print(f"ok: gateway {name}: kv {kv_address}, TLS CA {tls_secret or 'none'}, Service 7490, policy {clients_from}")
+
+
 def check_operator_network_policy(docs, fullname, metrics_from):
     op = f"{fullname}-operator"
     spec, dep = ingress_policy(docs, op, "Deployment", "operator")
@@ -617,6 +653,8 @@ def main():
         check_pool_policy(docs, f"{fn}-pool-kv-namespace")
         check_network_policy(docs, fn, [{"namespaceSelector": {}}], [{"namespaceSelector": {}}])
         check_operator_network_policy(docs, fn, [{"namespaceSelector": {}}])
+        check_gateway(docs, fn, f"{fn}-kv.{ns}.svc:7400", f"gasoline/gasoline-gateway:{v}", f"{fn}-kv-tls",
+                      [{"namespaceSelector": {}}])
         check_sample(docs, ns, a.example, False)
         sa = one(docs, "ServiceAccount", f"{fn}-operator")
         check(sa is not None, "operator ServiceAccount")
@@ -625,7 +663,8 @@ def main():
                        "ClusterRoleBinding", "ClusterRoleBinding", "Role",
                        "RoleBinding", "Deployment", "Service", "Service", "Service", "StatefulSet",
                        "PodDisruptionBudget", "Secret", "Secret", "Secret", "ValidatingAdmissionPolicy",
-                       "ValidatingAdmissionPolicyBinding", "NetworkPolicy", "NetworkPolicy"])
+                       "ValidatingAdmissionPolicyBinding", "NetworkPolicy", "NetworkPolicy",
+                       "Deployment", "Service", "NetworkPolicy"])
         check(kinds == want, f"rendered kinds {kinds}, want {want}")
     elif a.scenario == "custom":
         fn = "gw"
@@ -644,6 +683,8 @@ def main():
                        {"ipBlock": {"cidr": "10.1.2.0/24"}}])
         check_secret(docs, ns, False)
         check_sample(docs, ns, a.example, True)
+        gateway = [f"{d['kind']}/{d['metadata']['name']}" for d in docs if d["metadata"]["name"] == f"{fn}-gateway"]
+        check(not gateway, f"gateway.enabled=false renders no gateway: {gateway}")
         dep = one(docs, "Deployment", f"{fn}-operator")
         if dep:
             c = dep["spec"]["template"]["spec"]["containers"][0]
@@ -666,10 +707,14 @@ def main():
         kv_identity = [d for d in docs if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
                        and d["metadata"]["name"] in (f"{fn}-kv", f"{fn}-kv-token-review")]
         check(not kv_identity, f"kv.enabled=false renders the kv's ServiceAccount or RBAC: {kv_identity}")
-        nps = [d["metadata"]["name"] for d in by_kind(docs, "NetworkPolicy")]
-        check(nps == [f"{fn}-operator"], f"kv.enabled=false renders the operator's NetworkPolicy only: {nps}")
+        nps = sorted(d["metadata"]["name"] for d in by_kind(docs, "NetworkPolicy"))
+        check(nps == [f"{fn}-gateway", f"{fn}-operator"],
+              f"kv.enabled=false renders the operator's and the gateway's NetworkPolicies only: {nps}")
+        check_gateway(docs, fn, "kv-a.example:7400,kv-b.example:7400", f"gasoline/gasoline-gateway:{v}", None,
+                      [{"namespaceSelector": {}}])
         check_operator_network_policy(docs, fn, [{"namespaceSelector": {}}])
-        check([s["metadata"]["name"] for s in by_kind(docs, "Service")] == [f"{fn}-operator-metrics"], "only the metrics Service")
+        check(sorted(s["metadata"]["name"] for s in by_kind(docs, "Service")) == [f"{fn}-gateway", f"{fn}-operator-metrics"],
+              "only the gateway's and the operator's metrics Services")
         check_secret(docs, ns, True)
         print("ok: kv.enabled=false renders no kv and passes operator.kvAddress")
     elif a.scenario == "norbac":
@@ -677,6 +722,7 @@ def main():
         for k in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount"):
             check(not by_kind(docs, k), f"{k} rendered with rbac.create/serviceAccount.create false")
         check(not by_kind(docs, "NetworkPolicy"), "a NetworkPolicy rendered with networkPolicy.enabled=false")
+        check_gateway(docs, fn, f"{fn}-kv.{ns}.svc:7400", f"gasoline/gasoline-gateway:{v}", f"{fn}-kv-tls", None)
         check_operator(docs, ns, fn, f"{fn}-kv.{ns}.svc:7400", f"gasoline/gasoline-worker:{v}",
                        f"gasoline/gasoline-operator:{v}", 2, "existing-sa", pool_network_policy=False)
         check_kv(docs, ns, fn, 3, True, "gasoline-kv-token", "token", f"{fn}-kv-raft", "secret",

@@ -1,5 +1,5 @@
-// The cpprestsdk backend of worker/http.h.
-#include "worker/http.h"
+// The cpprestsdk backend of common/http_server.h.
+#include "common/http_server.h"
 
 #include "common/log.h"
 
@@ -15,7 +15,7 @@
 #include <cctype>
 #include <stdexcept>
 
-namespace gasoline::worker::http {
+namespace gasoline::http {
 namespace web_http = web::http;
 using web_http::experimental::listener::http_listener;
 using web_http::experimental::listener::http_listener_config;
@@ -225,4 +225,4 @@ std::unique_ptr<Server> make_server(ServerOptions options, Handler handler) {
   return std::make_unique<CpprestServer>(std::move(options), std::move(handler));
 }
 
-}  // namespace gasoline::worker::http
+}  // namespace gasoline::http

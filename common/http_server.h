@@ -1,14 +1,14 @@
 #pragma once
-// Our own small HTTP server interface. The app API and the admin endpoints are written against it; today it is
-// backed by cpprestsdk (http_cpprest.cc). Upstream cpprestsdk is archived, so the interface is kept to what
-// Boost.Beast can provide as well: swapping the backend touches one file.
+// Our own small HTTP server interface. The sidecar's app API and admin endpoints and the gateway are written
+// against it; today it is backed by cpprestsdk (http_server_cpprest.cc). Upstream cpprestsdk is archived, so the
+// interface is kept to what Boost.Beast can provide as well: swapping the backend touches one file.
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-namespace gasoline::worker::http {
+namespace gasoline::http {
 
 struct Request {
   std::string method;                         // "GET", "POST", ...
@@ -53,7 +53,7 @@ std::unique_ptr<Server> make_server(ServerOptions options, Handler handler);
 // Helpers for handlers.
 std::string percent_decode(const std::string& s);
 Response json_response(int status, const std::string& body);
-// {"error": {"code": ..., "message": ...}}: the shape of every error the sidecar returns.
+// {"error": {"code": ..., "message": ...}}: the shape of every error the sidecar and the gateway return.
 Response error_response(int status, const std::string& code, const std::string& message);
 
-}  // namespace gasoline::worker::http
+}  // namespace gasoline::http
