@@ -5,6 +5,7 @@
 #include "tests/bench/fleet_bench.h"
 #include "tests/bench/operator_bench.h"
 #include "tests/bench/tls_bench.h"
+#include "tests/bench/gateway_bench.h"
 
 #include <CLI/CLI.hpp>
 
@@ -55,6 +56,8 @@ int main(int argc, char** argv) {
   auto* op_cmd = gasoline::bench::add_operator_command(app, op);
   gasoline::bench::TlsBenchOptions tls;
   auto* tls_cmd = gasoline::bench::add_tls_command(app, tls);
+  gasoline::bench::GatewayBenchOptions gateway;
+  auto* gateway_cmd = gasoline::bench::add_gateway_command(app, gateway);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
     if (*fleet_cmd) return gasoline::bench::run_fleet(fleet);
     if (*op_cmd) return gasoline::bench::run_operator(op);
     if (*tls_cmd) return gasoline::bench::run_tls(tls);
+    if (*gateway_cmd) return gasoline::bench::run_gateway(gateway);
   } catch (const std::exception& e) {
     std::cerr << "gasoline-bench: " << e.what() << "\n";
     return 1;

@@ -73,6 +73,7 @@ Response Client::request(const std::string& method, const std::string& target, c
       bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
       req.set(bhttp::field::host, host_ + ":" + port_);
       req.set(bhttp::field::connection, "keep-alive");
+      if (!bearer_.empty()) req.set(bhttp::field::authorization, "Bearer " + bearer_);
       if (!body.empty() || method == "POST") {
         req.set(bhttp::field::content_type, content_type);
         req.body() = body;

@@ -93,6 +93,10 @@ class Client {
   // GET /readyz.
   bool ready();
 
+  // Sent as "Authorization: Bearer <token>" with every request from now on (gasoline-gateway wants one; the
+  // sidecar's app API does not). Empty: none.
+  void set_bearer_token(std::string token) { bearer_ = std::move(token); }
+
  private:
   struct Conn;
   Json expect(const Response& r, std::initializer_list<int> ok, const std::string& what);
@@ -101,6 +105,7 @@ class Client {
   std::string port_;
   std::chrono::milliseconds timeout_;
   bool draining_ = false;
+  std::string bearer_;
   std::unique_ptr<Conn> conn_;
 };
 

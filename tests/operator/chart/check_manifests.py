@@ -568,12 +568,14 @@ def github_anchor(heading):
 
 
 def check_monitoring(docs, fn, ns, chart_dir, runbook_path):
-    """ServiceMonitors select the kv client and operator metrics Services on a port those Services have; the
+    """ServiceMonitors select the kv client, operator metrics and gateway Services on a port those Services have; the
     PodMonitor selects the labels the operator puts on pool pods (operator/pool/labels.cc) on the sidecar's admin
     port; every alert has a severity and a runbook anchor that exists in docs/runbook.md; the dashboard ConfigMap
     carries the discovery label and exactly dashboards/gasoline.json."""
     services = {d["metadata"]["name"]: d for d in by_kind(docs, "Service")}
-    for name, svc in ((f"{fn}-kv", f"{fn}-kv-client"), (f"{fn}-operator", f"{fn}-operator-metrics")):
+    for name, svc, port in ((f"{fn}-kv", f"{fn}-kv-client", "metrics"),
+                            (f"{fn}-operator", f"{fn}-operator-metrics", "metrics"),
+                            (f"{fn}-gateway", f"{fn}-gateway", "http")):
         sm = one(docs, "ServiceMonitor", name)
         if not sm or not check(svc in services, f"no Service {svc}"):
             continue
@@ -582,7 +584,7 @@ def check_monitoring(docs, fn, ns, chart_dir, runbook_path):
         labels = services[svc]["metadata"]["labels"]
         check(all(labels.get(k) == v for k, v in sel.items()), f"ServiceMonitor/{name} selector {sel} misses {svc}")
         ports = [p["name"] for p in services[svc]["spec"]["ports"]]
-        check([e["port"] for e in sm["spec"]["endpoints"]] == ["metrics"] and "metrics" in ports,
+        check([e["port"] for e in sm["spec"]["endpoints"]] == [port] and port in ports,
               f"ServiceMonitor/{name} endpoints {sm['spec']['endpoints']}, Service ports {ports}")
         check(sm["spec"]["namespaceSelector"] == {"matchNames": [ns]}, f"ServiceMonitor/{name} namespaceSelector")
         check(sm["metadata"]["labels"].get("release") == "kps", f"ServiceMonitor/{name}: monitoring.labels")
