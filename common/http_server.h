@@ -1,7 +1,7 @@
 #pragma once
 // Our own small HTTP server interface. The sidecar's app API and admin endpoints and the gateway are written
-// against it; today it is backed by cpprestsdk (http_server_cpprest.cc). Upstream cpprestsdk is archived, so the
-// interface is kept to what Boost.Beast can provide as well: swapping the backend touches one file.
+// against it. Two backends: Boost.Beast on one Asio thread (http_server_beast.cc, the default) and cpprestsdk
+// (http_server_cpprest.cc; upstream is archived), chosen by make_server().
 #include <functional>
 #include <map>
 #include <memory>
@@ -48,6 +48,8 @@ class Server {
   virtual void stop() = 0;
 };
 
+// Boost.Beast on one Asio thread, or cpprestsdk with GASOLINE_HTTP_BACKEND=cpprest (the backend before Beast,
+// kept to compare and to fall back on while Beast is new; docs/benchmarks.md "HTTP backends").
 std::unique_ptr<Server> make_server(ServerOptions options, Handler handler);
 
 // Helpers for handlers.

@@ -1,5 +1,5 @@
 // The cpprestsdk backend of common/http_server.h.
-#include "common/http_server.h"
+#include "common/http_server_backends.h"
 
 #include "common/log.h"
 
@@ -20,35 +20,6 @@ namespace web_http = web::http;
 using web_http::experimental::listener::http_listener;
 using web_http::experimental::listener::http_listener_config;
 
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
-      i += 2;
-    } else if (s[i] == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-Response json_response(int status, const std::string& body) {
-  Response r;
-  r.status = status;
-  r.body = body;
-  return r;
-}
-
-Response error_response(int status, const std::string& code, const std::string& message) {
-  return json_response(status, nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(
-                                  -1, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 namespace {
 
 // cpprestsdk cannot listen on port 0 and report the port, so a free one is found first by binding a socket to
@@ -68,38 +39,6 @@ int probe_free_port(const std::string& host) {
   ::close(fd);
   if (port <= 0) throw std::runtime_error("probing a free port on " + host + " failed");
   return port;
-}
-
-std::vector<std::string> split_path(const std::string& raw) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i <= raw.size()) {
-    size_t j = raw.find('/', i);
-    if (j == std::string::npos) j = raw.size();
-    if (j > i) out.push_back(percent_decode(raw.substr(i, j - i)));
-    i = j + 1;
-  }
-  return out;
-}
-
-std::map<std::string, std::string> split_query(const std::string& raw) {
-  std::map<std::string, std::string> out;
-  size_t i = 0;
-  while (i < raw.size()) {
-    size_t j = raw.find('&', i);
-    if (j == std::string::npos) j = raw.size();
-    std::string part = raw.substr(i, j - i);
-    if (!part.empty()) {
-      auto eq = part.find('=');
-      if (eq == std::string::npos) {
-        out[percent_decode(part)] = "";
-      } else {
-        out[percent_decode(part.substr(0, eq))] = percent_decode(part.substr(eq + 1));
-      }
-    }
-    i = j + 1;
-  }
-  return out;
 }
 
 void send(const web_http::http_request& req, const Response& r) {
@@ -166,14 +105,12 @@ class CpprestServer : public Server {
     };
     const auto& headers = req.headers();
     if (headers.has("Transfer-Encoding")) {
-      reply(error_response(411, "length_required", "send a Content-Length; chunked request bodies are not accepted"));
+      reply(length_required());
       return;
     }
     size_t length = headers.content_length();
     if (length > options_.max_body) {
-      reply(error_response(413, "too_large",
-                           "request body of " + std::to_string(length) + " bytes exceeds the limit of " +
-                               std::to_string(options_.max_body) + " bytes"));
+      reply(body_too_large(length, options_.max_body));
       return;
     }
     Request r;
@@ -221,7 +158,7 @@ class CpprestServer : public Server {
 
 }  // namespace
 
-std::unique_ptr<Server> make_server(ServerOptions options, Handler handler) {
+std::unique_ptr<Server> make_cpprest_server(ServerOptions options, Handler handler) {
   return std::make_unique<CpprestServer>(std::move(options), std::move(handler));
 }
 

@@ -28,7 +28,29 @@ using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-const char* const kModes[] = {"wire", "gateway", "gateway_batch"};
+// gateway_cpprest: the single route on a second gateway with the cpprestsdk HTTP backend (GASOLINE_HTTP_BACKEND),
+// to compare the two backends of common/http_server.h in the same run.
+const char* const kModes[] = {"wire", "gateway", "gateway_cpprest", "gateway_batch"};
+
+// A gateway on a free port of loopback, with the HTTP backend named (empty: the default).
+struct GatewayProcess {
+  std::unique_ptr<testing::Process> process;
+  std::string address;
+};
+GatewayProcess start_gateway(const std::string& dir, const std::string& name, const std::string& kv,
+                             const std::string& backend) {
+  const std::string port_file = dir + "/" + name + ".port";
+  std::vector<std::string> argv{"/usr/bin/env", "GASOLINE_HTTP_BACKEND=" + backend,
+                                testing::binary_path("gasoline-gateway"), "--kv", kv, "--listen", "127.0.0.1:0",
+                                "--port-file", port_file, "--log-level", "warn"};
+  GatewayProcess g;
+  g.process = std::make_unique<testing::Process>(argv, dir + "/" + name + ".log");
+  std::string port;
+  if (!testing::wait_until([&] { return bool(std::ifstream(port_file) >> port); }, 20s))
+    throw std::runtime_error(name + " did not start: see " + dir + "/" + name + ".log");
+  g.address = "127.0.0.1:" + port;
+  return g;
+}
 
 // Pipelined dispatches on `clients` connections, `window` in flight on each (as tls_bench measures the wire).
 void wire_round(testing::KvProcess& kv, const GatewayBenchOptions& o, const std::string& prefix) {
@@ -140,26 +162,22 @@ CLI::App* add_gateway_command(CLI::App& app, GatewayBenchOptions& o) {
 int run_gateway(const GatewayBenchOptions& o) {
   testing::TempDir dir("gasoline-bench-gateway");
   testing::KvProcess kv(dir.path() + "/kv");
-  const std::string port_file = dir.path() + "/gateway.port";
-  testing::Process gateway({testing::binary_path("gasoline-gateway"), "--kv", kv.address(), "--listen",
-                            "127.0.0.1:0", "--port-file", port_file, "--log-level", "warn"},
-                           dir.path() + "/gateway.log");
-  std::string port;
-  if (!testing::wait_until([&] { return bool(std::ifstream(port_file) >> port); }, 20s))
-    throw std::runtime_error("the gateway did not start: see " + dir.path() + "/gateway.log");
-  const std::string address = "127.0.0.1:" + port;
+  auto beast = start_gateway(dir.path(), "gateway", kv.address(), "beast");
+  auto cpprest = start_gateway(dir.path(), "gateway-cpprest", kv.address(), "cpprest");
 
   std::map<std::string, std::vector<double>> rate, kv_us, gw_us, client_us;
   for (int round = 0; round < o.rounds; ++round) {
     for (const std::string mode : kModes) {
       std::cerr << "bench: gateway round " << round + 1 << "/" << o.rounds << " " << mode << "\n";
       const std::string prefix = mode + "-r" + std::to_string(round);
+      auto& gateway = mode == "gateway_cpprest" ? *cpprest.process : *beast.process;
       double kv0 = cpu_seconds(kv.process().pid()), gw0 = cpu_seconds(gateway.pid()), self0 = cpu_seconds(0);
       auto start = Clock::now();
       if (mode == "wire")
         wire_round(kv, o, prefix);
       else
-        gateway_round(address, kv.token(), o, prefix, mode == "gateway" ? 1 : o.batch);
+        gateway_round(mode == "gateway_cpprest" ? cpprest.address : beast.address, kv.token(), o, prefix,
+                      mode == "gateway_batch" ? o.batch : 1);
       double secs = std::chrono::duration<double>(Clock::now() - start).count();
       double n = static_cast<double>(o.dispatches);
       double kv_cpu = cpu_seconds(kv.process().pid()) - kv0, gw_cpu = cpu_seconds(gateway.pid()) - gw0,
