@@ -10,8 +10,8 @@
 // replayed through a model of leases (at most one live lease per workflow; a commit is accepted only with the
 // live (worker, token); a stale token is rejected); an acknowledged proposal must be what every replica applied
 // at its index; and at the end every replica's RocksDB holds identical contents.
+#include "kv/raft/entry_framing.h"
 #include "kv/raft/libraft.h"
-#include "kv/raft/raft_log.h"
 #include "kv/raft/snapshot.h"
 #include "kv/store/speculation.h"
 #include "kv/store/state_machine.h"

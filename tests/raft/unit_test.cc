@@ -1,6 +1,7 @@
 // Pure unit tests of the raft layer's codecs and of the history checker (which must be able to fail).
-#include "kv/raft/raft_log.h"
+#include "kv/raft/entry_framing.h"
 #include "kv/raft/handshake.h"
+#include "kv/raft/peers.h"
 #include "kv/raft/snapshot.h"
 #include "tests/raft/history.h"
 
