@@ -6,6 +6,7 @@
 #include "kv/assign/shedding.h"
 #include "kv/auth/token_review.h"
 #include "kv/assign/strategy.h"
+#include "kv/raft/peers.h"
 #include "kv/raft/raft_log.h"
 #include "kv/raft/tls_pump.h"
 #include "kv/rpc/credentials_file.h"

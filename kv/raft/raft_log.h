@@ -1,18 +1,20 @@
 #pragma once
 // The replicated log: libraft 0.15 on a libuv loop thread of its own, with RocksDB (store::StateMachine) as the
-// FSM. Requests from the Asio threads are handed over through a queue and uv_async_send, and everything raft_*
-// runs on the loop thread (libraft takes no locks). Every pitfall of libraft 0.15 is handled here (docs/design.md,
-// "libraft 0.15 pitfalls"):
-//   - commands are framed [u32 len][payload][zero pad] to a multiple of 8 bytes (unaligned entries can't restart);
+// FSM. This is the thin shell around the loop-free RaftCore (kv/raft/raft_core.h), which proposes, applies and
+// snapshots: requests from the Asio threads are handed over through a queue and uv_async_send, and everything
+// raft_* runs on the loop thread (libraft takes no locks). Every pitfall of libraft 0.15 is handled in kv/raft
+// (docs/design.md, "libraft 0.15 pitfalls"):
+//   - commands are framed [u32 len][payload][zero pad] to a multiple of 8 bytes (kv/raft/entry_framing.h);
 //   - peers are DNS names, resolved on every connect by our own transport (kv/raft/transport.h);
 //   - snapshots are async (fsm v3), serialised from a RocksDB snapshot iterator, with a size cap;
 //   - apply never fails (business failures are results) and skips indexes already applied (replay);
 //   - the leader computes each entry's effects when it proposes (store::Speculation) and the log carries those
 //     effects (store/effects.h), so followers write mutations instead of re-running every command;
 //   - SIGPIPE is ignored by the binary.
-#include "kv/raft/libraft.h"
+#include "kv/raft/libraft_uv.h"
+#include "kv/raft/peers.h"
+#include "kv/raft/raft_core.h"
 #include "kv/service/log.h"
-#include "kv/store/speculation.h"
 #include "kv/store/state_machine.h"
 
 #include <boost/asio/ssl/context.hpp>
@@ -22,22 +24,10 @@
 #include <chrono>
 #include <deque>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <thread>
 
 namespace gasoline::raft {
-
-struct Peer {
-  raft_id id = 0;              // stable: the StatefulSet ordinal + 1
-  std::string raft_address;    // host:port of the Raft transport (a DNS name is fine)
-  std::string client_address;  // host:port clients are redirected to when this peer leads
-};
-// Parses "ID=RAFT_HOST:PORT,CLIENT_HOST:PORT". Throws std::invalid_argument.
-Peer parse_peer(const std::string& spec);
-// A StatefulSet pod's Raft id: its ordinal + 1 ("gasoline-kv-2" -> 3), because libraft reserves id 0 and
-// Kubernetes cannot do arithmetic in container args. Throws std::invalid_argument without a numeric suffix.
-raft_id raft_id_from_pod_name(const std::string& pod_name);
 
 struct RaftOptions {
   raft_id id = 0;
@@ -68,18 +58,6 @@ struct RaftOptions {
   bool join = false;
 };
 
-// The address libraft stores for a peer: "raft_addr/client_addr", so every replica learns every other replica's
-// client address from the replicated configuration itself.
-std::string config_address(const Peer& p);
-
-// gasoline-kv's exit status when a committed entry or a snapshot cannot be read (a newer format, or corruption): the
-// replica stops rather than diverge from the others.
-inline constexpr int kExitUnreadableEntry = 65;
-
-// Frames a payload to a multiple of 8 bytes and back (pure; tested).
-std::string frame_entry(const std::string& payload);
-bool unframe_entry(const void* data, size_t len, std::string_view& payload);
-
 class RaftLog : public kv::Log, public kv::ClusterAdmin {
  public:
   using LeaderChange = std::function<void(bool is_leader)>;
@@ -97,7 +75,7 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   // kv hands them to its RPC threads: encoding and sending replies on the loop thread would delay the Raft I/O it
   // drives (the leader's own log write completes only when the loop gets to it). Set before start().
   void set_completion_executor(std::function<void(std::function<void()>)> executor) {
-    completions_ = std::move(executor);
+    core_.set_completion_executor(std::move(executor));
   }
 
   void propose(store::Command command, kv::Done done) override;
@@ -113,33 +91,17 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   nlohmann::json cluster_status() const override;
 
  private:
-  struct Pending {
-    store::Command command;
-    kv::Done done;
-  };
+  using Pending = RaftCore::Pending;
 
   void run();
   void on_async();
   void publish_state();
-  void submit(std::deque<Pending>& batch);
-  void catch_up();  // a barrier of this term, so a new leader applies what it inherited before speculating
-  void start_barrier(const char* what, kv::Done done);  // on the loop thread
   // Runs fn(done) on the loop thread; while stopping, answers done with `unavailable` instead, so every caller of
   // the Log interface gets its answer exactly once (kv/service/log.h).
   void post(kv::Done done, std::function<void(kv::Done)> fn);
 
-  static int fsm_apply(raft_fsm* fsm, const raft_buffer* buf, void** result);
-  int apply_effects(std::string_view payload, raft_index index);
-  int apply_commands(std::string_view payload, raft_index index);
-  static int fsm_snapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n);
-  static int fsm_snapshot_async(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n);
-  static int fsm_snapshot_finalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n);
-  static int fsm_restore(raft_fsm* fsm, raft_buffer* buf);
-
   store::StateMachine& sm_;
   RaftOptions options_;
-  kv::AppliedFn on_applied_;
-  std::function<void(std::function<void()>)> completions_;
   LeaderChange on_leader_change_;
   Committed on_committed_;
 
@@ -150,6 +112,7 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   raft_io io_{};
   raft_fsm fsm_{};
   struct raft raft_ {};
+  RaftCore core_;  // after raft_, which it drives
   std::thread thread_;
   std::string self_address_;
 
@@ -158,19 +121,6 @@ class RaftLog : public kv::Log, public kv::ClusterAdmin {
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
   bool started_ = false;
-
-  // What the leader computed for each entry it proposed, by index, until the entry's apply callback.
-  struct Proposal {
-    std::vector<store::Result> results;
-    std::vector<store::Wake> wakes;
-  };
-  std::map<raft_index, Proposal> proposals_;
-  store::Speculation speculation_;
-  std::string effects_scratch_;  // decompressed effects of the entry being applied
-  std::deque<Pending> waiting_;  // proposals held while a new leader catches up
-  bool catching_up_ = false;
-  int64_t last_proposed_ts_ = 0;
-  std::unique_ptr<store::PinnedState> pinned_;  // the state an async snapshot is serialising
 
   std::atomic<bool> leader_{false};
   mutable std::mutex state_mu_;

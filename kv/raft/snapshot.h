@@ -1,6 +1,6 @@
 #pragma once
 // The Raft snapshot format: every key of the state at one applied index, so a wiped or lagging replica can install
-// it. Pure encoding over the keys a store::PinnedState visits; RaftLog and the deterministic fixture tests share it.
+// it. Pure encoding over the keys a store::PinnedState visits (RaftCore's snapshot and restore).
 //   "GASNAP01" | u64 LE count | count × (u32 LE key len | key | u32 LE value len | value)
 #include <cstdint>
 #include <functional>
@@ -29,6 +29,7 @@ std::optional<DecodedSnapshot> decode_snapshot(const char* data, size_t len);
 
 // The format version in the magic ("GASNAP" + two digits); a layout change takes the next number, so an older
 // replica recognises a snapshot it cannot read. nullopt when the bytes do not start with the magic at all.
+// Snapshots are on disk and on the wire between versions: never renumber or reuse a version.
 inline constexpr int kSnapshotVersion = 1;
 std::optional<int> snapshot_version(const char* data, size_t len);
 

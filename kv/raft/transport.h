@@ -4,7 +4,7 @@
 // names (gasoline-kv-0.gasoline-kv.NS.svc:7401) whose IPs change when a pod is rescheduled. Its handshake sent
 // only a claimed id and address, so anything that reached the port became a peer; ours is a mutual
 // challenge-response (kv/raft/handshake.h), and libraft sees a connection only once it has succeeded.
-#include "kv/raft/libraft.h"
+#include "kv/raft/libraft_uv.h"
 
 #include <boost/asio/ssl/context.hpp>
 

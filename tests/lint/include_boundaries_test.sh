@@ -4,7 +4,9 @@
 # - the pure cores include nothing with I/O: kv/assign only itself; kv/store's codecs, commands and apply never
 #   RocksDB (only state_machine.* is the RocksDB shell); operator/pool never the Kubernetes client;
 # - kv/rpc (the wire protocol, linked by the sidecar, gasctl and the operator) knows nothing of the kv's inside;
-# - kv/raft sees the service only through kv/service/log.h;
+# - kv/raft sees the service only through kv/service/log.h, and its loop-free core (RaftCore, framing, peers,
+#   snapshots) includes no libuv, no thread headers and reads no clock, so the deterministic fixture test
+#   (tests/raft/fixture_test.cc) runs exactly the code gasoline-kv runs on its loop thread;
 # - the sidecar (worker/), the gateway and the operator reach the kv through kv/rpc only.
 # Each rule: DIRECTORY (its files, not its subdirectories), then the include prefixes its files may use.
 set -euo pipefail
@@ -30,6 +32,9 @@ rules=(
 )
 # Files of kv/store that are the RocksDB shell; every other file there must stay free of RocksDB.
 rocksdb_shell="kv/store/state_machine.h kv/store/state_machine.cc"
+# The loop-free raft core (the library gasoline_raft_core); raft_log.cc, transport.cc and tls_pump.cc are its shell.
+raft_core="kv/raft/libraft.h kv/raft/raft_core.h kv/raft/raft_core.cc kv/raft/entry_framing.h kv/raft/entry_framing.cc
+  kv/raft/peers.h kv/raft/peers.cc kv/raft/raft_result.h kv/raft/raft_result.cc kv/raft/snapshot.h kv/raft/snapshot.cc"
 
 problems=0
 checked=0
@@ -66,6 +71,22 @@ for f in kv/store/*.h kv/store/*.cc; do
   case " $rocksdb_shell " in *" $f "*) continue ;; esac
   if grep -n -E '^#include (<rocksdb/|"kv/store/state_machine.h")' "$f" >&2; then
     echo "lint.include_boundaries: ${f} is part of kv/store's pure core and must not include RocksDB or the state machine" >&2
+    problems=$((problems + 1))
+  fi
+done
+
+for f in $raft_core; do
+  if [ ! -e "$f" ]; then
+    echo "lint.include_boundaries: ${f} is listed as part of the raft core but does not exist: update the list" >&2
+    problems=$((problems + 1))
+    continue
+  fi
+  if grep -n -E '^#include (<uv\.h>|<raft/uv\.h>|<thread>|<mutex>|<shared_mutex>|<condition_variable>|<future>|<atomic>|"(kv/raft/(libraft_uv|raft_log|transport|tls_pump)\.h|common/clock\.h)")' "$f" >&2; then
+    echo "lint.include_boundaries: ${f} is part of the loop-free raft core and must not include libuv, threads or the clock" >&2
+    problems=$((problems + 1))
+  fi
+  if grep -n -E '_clock::now\(|(^|[^.>[:alnum:]_])(wall_ms|mono_ms)\(' "$f" >&2; then
+    echo "lint.include_boundaries: ${f} is part of the loop-free raft core and must not read a clock (take it from CoreOptions)" >&2
     problems=$((problems + 1))
   fi
 done

@@ -1,19 +1,21 @@
-// Deterministic tests on libraft's in-memory cluster fixture (raft/fixture.h): every fixture server drives a real
-// store::StateMachine (RocksDB in a temp dir) the way RaftLog does: the leader computes each entry's effects
-// when it proposes (store::Speculation, at raft_last_index + 1, after a barrier when its term is new) and the log
-// carries them (store::encode_effects, frame_entry); every replica writes them at raft_last_applied + 1; async
-// snapshots from a RocksDB snapshot iterator, restore with replace_all. The fixture's time is simulated and its
-// scheduling is deterministic, so every run of a seed is the same run.
+// Deterministic tests on libraft's in-memory cluster fixture (raft/fixture.h), running the shipped raft core
+// (kv/raft/raft_core.h, the code gasoline-kv's RaftLog drives from its libuv loop) over a real store::StateMachine
+// (RocksDB in a temp dir) on every fixture server: the leader computes each entry's effects when it proposes (at
+// raft_last_index + 1, after a barrier when its term is new), frames them and answers the proposals when they
+// commit; every replica applies at raft_last_applied + 1; async snapshots and restores. The test only wraps the
+// core's FSM to see what each replica applied, and its hooks to see what was proposed and answered. The fixture's
+// time is simulated (the core's clocks read it) and its scheduling is deterministic, so every run of a seed is the
+// same run.
 //
 // Each test checks a linearizable lease history: every applied entry is matched to the proposal that produced it
 // (same bytes at the index it was computed for), and the proposals' commands and results, in log order, are
 // replayed through a model of leases (at most one live lease per workflow; a commit is accepted only with the
 // live (worker, token); a stale token is rejected); an acknowledged proposal must be what every replica applied
-// at its index; and at the end every replica's RocksDB holds identical contents.
+// at its index, answered with the results computed for it; and at the end every replica's RocksDB holds identical
+// contents.
+#include "kv/raft/entry_framing.h"
 #include "kv/raft/libraft.h"
-#include "kv/raft/raft_log.h"
-#include "kv/raft/snapshot.h"
-#include "kv/store/speculation.h"
+#include "kv/raft/raft_core.h"
 #include "kv/store/state_machine.h"
 #include "tests/support/process.h"
 
@@ -23,7 +25,7 @@ extern "C" {
 
 #include <gtest/gtest.h>
 
-#include <cstring>
+#include <chrono>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -39,34 +41,34 @@ constexpr int64_t kBaseTs = 1'700'000'000'000;
 
 struct Harness;
 
+// An entry a node proposed (RaftCore's on_proposed), and what became of it.
+struct Pending {
+  unsigned node = 0;
+  std::vector<store::Command> commands;
+  std::string payload;                  // the effects, as proposed
+  std::vector<store::Result> results;   // what the leader computed
+  raft_index index = 0;                 // where they were computed for
+  bool fired = false;                   // libraft answered (RaftCore's on_proposal_done)
+  int status = -1;                      // 0: committed
+  std::vector<store::Result> answers;   // what the proposals' done callbacks got
+};
+
+// One call of Harness::propose: which entry its commands went into, or that they were refused before that.
+struct Call {
+  Pending* pending = nullptr;
+  bool answered = false;
+};
+
 struct Node {
   Harness* h = nullptr;
   unsigned i = 0;
   std::unique_ptr<testing::TempDir> dir;
   std::unique_ptr<store::StateMachine> sm;
-  std::unique_ptr<store::Speculation> spec;  // as RaftLog's: used while this node leads
-  raft_fsm fsm{};
+  std::unique_ptr<raft::RaftCore> core;  // after sm: it holds a pinned RocksDB snapshot while one is serialised
+  raft_fsm shipped{};                    // the core's own FSM
+  raft_fsm fsm{};                        // what the fixture calls: the shipped FSM, observed
   std::map<raft_index, std::string> payloads;  // every entry this node applied
-  std::unique_ptr<store::PinnedState> pinned;  // the state an async snapshot is serialising
-  int snapshots = 0;
   int restores = 0;
-};
-
-struct Pending {
-  struct raft_apply req {};
-  unsigned node = 0;
-  std::vector<store::Command> commands;
-  std::string payload;                  // the effects, as proposed
-  std::vector<store::Result> results;   // what the leader computed; the client's answer if it commits
-  raft_index index = 0;                 // where they were computed for
-  bool fired = false;
-  int status = -1;
-};
-
-struct BarrierWait {
-  struct raft_barrier req {};
-  bool fired = false;
-  int status = -1;
 };
 
 // An applied entry explained: the commands of the proposal it came from and the results computed for them.
@@ -83,8 +85,9 @@ struct Harness {
   raft_fixture f{};
   std::vector<std::unique_ptr<Node>> nodes;
   std::deque<std::unique_ptr<Pending>> pending;
-  std::deque<std::unique_ptr<BarrierWait>> barriers;  // libraft may hold a request after we stop waiting
   std::vector<std::string> errors;  // FSM-level failures (must stay empty)
+  Call* proposing_ = nullptr;       // the call of propose() under way
+  Pending* answering_ = nullptr;    // the entry whose done callbacks are running
 
   explicit Harness(unsigned n, unsigned snapshot_threshold = 0, unsigned snapshot_trailing = 0) {
     if (raft_fixture_initialize(&f) != 0) throw std::runtime_error("raft_fixture_initialize");
@@ -94,7 +97,8 @@ struct Harness {
       node->i = i;
       node->dir = std::make_unique<testing::TempDir>("gasoline-raft-fixture");
       node->sm = store::StateMachine::open(store::Options{node->dir->path() + "/state", false, store::Config{}});
-      node->spec = std::make_unique<store::Speculation>(node->sm->committed());
+      node->core = std::make_unique<raft::RaftCore>(f.servers[i].raft, *node->sm, core_options(i));
+      node->core->bind(node->shipped);
       // Version 3 (async snapshots, as RaftLog) needs io->version >= 2 at raft_init, and the fixture's in-memory io
       // leaves its version unset although it implements async_work: init as version 2, then upgrade both.
       node->fsm.version = 2;
@@ -121,9 +125,45 @@ struct Harness {
     if (raft_fixture_start(&f) != 0) throw std::runtime_error("raft_fixture_start");
   }
 
-  ~Harness() {
-    raft_fixture_close(&f);
-    for (auto& n : nodes) n->pinned.reset();
+  ~Harness() { raft_fixture_close(&f); }
+
+  raft::CoreOptions core_options(unsigned i) {
+    raft::CoreOptions o;
+    o.wall_ms = [this] { return ts(); };
+    o.steady_now = [this] {
+      return std::chrono::steady_clock::time_point(std::chrono::milliseconds(raft_fixture_time(&f)));
+    };
+    o.on_proposed = [this, i](const raft::Proposed& proposed) {
+      auto p = std::make_unique<Pending>();
+      p->node = i;
+      p->commands = proposed.entry.commands;
+      p->payload = std::string(proposed.payload);
+      p->results = proposed.results;
+      p->index = proposed.index;
+      if (proposing_ && !proposing_->pending) proposing_->pending = p.get();
+      pending.push_back(std::move(p));
+    };
+    o.on_proposal_done = [this, i](raft_index index, int status, size_t commands, double) {
+      answering_ = nullptr;
+      for (auto it = pending.rbegin(); it != pending.rend(); ++it)
+        if ((*it)->node == i && (*it)->index == index && !(*it)->fired) {
+          answering_ = it->get();
+          break;
+        }
+      if (!answering_ || answering_->commands.size() != commands) {
+        errors.push_back("node " + std::to_string(i) + ": libraft answered for " + std::to_string(index) +
+                         ", which no proposal of this node awaits");
+        answering_ = nullptr;
+        return;
+      }
+      answering_->fired = true;
+      answering_->status = status;
+    };
+    o.on_fatal = [this, i](int exit_code, raft_index index, const std::string& reason) {
+      errors.push_back("node " + std::to_string(i) + ": would exit " + std::to_string(exit_code) + " at index " +
+                       std::to_string(index) + ": " + reason);
+    };
+    return o;
   }
 
   unsigned n() const { return static_cast<unsigned>(nodes.size()); }
@@ -166,65 +206,34 @@ struct Harness {
       }
   }
 
-  // A new leader applies what it inherited before it speculates: commit a barrier of its term (as RaftLog does).
-  bool catch_up(unsigned i, unsigned max_ms = 10000) {
-    struct raft* r = node_raft(i);
-    barriers.push_back(std::make_unique<BarrierWait>());
-    auto* b = barriers.back().get();
-    b->req.data = b;
-    int rv = raft_barrier(r, &b->req, [](struct raft_barrier* req, int status) {
-      auto* b = static_cast<BarrierWait*>(req->data);
-      b->fired = true;
-      b->status = status;
-    });
-    if (rv != 0) return false;
-    raft_fixture_step_until(
-        &f, [](raft_fixture*, void* arg) { return static_cast<BarrierWait*>(arg)->fired; }, b, max_ms);
-    return b->fired && b->status == 0 && raft_state(r) == RAFT_LEADER &&
-           nodes[i]->spec->ready(r->current_term, raft_last_applied(r), raft_last_index(r));
+  // The done callback of every command proposed: the entry being answered collects what its proposals got.
+  void answer(Call& call, const store::Result& r) {
+    call.answered = true;
+    if (!answering_) return;
+    answering_->answers.push_back(r);
+    if (answering_->answers.size() == answering_->commands.size()) answering_ = nullptr;
   }
 
-  // Proposes the commands as one entry on node i: computes their effects over node i's speculative state and
-  // replicates those. Returns nullptr if node i cannot propose (not the leader, or it could not catch up).
-  Pending* propose(unsigned i, std::vector<store::Command> commands) {
-    struct raft* r = node_raft(i);
-    auto& node = *nodes[i];
-    if (raft_state(r) != RAFT_LEADER) {
-      node.spec->clear();
-      return nullptr;
-    }
-    if (!node.spec->ready(r->current_term, raft_last_applied(r), raft_last_index(r)) && !catch_up(i)) return nullptr;
-    store::Entry entry;
-    entry.ts = ts();
-    entry.commands = commands;
-    const raft_index index = raft_last_index(r) + 1;
-    auto applied = node.spec->compute(entry, index, node.sm->config());
-    std::string payload = store::encode_effects(index, entry.ts, commands.size(), applied.mutations);
-    std::string framed = raft::frame_entry(payload);
-    raft_buffer buf;
-    buf.len = framed.size();
-    buf.base = raft_malloc(buf.len);
-    std::memcpy(buf.base, framed.data(), buf.len);
-    auto p = std::make_unique<Pending>();
-    p->node = i;
-    p->commands = std::move(commands);
-    p->payload = std::move(payload);
-    p->results = std::move(applied.results);
-    p->index = index;
-    p->req.data = p.get();
-    int rv = raft_apply(r, &p->req, &buf, 1, [](struct raft_apply* req, int status, void*) {
-      auto* p = static_cast<Pending*>(req->data);
-      p->fired = true;
-      p->status = status;
-      if (req->index != p->index) p->status = -2;  // never expected; expect_consistent reports it
-    });
-    if (rv != 0) {
-      raft_free(buf.base);
-      return nullptr;
-    }
-    node.spec->push(index, std::move(applied.mutations));
-    pending.push_back(std::move(p));
-    return pending.back().get();
+  // Proposes the commands as one entry through node i's core, as RaftLog hands it a batch. A new leader's core
+  // holds the batch until a barrier of its term commits, so this steps until the entry is proposed or refused.
+  // Returns nullptr if node i did not propose it (not the leader, or it could not catch up).
+  Pending* propose(unsigned i, std::vector<store::Command> commands, unsigned max_ms = 10000) {
+    auto call = std::make_shared<Call>();
+    std::deque<raft::RaftCore::Pending> batch;
+    for (auto& c : commands)
+      batch.push_back({std::move(c), [this, call](const store::Result& r) { answer(*call, r); }});
+    proposing_ = call.get();
+    nodes[i]->core->submit(batch);
+    if (!call->pending && !call->answered)
+      raft_fixture_step_until(
+          &f,
+          [](raft_fixture*, void* arg) {
+            auto* c = static_cast<Call*>(arg);
+            return c->pending != nullptr || c->answered;
+          },
+          call.get(), max_ms);
+    proposing_ = nullptr;
+    return call->pending;
   }
 
   bool wait(Pending* p, unsigned max_ms = 10000) {
@@ -242,7 +251,8 @@ struct Harness {
     return acked_results(*p);
   }
 
-  std::vector<store::Result> acked_results(const Pending& p) { return p.results; }
+  // What the client got for an acknowledged entry.
+  std::vector<store::Result> acked_results(const Pending& p) { return p.answers; }
 
   // Node i's applied entries, each matched to the proposal it came from (the same bytes computed for that index).
   std::map<raft_index, AppliedEntry> history(unsigned i) {
@@ -299,83 +309,45 @@ struct Harness {
     return out;
   }
 
-  // --- FSM (the same framing, decoding, indexing and snapshot format as kv/raft/raft_log.cc) ---------------
+  // --- the fixture's FSM: the core's, plus a record of what each replica applied and installed ---------------
 
   static int fsm_apply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
     auto* n = static_cast<Node*>(fsm->data);
-    *result = nullptr;
     raft_index index = raft_last_applied(n->h->node_raft(n->i)) + 1;
     std::string_view payload;
-    if (!raft::unframe_entry(buf->base, buf->len, payload)) {
-      n->h->errors.push_back("node " + std::to_string(n->i) + ": bad framing at " + std::to_string(index));
-      return 0;
-    }
-    try {
-      std::string scratch;
-      auto effects = store::decode_effects(payload, scratch);
-      bool applied = n->sm->apply_effects(effects, index);
-      n->spec->applied(index);
-      if (!applied) {
-        n->h->errors.push_back("node " + std::to_string(n->i) + ": index " + std::to_string(index) +
-                               " applied twice (skipped as a replay)");
-        return 0;
-      }
-      n->payloads[index] = std::string(payload);
-    } catch (const std::exception& e) {
-      n->h->errors.push_back("node " + std::to_string(n->i) + ": apply " + std::to_string(index) + ": " + e.what());
-    }
-    return 0;
+    std::string copy = raft::unframe_entry(buf->base, buf->len, payload) ? std::string(payload) : std::string();
+    uint64_t before = n->sm->applied_index();
+    int rv = n->shipped.apply(&n->shipped, buf, result);
+    if (n->sm->applied_index() == index) {
+      n->payloads[index] = std::move(copy);
+    } else if (before >= index) {
+      n->h->errors.push_back("node " + std::to_string(n->i) + ": index " + std::to_string(index) +
+                             " applied twice (skipped as a replay)");
+    }  // else the core refused the entry and said why through on_fatal
+    return rv;
   }
 
   static int fsm_snapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* n = static_cast<Node*>(fsm->data);
-    n->pinned = n->sm->pin();
-    *bufs = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
-    (*bufs)[0].base = raft_malloc(8);
-    (*bufs)[0].len = 8;
-    std::memset((*bufs)[0].base, 0, 8);
-    *n_bufs = 1;
-    return 0;
+    return n->shipped.snapshot(&n->shipped, bufs, n_bufs);
   }
 
   static int fsm_snapshot_async(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* n = static_cast<Node*>(fsm->data);
-    uint64_t keys = 0;
-    std::string error;
-    const store::PinnedState* pinned = n->pinned.get();
-    auto out = raft::encode_snapshot([pinned](const auto& visit) { return pinned->scan(visit); }, SIZE_MAX, keys, error);
-    if (!out) return RAFT_IOERR;
-    raft_free((*bufs)[0].base);
-    (*bufs)[0].base = raft_malloc(out->size());
-    std::memcpy((*bufs)[0].base, out->data(), out->size());
-    (*bufs)[0].len = out->size();
-    *n_bufs = 1;
-    ++n->snapshots;
-    return 0;
+    return n->shipped.snapshot_async(&n->shipped, bufs, n_bufs);
   }
 
   static int fsm_snapshot_finalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* n = static_cast<Node*>(fsm->data);
-    if (*bufs) {
-      for (unsigned k = 0; k < *n_bufs; ++k) raft_free((*bufs)[k].base);
-      raft_free(*bufs);
-    }
-    *bufs = nullptr;
-    *n_bufs = 0;
-    n->pinned.reset();
-    return 0;
+    return n->shipped.snapshot_finalize(&n->shipped, bufs, n_bufs);
   }
 
   static int fsm_restore(raft_fsm* fsm, raft_buffer* buf) {
     auto* n = static_cast<Node*>(fsm->data);
-    auto snap = raft::decode_snapshot(static_cast<const char*>(buf->base), buf->len);
-    if (!snap) return RAFT_MALFORMED;
-    if (n->sm->applied_index() < snap->applied_index) {
-      n->sm->replace_all(snap->pairs);
-      ++n->restores;
-    }
-    raft_free(buf->base);
-    return 0;
+    uint64_t before = n->sm->applied_index();
+    int rv = n->shipped.restore(&n->shipped, buf);
+    if (n->sm->applied_index() > before) ++n->restores;
+    return rv;
   }
 };
 
@@ -470,9 +442,10 @@ void expect_consistent(Harness& h) {
   }
   // Every acknowledged proposal is what the replicas applied at its index (so its results are the ones that count).
   for (const auto& p : h.pending) {
-    if (!p->fired) continue;
-    EXPECT_NE(p->status, -2) << "libraft appended the entry computed for " << p->index << " elsewhere";
-    if (p->status != 0) continue;
+    if (!p->fired || p->status != 0) continue;
+    ASSERT_EQ(p->answers.size(), p->results.size()) << "index " << p->index << ": answers missing";
+    for (size_t k = 0; k < p->answers.size(); ++k)
+      EXPECT_EQ(describe(p->answers[k]), describe(p->results[k])) << "index " << p->index << " command " << k;
     for (const auto& node : h.nodes) {
       auto it = node->payloads.find(p->index);
       if (it == node->payloads.end()) continue;
@@ -563,6 +536,33 @@ TEST(RaftFixture, LeaseModelRejectsABadHistory) {
   ASSERT_EQ(v.size(), 2u) << ::testing::PrintToString(v);
   EXPECT_NE(v[0].find("second live lease"), std::string::npos) << v[0];
   EXPECT_NE(v[1].find("stale token"), std::string::npos) << v[1];
+}
+
+// Group commit: RaftLog hands the core every command queued since the last round, and they share one entry. Each
+// caller must get its own command's result, in order, whatever else shared the entry.
+TEST(RaftFixture, EachCommandOfAGroupCommittedEntryGetsItsOwnResult) {
+  Harness h(3);
+  raft_fixture_elect(&h.f, 0);
+  ASSERT_EQ(h.leader(), 0);
+  auto r = h.run({ping({"a", "b"}), dispatch("g1"), dispatch("g2"), dispatch("g3")});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 4u);
+  EXPECT_TRUE((*r)[0].ok()) << describe((*r)[0]);
+  for (size_t k = 1; k < 4; ++k) {
+    ASSERT_TRUE((*r)[k].ok()) << describe((*r)[k]);
+    EXPECT_EQ((*r)[k].body.value("id", ""), "g" + std::to_string(k)) << describe((*r)[k]);
+  }
+  auto a = lease(h, "a", {"g1", "g2", "g3"});
+  ASSERT_EQ(a.size(), 3u);
+  // One entry: a's commit of g1, b's commit of g2 with a token it never held, a's commit of g3.
+  r = h.run({commit("g1", "a", a["g1"], true), commit("g2", "b", a["g2"], true), commit("g3", "a", a["g3"], false)});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_TRUE((*r)[0].ok()) << describe((*r)[0]);
+  EXPECT_EQ((*r)[1].code, store::Code::kConflict) << describe((*r)[1]);
+  EXPECT_TRUE((*r)[2].ok()) << describe((*r)[2]);
+  ASSERT_TRUE(h.converge());
+  expect_consistent(h);
 }
 
 TEST(RaftFixture, PartitionedLeaderCannotCommitAndItsLeasesAreFencedAfterFailover) {

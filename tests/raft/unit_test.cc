@@ -1,6 +1,7 @@
 // Pure unit tests of the raft layer's codecs and of the history checker (which must be able to fail).
-#include "kv/raft/raft_log.h"
+#include "kv/raft/entry_framing.h"
 #include "kv/raft/handshake.h"
+#include "kv/raft/peers.h"
 #include "kv/raft/snapshot.h"
 #include "tests/raft/history.h"
 
@@ -47,6 +48,29 @@ TEST(RaftFraming, MalformedFramesAreRejected) {
   full[0] = 12;
   ASSERT_TRUE(raft::unframe_entry(full.data(), full.size(), out));
   EXPECT_EQ(out.size(), 12u);
+}
+
+// The framing is on disk in every replica's log: these bytes must never change (kv/raft/entry_framing.h).
+TEST(RaftFraming, GoldenBytes) {
+  using namespace std::string_literals;
+  struct Case {
+    std::string payload;
+    std::string framed;
+  };
+  const Case cases[] = {
+      {""s, "\0\0\0\0\0\0\0\0"s},
+      {"a"s, "\x01\0\0\0a\0\0\0"s},
+      {"abcd"s, "\x04\0\0\0abcd"s},
+      {"abcde"s, "\x05\0\0\0abcde\0\0\0\0\0\0\0"s},
+      {"0123456789ab"s, "\x0c\0\0\0" "0123456789ab"s},
+      {std::string(301, 'x'), "\x2d\x01\0\0"s + std::string(301, 'x') + std::string(7, '\0')},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(raft::frame_entry(c.payload), c.framed) << c.payload.size();
+    std::string_view out;
+    ASSERT_TRUE(raft::unframe_entry(c.framed.data(), c.framed.size(), out)) << c.payload.size();
+    EXPECT_EQ(out, c.payload);
+  }
 }
 
 // --- transport handshake (kv/raft/handshake.h) -------------------------------------------------------------------
@@ -157,6 +181,45 @@ TEST(RaftPeers, ParsesTheFlagAndRejectsBadSpecs) {
   EXPECT_EQ(raft::config_address(p), p.raft_address + "/" + p.client_address);
   for (const char* bad : {"", "1", "1=a:1", "x=a:1,b:2", "0=a:1,b:2", "1=a,b:2", "1=a:1,b"})
     EXPECT_THROW(raft::parse_peer(bad), std::invalid_argument) << bad;
+}
+
+TEST(RaftPeers, Table) {
+  struct Case {
+    const char* spec;
+    raft::Peer want;        // when `error` is empty
+    const char* error = "";  // part of the message otherwise
+  };
+  const Case cases[] = {
+      {"1=a:1,b:2", {1, "a:1", "b:2"}},
+      {"12=10.0.0.1:7401,10.0.0.1:7400", {12, "10.0.0.1:7401", "10.0.0.1:7400"}},
+      {"3=[::1]:7401,[::1]:7400", {3, "[::1]:7401", "[::1]:7400"}},
+      {"5=kv-4.kv.ns.svc.cluster.local:7401,kv-4.kv.ns.svc.cluster.local:7400",
+       {5, "kv-4.kv.ns.svc.cluster.local:7401", "kv-4.kv.ns.svc.cluster.local:7400"}},
+      {"", {}, "must be ID=RAFT_HOST:PORT,CLIENT_HOST:PORT"},
+      {"1=a:1", {}, "must be ID=RAFT_HOST:PORT,CLIENT_HOST:PORT"},
+      {"a:1,1=b:2", {}, "must be ID=RAFT_HOST:PORT,CLIENT_HOST:PORT"},
+      {"x=a:1,b:2", {}, "non-numeric id"},
+      {"=a:1,b:2", {}, "non-numeric id"},
+      {"0=a:1,b:2", {}, "start at 1"},
+      {"1=a,b:2", {}, "both addresses must be host:port"},
+      {"1=a:1,b", {}, "both addresses must be host:port"},
+  };
+  for (const auto& c : cases) {
+    if (*c.error == '\0') {
+      auto p = raft::parse_peer(c.spec);
+      EXPECT_EQ(p.id, c.want.id) << c.spec;
+      EXPECT_EQ(p.raft_address, c.want.raft_address) << c.spec;
+      EXPECT_EQ(p.client_address, c.want.client_address) << c.spec;
+      EXPECT_EQ(raft::config_address(p), c.want.raft_address + "/" + c.want.client_address) << c.spec;
+      continue;
+    }
+    try {
+      raft::parse_peer(c.spec);
+      ADD_FAILURE() << "accepted: " << c.spec;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(c.error), std::string::npos) << c.spec << ": " << e.what();
+    }
+  }
 }
 
 TEST(RaftIdFromPodName, OrdinalPlusOne) {

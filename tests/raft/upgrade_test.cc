@@ -6,9 +6,10 @@
 // The log is written here with libraft itself (a real single-voter Raft log on disk, in the layout gasoline-kv
 // uses), because no newer gasoline-kv exists to write one: a command entry this version applies, then an entry
 // tagged with a format from the future. Then the real gasoline-kv starts on that data directory.
-#include "kv/raft/libraft.h"
+#include "kv/raft/libraft_uv.h"
 #include "kv/rpc/client.h"
-#include "kv/raft/raft_log.h"
+#include "kv/raft/entry_framing.h"
+#include "kv/raft/raft_core.h"
 #include "kv/raft/transport.h"
 #include "kv/store/command.h"
 #include "kv/store/state_machine.h"
