@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the gasoline-bench scenarios and prints their JSON lines on stdout (progress goes to stderr).
-#   ./hack/bench.sh [--quick] [scenario ...]     scenarios: pull raft fleet operator tls (default: all five)
+#   ./hack/bench.sh [--quick] [scenario ...]     scenarios: pull raft fleet operator tls gateway (default: all six)
 # `operator` builds and starts its own minimal Kubernetes (hack/cluster.sh up --minimal, state in
 # build/bench-cluster) and stops it; the first build of its binaries takes minutes. docs/benchmarks.md has results.
 set -euo pipefail
@@ -14,9 +14,9 @@ for a in "$@"; do
     *) scenarios+=("$a") ;;
   esac
 done
-./hack/build.sh gasoline-bench gasoline-kv gasoline-worker gasoline-example-app gasoline-operator >&2
+./hack/build.sh gasoline-bench gasoline-kv gasoline-worker gasoline-example-app gasoline-operator gasoline-gateway >&2
 available=$(build/bin/gasoline-bench --help | awk '/^Subcommands:/{f=1;next} f && NF {print $1}')
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(pull raft fleet operator tls)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(pull raft fleet operator tls gateway)
 for s in "${scenarios[@]}"; do
   if ! grep -qx "$s" <<<"$available"; then
     echo "bench: gasoline-bench has no scenario '$s' (it has: ${available//$'\n'/ }); skipping" >&2

@@ -853,7 +853,7 @@ int run_fleet(FleetOptions o) {
     return run_demo(o);
   }
   if (o.quick) {
-    o.workflows = 1000;
+    if (o.workflows == FleetOptions{}.workflows) o.workflows = 1000;  // an explicit --workflows stays
     o.paced = 300;
     o.timers = 60;
     o.loops = 60;
