@@ -13,10 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int64_t kQueuedTaskTtlMs = 30'000;   // a leased task no poll took this long is given back
-constexpr int64_t kCommitStuckMs = 15'000;     // a commit without any answer this long is re-sent
 constexpr int64_t kPassThroughMs = 10'000;     // dispatch/get/signal/cancel give up (503) after this
-constexpr size_t kRecentOutcomes = 8192;
 
 struct KvFailure {
   std::string code;
@@ -50,10 +47,21 @@ void run(std::vector<std::function<void()>>& after) {
   after.clear();
 }
 
+TaskLimits limits_of(const Config& c) {
+  TaskLimits l;
+  l.task_timeout_ms = c.task_timeout.count();
+  l.buffer_ttl_ms = c.result_buffer_ttl.count();
+  return l;
+}
+
+Outcome buffered_outcome(const std::string& token) {
+  return Outcome{202, Json{{"buffered", true}, {"token", token}}, {}};
+}
+
 }  // namespace
 
 Sidecar::Sidecar(Config config, Metrics& metrics, CpuReader cpu)
-    : config_(std::move(config)), metrics_(metrics), cpu_(std::move(cpu)) {
+    : config_(std::move(config)), metrics_(metrics), cpu_(std::move(cpu)), tasks_(config_.id, limits_of(config_)) {
   rpc::ClientOptions o;
   o.endpoints = config_.kv;
   o.token = config_.token;
@@ -160,8 +168,7 @@ Json Sidecar::ping_args() {
   // Every lease this sidecar knows of, committing or buffered ones included: the kv releases the leases it
   // granted us that are missing here for a grace (their pull's answer was lost), so nothing stays leased to a
   // live worker that will never run it.
-  Json held = Json::array();
-  for (const auto& [key, h] : held_) held.push_back(h.lease);
+  Json held = tasks_.leases();
   return Json{{"pool", config_.pool},
               {"held", std::move(held)},
               {"worker", config_.id},
@@ -169,7 +176,11 @@ Json Sidecar::ping_args() {
               {"version", config_.version},
               {"workflows", config_.workflows},
               {"cpu", cpu_value_},
-              {"free_slots", config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)}};
+              {"free_slots", free_slots_locked()}};
+}
+
+size_t Sidecar::free_slots_locked() const {
+  return config_.concurrency - std::min<size_t>(tasks_.size(), config_.concurrency);
 }
 
 void Sidecar::refresh_token(bool force) {
@@ -302,9 +313,9 @@ Json Sidecar::health() const {
               {"reason", reason},
               {"draining", draining_},
               {"drained", drain_finished_ && drain_result_.value("drained", false)},
-              {"leased", held_.size()},
-              {"queued", queue_.size()},
-              {"free_slots", config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)},
+              {"leased", tasks_.size()},
+              {"queued", tasks_.queued()},
+              {"free_slots", free_slots_locked()},
               {"waiting_polls", polls_.size()},
               {"cpu", cpu_value_},
               {"cpu_source", to_string(cpu_.source())}};
@@ -323,7 +334,7 @@ void Sidecar::wake_puller() {
 size_t Sidecar::demand_locked() const {
   size_t want = 0;
   for (const auto& p : polls_) want += p.max;
-  return want > queue_.size() ? want - queue_.size() : 0;
+  return want > tasks_.queued() ? want - tasks_.queued() : 0;
 }
 
 bool Sidecar::can_pull_locked() const { return !stopping_ && !draining_ && joined_ && client_->connected(); }
@@ -338,7 +349,7 @@ void Sidecar::puller_loop() {
       if (stopping_) return;
       pull_now_ = false;
       if (!can_pull_locked()) continue;
-      size_t free = config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency);
+      size_t free = free_slots_locked();
       // Only what the app is waiting for and what the slots allow: leased work never sits where nobody runs it.
       want = std::min(demand_locked(), free);
     }
@@ -394,37 +405,16 @@ void Sidecar::pull_once(size_t want) {
   if (reply.contains("rejected"))
     log::warn("the kv rejected the pull", {{"reason", reply["rejected"]}});
   After after;
-  std::vector<std::string> give_back;
+  std::vector<KvSend> give_back;
   {
     std::lock_guard lock(mu_);
     int64_t now = mono_ms();
     for (const auto& t : tasks) {
-      Held h;
-      h.lease = t.value("token", uint64_t{0});
-      h.workflow_id = t.value("workflow_id", "");
-      h.key = api::make_token(h.lease, h.workflow_id).text();
-      h.wake_ts = t.value("wake_ts", int64_t{0});
-      h.pulled_mono = now;
-      for (const auto& s : t.value("signals", Json::array()))
-        h.max_signal_seq = std::max(h.max_signal_seq, s.value("seq", uint64_t{0}));
-      h.task = t;
-      h.task["token"] = h.key;
-      h.task["worker"] = config_.id;
-      if (h.lease == 0 || h.workflow_id.empty() || held_.count(h.key)) {
+      auto granted = tasks_.grant(t, draining_, now);
+      if (granted.kind == TaskTable::Granted::Kind::kRejected)
         log::error("the kv granted a task that is malformed or already held; ignoring it",
-                   {{"token", h.key}, {"workflow", h.workflow_id}});
-        continue;
-      }
-      if (draining_) {
-        // Granted by a pull that was in flight when the drain started: nobody will poll for it; give it back.
-        auto key = h.key;
-        auto& held = held_.emplace(key, std::move(h)).first->second;
-        release_locked(held, "granted after the drain started");
-        give_back.push_back(key);
-        continue;
-      }
-      queue_.push_back(h.key);
-      held_.emplace(h.key, std::move(h));
+                   {{"token", granted.key}, {"workflow", granted.workflow_id}});
+      if (granted.send) give_back.push_back(std::move(*granted.send));
     }
     metrics_.pulled(static_cast<double>(tasks.size()));
     deliver_locked(after);
@@ -432,27 +422,20 @@ void Sidecar::pull_once(size_t want) {
     update_gauges_locked();
   }
   run(after);
-  for (const auto& t : give_back) send_commit(t);
+  log_give_backs(give_back);
+  send(give_back);
 }
 
 Json Sidecar::take_tasks_locked(size_t max) {
-  Json out = Json::array();
-  int64_t now = mono_ms();
+  Json out = tasks_.take(max, mono_ms());
   int64_t wall = wall_ms();
-  while (!queue_.empty() && out.size() < max) {
-    auto token = queue_.front();
-    queue_.pop_front();
-    auto it = held_.find(token);
-    if (it == held_.end() || it->second.commit) continue;  // given back meanwhile
-    it->second.delivered_mono = now;
-    metrics_.wake_lag(static_cast<double>(std::max<int64_t>(0, wall - it->second.wake_ts)) / 1000.0);
-    out.push_back(it->second.task);
-  }
+  for (const auto& t : out)
+    metrics_.wake_lag(static_cast<double>(std::max<int64_t>(0, wall - t.value("wake_ts", int64_t{0}))) / 1000.0);
   return out;
 }
 
 void Sidecar::deliver_locked(After& after) {
-  while (!polls_.empty() && !queue_.empty()) {
+  while (!polls_.empty() && tasks_.queued() > 0) {
     auto p = std::move(polls_.front());
     polls_.pop_front();
     Json tasks = take_tasks_locked(p.max);
@@ -500,180 +483,133 @@ void Sidecar::submit(const api::TaskToken& t, api::ParsedResult r, Done done) {
     done(shutting_down());
     return;
   }
-  if (auto rec = recent_.find(token); rec != recent_.end()) {
-    Json body = rec->second;
-    body["duplicate"] = true;
+  auto s = tasks_.submit(token, r, std::move(done), mono_ms());
+  using Kind = TaskTable::Submitted::Kind;
+  if (s.kind == Kind::kJoined) return;  // the same result posted again while its commit is in flight
+  if (s.kind == Kind::kSend) {
+    if (s.held_ms) metrics_.task_duration(static_cast<double>(*s.held_ms) / 1000.0);
     lock.unlock();
-    metrics_.result("duplicate");
-    done(Outcome{200, std::move(body), {}});
+    send({*s.send});
     return;
   }
-  auto it = held_.find(token);
-  if (it == held_.end()) {
-    lock.unlock();
-    if (!r.worker.empty()) {
-      // A result for a lease this process never held (the sidecar restarted, or the app posted to a peer): the
-      // kv's fence decides. It commits if the lease is still valid, and answers conflict (409) otherwise.
-      Json args{{"workflow_id", t.workflow_id},
-                {"worker", r.worker},
-                {"token", t.lease},
-                {"step", r.step},
-                {"consumed_signal_seq", r.consumed_signal_seq.value_or(0)}};
-      if (!r.children.empty()) args["children"] = r.children;
-      if (!r.signals.empty()) args["signals"] = r.signals;
-      kv_request("commit", std::move(args), std::move(done));
-      return;
-    }
-    metrics_.result("conflict");
-    done(error_outcome(409, "lease_lost",
-                       "token " + token +
-                           " is not held by this sidecar (lease reclaimed or released, or the sidecar restarted); "
-                           "drop the task"));
-    return;
-  }
-  Held& h = it->second;
-  if (!r.workflow_id.empty() && r.workflow_id != h.workflow_id) {
-    lock.unlock();
-    done(error_outcome(400, "bad_request", "token " + token + " belongs to workflow '" + h.workflow_id +
-                                               "', not '" + r.workflow_id + "'"));
-    return;
-  }
-  if (h.commit) {
-    if (h.release) {
-      lock.unlock();
-      metrics_.result("conflict");
-      done(error_outcome(409, "lease_lost",
-                         "the lease of token " + token +
-                             " is being given back (task timeout or drain); drop the task"));
-      return;
-    }
-    if (h.buffered_since && !h.inflight) {
-      lock.unlock();
-      done(Outcome{202, Json{{"buffered", true}, {"token", token}}, {}});
-      return;
-    }
-    h.waiters.push_back(std::move(done));  // the same result posted again while its commit is in flight
-    return;
-  }
-  Json args{{"workflow_id", h.workflow_id},
-            {"worker", config_.id},
-            {"token", h.lease},
-            {"step", r.step},
-            {"consumed_signal_seq", r.consumed_signal_seq.value_or(h.max_signal_seq)}};
-  if (!r.children.empty()) args["children"] = r.children;
-  if (!r.signals.empty()) args["signals"] = r.signals;
-  h.commit = std::move(args);
-  h.waiters.push_back(std::move(done));
-  if (h.delivered_mono) metrics_.task_duration(static_cast<double>(mono_ms() - h.delivered_mono) / 1000.0);
   lock.unlock();
-  send_commit(token);
+  switch (s.kind) {
+    case Kind::kDuplicate:
+      metrics_.result("duplicate");
+      s.done(Outcome{200, std::move(s.body), {}});
+      return;
+    case Kind::kNotHeld:
+      if (!r.worker.empty()) {
+        // A result for a lease this process never held (the sidecar restarted, or the app posted to a peer): the
+        // kv's fence decides. It commits if the lease is still valid, and answers conflict (409) otherwise.
+        Json args{{"workflow_id", t.workflow_id},
+                  {"worker", r.worker},
+                  {"token", t.lease},
+                  {"step", r.step},
+                  {"consumed_signal_seq", r.consumed_signal_seq.value_or(0)}};
+        if (!r.children.empty()) args["children"] = r.children;
+        if (!r.signals.empty()) args["signals"] = r.signals;
+        kv_request("commit", std::move(args), std::move(s.done));
+        return;
+      }
+      metrics_.result("conflict");
+      s.done(error_outcome(409, "lease_lost",
+                           "token " + token +
+                               " is not held by this sidecar (lease reclaimed or released, or the sidecar "
+                               "restarted); drop the task"));
+      return;
+    case Kind::kWrongWorkflow:
+      s.done(error_outcome(400, "bad_request", "token " + token + " belongs to workflow '" + s.workflow_id +
+                                                   "', not '" + r.workflow_id + "'"));
+      return;
+    case Kind::kReleasing:
+      metrics_.result("conflict");
+      s.done(error_outcome(409, "lease_lost",
+                           "the lease of token " + token +
+                               " is being given back (task timeout or drain); drop the task"));
+      return;
+    case Kind::kBuffered:
+      s.done(buffered_outcome(token));
+      return;
+    case Kind::kJoined:
+    case Kind::kSend:
+      return;  // handled above, under the lock
+  }
 }
 
-void Sidecar::send_commit(const std::string& token) {
-  Json args;
-  std::string op;
-  {
-    std::lock_guard lock(mu_);
-    auto it = held_.find(token);
-    if (it == held_.end() || !it->second.commit || it->second.inflight) return;
-    it->second.inflight = true;
-    it->second.sent_mono = mono_ms();
-    args = *it->second.commit;
-    op = it->second.release ? "release" : "commit";
-  }
-  client_->call_async(op, std::move(args), [this, token](std::exception_ptr e, Json result) {
-    try {
-      on_commit_reply(token, e, result);
-    } catch (const std::exception& ex) {
-      // On the kv client's I/O thread: an exception here would end it. The result stays held; the housekeeping
-      // thread sends it again.
-      log::error("commit reply could not be used", {{"token", token}, {"error", ex.what()}});
-      std::lock_guard lock(mu_);
-      if (auto it = held_.find(token); it != held_.end()) {
-        it->second.inflight = false;
-        if (!it->second.buffered_since) it->second.buffered_since = mono_ms();
-        it->second.next_try = mono_ms() + 500;
+void Sidecar::send(const std::vector<KvSend>& sends) {
+  for (const auto& s : sends) {
+    client_->call_async(s.op, s.args, [this, token = s.key](std::exception_ptr e, Json result) {
+      try {
+        on_commit_reply(token, e, result);
+      } catch (const std::exception& ex) {
+        // On the kv client's I/O thread: an exception here would end it. The result stays held; the housekeeping
+        // thread sends it again.
+        log::error("commit reply could not be used", {{"token", token}, {"error", ex.what()}});
+        std::lock_guard lock(mu_);
+        tasks_.reply_unusable(token, mono_ms());
       }
-    }
-  });
+    });
+  }
+}
+
+void Sidecar::log_give_backs(const std::vector<KvSend>& sends) const {
+  for (const auto& s : sends)
+    if (s.op == "release")
+      log::info("giving a lease back",
+                {{"workflow", s.args.value("workflow_id", "")}, {"token", s.key}, {"why", s.args.value("reason", "")}});
 }
 
 void Sidecar::on_commit_reply(const std::string& token, std::exception_ptr error, const Json& result) {
-  After after;
+  KvAnswer answer = KvAnswer::kOk;
+  KvFailure f;
+  if (error) {
+    f = failure_of(error);
+    answer = f.code == rpc::code::kConflict || f.code == rpc::code::kNotFound ? KvAnswer::kLeaseLost
+             : transient(f.code)                                              ? KvAnswer::kTransient
+                                                                              : KvAnswer::kRefused;
+  }
   std::unique_lock lock(mu_);
-  auto it = held_.find(token);
-  if (it == held_.end()) return;  // resolved by another attempt
-  Held& h = it->second;
-  std::vector<Done> waiters;
-  auto finish = [&](Outcome o) {
-    waiters.swap(h.waiters);
-    for (auto& w : waiters) after.push_back([w = std::move(w), o] { w(o); });
-  };
-  if (!error) {
-    bool duplicate = result.value("duplicate", false);
-    metrics_.result(h.release ? "released" : duplicate ? "duplicate" : "ok");
-    Json body{{"status", result.value("status", "")},
-              {"duplicate", duplicate},
-              {"workflow_id", h.workflow_id},
-              {"token", token}};
-    if (result.contains("children")) body["children"] = result["children"];
-    if (result.contains("undelivered") && !result["undelivered"].empty()) body["undelivered"] = result["undelivered"];
-    if (h.buffered_since)
-      log::info("buffered result committed", {{"workflow", h.workflow_id}, {"token", token},
-                                              {"buffered_ms", mono_ms() - h.buffered_since}});
-    if (!h.release) {
-      recent_[token] = body;
-      recent_order_.push_back(token);
-      while (recent_order_.size() > kRecentOutcomes) {
-        recent_.erase(recent_order_.front());
-        recent_order_.pop_front();
-      }
-    }
-    finish(Outcome{200, body, {}});
-    held_.erase(it);
-    pull_now_ = true;  // a slot is free
-  } else {
-    auto f = failure_of(error);
-    if (f.code == rpc::code::kConflict || f.code == rpc::code::kNotFound) {
+  auto r = tasks_.reply(token, answer, result, mono_ms());
+  using Kind = TaskTable::Replied::Kind;
+  Outcome outcome;
+  switch (r.kind) {
+    case Kind::kStale:
+      return;  // resolved by another attempt
+    case Kind::kCommitted:
+    case Kind::kReleased:
+      metrics_.result(r.release ? "released" : r.body.value("duplicate", false) ? "duplicate" : "ok");
+      if (r.buffered_ms)
+        log::info("buffered result committed",
+                  {{"workflow", r.workflow_id}, {"token", token}, {"buffered_ms", *r.buffered_ms}});
+      outcome = Outcome{200, r.body, {}};
+      pull_now_ = true;  // a slot is free
+      break;
+    case Kind::kLeaseLost:
       metrics_.result("conflict");
-      if (!h.release)
-        log::warn("result rejected: lease lost", {{"workflow", h.workflow_id}, {"token", token}, {"error", f.message}});
-      finish(error_outcome(409, "lease_lost", f.message + "; drop the task"));
-      held_.erase(it);
+      if (!r.release)
+        log::warn("result rejected: lease lost", {{"workflow", r.workflow_id}, {"token", token}, {"error", f.message}});
+      outcome = error_outcome(409, "lease_lost", f.message + "; drop the task");
       pull_now_ = true;
-    } else if (!transient(f.code) && !h.release) {
+      break;
+    case Kind::kRefused:
       // The kv refused the step itself (say a child with an invalid name): the lease is still ours, so the app
       // may send a corrected result.
       metrics_.result("invalid");
-      h.commit.reset();
-      h.inflight = false;
-      finish(error_outcome(api::http_status_for_kv(f.code), f.code == rpc::code::kBadRequest ? "bad_request" : f.code,
-                           f.message));
-    } else {
+      outcome = error_outcome(api::http_status_for_kv(f.code), f.code == rpc::code::kBadRequest ? "bad_request" : f.code,
+                              f.message);
+      break;
+    case Kind::kBuffered:
       // The kv is unreachable or changing leaders: keep the result and retry; the app need not wait.
-      h.inflight = false;
-      if (!h.buffered_since) {
-        h.buffered_since = mono_ms();
-        if (!h.release) metrics_.result("buffered");
-      }
-      h.next_try = mono_ms() + 200;
-      finish(Outcome{202, Json{{"buffered", true}, {"token", token}, {"reason", f.message}}, {}});
-    }
+      if (r.first_buffered && !r.release) metrics_.result("buffered");
+      outcome = Outcome{202, Json{{"buffered", true}, {"token", token}, {"reason", f.message}}, {}};
+      break;
   }
   update_gauges_locked();
   lock.unlock();
   pull_cv_.notify_one();
   drained_cv_.notify_all();
-  run(after);
-}
-
-// Gives a lease back without recording a step (the kv's `release`): the workflow keeps its state and signals and
-// is due again at once, for another worker when this one drains.
-void Sidecar::release_locked(Held& h, const std::string& why) {
-  if (h.commit) return;
-  h.release = true;
-  h.commit = Json{{"workflow_id", h.workflow_id}, {"worker", config_.id}, {"token", h.lease}, {"reason", why}};
-  log::info("giving a lease back", {{"workflow", h.workflow_id}, {"token", h.key}, {"why", why}});
+  for (auto& w : r.waiters) w(outcome);
 }
 
 // --- pass-through calls --------------------------------------------------------------------------------------
@@ -763,21 +699,18 @@ void Sidecar::send_call(uint64_t id) {
 // --- housekeeping --------------------------------------------------------------------------------------------
 
 void Sidecar::update_gauges_locked() {
-  metrics_.set_leased(static_cast<double>(held_.size()));
-  metrics_.set_queued(static_cast<double>(queue_.size()));
-  metrics_.set_free_slots(
-      static_cast<double>(config_.concurrency - std::min<size_t>(held_.size(), config_.concurrency)));
+  metrics_.set_leased(static_cast<double>(tasks_.size()));
+  metrics_.set_queued(static_cast<double>(tasks_.queued()));
+  metrics_.set_free_slots(static_cast<double>(free_slots_locked()));
   metrics_.set_waiting_polls(static_cast<double>(polls_.size()));
-  size_t buffered = 0;
-  for (const auto& [t, h] : held_) buffered += h.buffered_since != 0;
-  metrics_.set_buffered(static_cast<double>(buffered));
+  metrics_.set_buffered(static_cast<double>(tasks_.buffered()));
   metrics_.set_draining(draining_);
 }
 
 void Sidecar::housekeeping_loop() {
   while (true) {
     After after;
-    std::vector<std::string> resend;
+    std::vector<KvSend> released, resend;
     std::vector<uint64_t> recall;
     {
       std::unique_lock lock(mu_);
@@ -798,40 +731,17 @@ void Sidecar::housekeeping_loop() {
           ++it;
         }
       }
-      for (auto it = held_.begin(); it != held_.end();) {
-        Held& h = it->second;
-        if (!h.commit) {
-          bool queued_too_long = !h.delivered_mono && now - h.pulled_mono > kQueuedTaskTtlMs;
-          bool app_too_slow = h.delivered_mono && now - h.delivered_mono > config_.task_timeout.count();
-          if (queued_too_long || app_too_slow) {
-            release_locked(h, queued_too_long ? "no app poll took it" : "the app sent no result within --task-timeout");
-            resend.push_back(h.key);
-          }
-        } else if (h.inflight && now - h.sent_mono > kCommitStuckMs) {
-          // No answer at all (a kv that accepts but does not respond): let the app go, and send again; a commit
-          // that did land meanwhile comes back as duplicate.
-          h.inflight = false;
-          if (!h.buffered_since) h.buffered_since = now;
-          std::vector<Done> waiters;
-          waiters.swap(h.waiters);
-          for (auto& w : waiters)
-            after.push_back(
-                [w = std::move(w), t = h.key] { w(Outcome{202, Json{{"buffered", true}, {"token", t}}, {}}); });
-          h.next_try = now;
-        } else if (!h.inflight && h.buffered_since) {
-          if (now - h.buffered_since > config_.result_buffer_ttl.count()) {
-            metrics_.result("dropped");
-            log::error("dropping a buffered result: the kv stayed unreachable past --result-buffer-ttl",
-                       {{"workflow", h.workflow_id}, {"token", h.key}, {"buffered_ms", now - h.buffered_since}});
-            it = held_.erase(it);
-            continue;
-          }
-          if (now >= h.next_try) {
-            h.next_try = now + 500;
-            resend.push_back(h.key);
-          }
-        }
-        ++it;
+      auto due = tasks_.due(now);
+      released = std::move(due.released);
+      resend = std::move(due.resent);
+      for (auto& [token, waiters] : due.stuck)
+        for (auto& w : waiters) after.push_back([w = std::move(w), t = token] { w(buffered_outcome(t)); });
+      for (auto& d : due.dropped) {
+        metrics_.result("dropped");
+        log::error("dropping a buffered result: the kv stayed unreachable past --result-buffer-ttl",
+                   {{"workflow", d.workflow_id}, {"token", d.key}, {"buffered_ms", d.buffered_ms}});
+        // Only a commit whose answer could not be read still has waiters here; they hear what the others heard.
+        for (auto& w : d.waiters) after.push_back([w = std::move(w), t = d.key] { w(buffered_outcome(t)); });
       }
       for (auto& [id, c] : calls_) {
         if (!c.inflight && c.next_try && now >= c.next_try) recall.push_back(id);
@@ -849,7 +759,9 @@ void Sidecar::housekeeping_loop() {
       update_gauges_locked();
     }
     run(after);
-    for (const auto& t : resend) send_commit(t);
+    log_give_backs(released);
+    send(released);
+    send(resend);
     for (auto id : recall) send_call(id);
     drained_cv_.notify_all();
   }
@@ -857,19 +769,12 @@ void Sidecar::housekeeping_loop() {
 
 // --- drain ---------------------------------------------------------------------------------------------------
 
-bool Sidecar::start_drain_locked(After& after, std::vector<std::string>& released) {
+bool Sidecar::start_drain_locked(After& after, std::vector<KvSend>& released) {
   if (draining_ || stopping_) return false;
   draining_ = true;
   drain_started_mono_ = mono_ms();
   // Tasks the app never received move on at once instead of waiting for the drain.
-  for (const auto& token : queue_) {
-    auto it = held_.find(token);
-    if (it != held_.end() && !it->second.commit) {
-      release_locked(it->second, "draining");
-      released.push_back(token);
-    }
-  }
-  queue_.clear();
+  released = tasks_.drain(drain_started_mono_);
   // Nothing new will come: waiting polls are answered now, so an app told to stop is not held in a long poll.
   for (auto& p : polls_)
     after.push_back([done = std::move(p.done)] {
@@ -877,29 +782,30 @@ bool Sidecar::start_drain_locked(After& after, std::vector<std::string>& release
     });
   polls_.clear();
   update_gauges_locked();
-  log::info("draining", {{"worker", config_.id}, {"leased", held_.size()}, {"given_back", released.size()},
+  log::info("draining", {{"worker", config_.id}, {"leased", tasks_.size()}, {"given_back", released.size()},
                          {"drain_timeout_ms", config_.drain_timeout.count()}});
   auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
   drain_thread_ = std::thread([this, deadline] { run_drain(deadline); });
   return true;
 }
 
-void Sidecar::drain_started(After& after, const std::vector<std::string>& released) {
+void Sidecar::drain_started(After& after, const std::vector<KvSend>& released) {
   metrics_.set_ready(false);
   pull_cv_.notify_one();
   run(after);
-  for (const auto& t : released) send_commit(t);
+  log_give_backs(released);
+  send(released);
 }
 
 Json Sidecar::drain_summary_locked(bool finished) const {
-  size_t running = 0, buffered = 0;
-  for (const auto& [t, h] : held_) (h.commit ? buffered : running) += 1;
+  size_t running = tasks_.running();
+  size_t buffered = tasks_.size() - running;
   int64_t waited = mono_ms() - drain_started_mono_;
-  return Json{{"drained", held_.empty()},
+  return Json{{"drained", tasks_.empty()},
               {"running", running},    // handed to the app, no result yet
               {"buffered", buffered},  // a result (or a give-back) whose commit the kv has not confirmed yet
               {"waited_ms", waited},
-              {"timed_out", finished && !held_.empty() && !forced_ && !stopping_},
+              {"timed_out", finished && !tasks_.empty() && !forced_ && !stopping_},
               {"forced", forced_},
               {"drain_timeout_ms", config_.drain_timeout.count()},
               {"worker", config_.id}};
@@ -927,7 +833,7 @@ void Sidecar::run_drain(std::chrono::steady_clock::time_point deadline) {
       }
       // Holding nothing, there is nothing to protect by waiting for the kv: the drain only keeps new work away
       // from a worker that is about to leave, and a kv that is down assigns nothing anyway.
-      if (stop() || std::chrono::steady_clock::now() >= deadline || held_.empty()) {
+      if (stop() || std::chrono::steady_clock::now() >= deadline || tasks_.empty()) {
         redrain_ = true;  // the membership thread says it once the kv answers pings again
         log::error("drain call failed; the membership thread retries it once the kv is back", {{"error", e.what()}});
         break;
@@ -949,12 +855,12 @@ void Sidecar::run_drain(std::chrono::steady_clock::time_point deadline) {
   Json summary;
   {
     std::unique_lock lock(mu_);
-    drained_cv_.wait_until(lock, deadline, [&] { return held_.empty() || stop(); });
+    drained_cv_.wait_until(lock, deadline, [&] { return tasks_.empty() || stop(); });
     summary = drain_summary_locked(true);
     drain_result_ = summary;
     drain_finished_ = true;
     waiters.swap(drain_waiters_);
-    log::info(held_.empty() ? "drained: every task the app held is resolved"
+    log::info(tasks_.empty() ? "drained: every task the app held is resolved"
                             : "drain ended with tasks still held; leave gives them back",
               {{"worker", config_.id}, {"running", summary["running"]}, {"buffered", summary["buffered"]},
                {"waited_ms", summary["waited_ms"]}, {"forced", forced_}, {"waiting_callers", waiters.size()}});
@@ -965,7 +871,7 @@ void Sidecar::run_drain(std::chrono::steady_clock::time_point deadline) {
 
 void Sidecar::drain(Done done) {
   After after;
-  std::vector<std::string> released;
+  std::vector<KvSend> released;
   bool started;
   {
     std::unique_lock lock(mu_);
@@ -988,7 +894,7 @@ void Sidecar::drain(Done done) {
 
 Json Sidecar::drain() {
   After after;
-  std::vector<std::string> released;
+  std::vector<KvSend> released;
   bool started;
   {
     std::lock_guard lock(mu_);
@@ -1020,7 +926,7 @@ void Sidecar::leave() {
   bool holding;
   {
     std::lock_guard lock(mu_);
-    holding = !held_.empty();
+    holding = !tasks_.empty();
   }
   if (!holding && !client_->connected()) {
     log::info("leaving without telling the kv: it is unreachable and this worker holds nothing",
@@ -1115,9 +1021,7 @@ void Sidecar::shutdown() {
     for (auto& [id, c] : calls_)
       after.push_back([done = std::move(c.done)] { done(shutting_down()); });
     calls_.clear();
-    for (auto& [t, h] : held_)
-      for (auto& w : h.waiters)
-        after.push_back([w = std::move(w)] { w(shutting_down()); });
+    for (auto& w : tasks_.take_waiters()) after.push_back([w = std::move(w)] { w(shutting_down()); });
   }
   run(after);
   pull_cv_.notify_all();

@@ -14,27 +14,17 @@
 #include "worker/config.h"
 #include "worker/cpu.h"
 #include "worker/metrics.h"
+#include "worker/outcome.h"
+#include "worker/task_table.h"
 
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <list>
 #include <map>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 
 namespace gasoline::worker {
-
-using Json = nlohmann::json;
-
-// What the app gets back: an HTTP status and a JSON body.
-struct Outcome {
-  int status = 200;
-  Json body = Json::object();
-  std::vector<std::pair<std::string, std::string>> headers;
-};
-using Done = std::function<void(Outcome)>;
 
 class Sidecar {
  public:
@@ -88,23 +78,6 @@ class Sidecar {
   const std::string& id() const { return config_.id; }
 
  private:
-  struct Held {
-    std::string key;     // the task token the app sees: "<lease>.<workflow id>"
-    uint64_t lease = 0;  // the kv's fencing token
-    std::string workflow_id;
-    Json task;
-    uint64_t max_signal_seq = 0;
-    int64_t wake_ts = 0;
-    int64_t pulled_mono = 0;
-    int64_t delivered_mono = 0;  // 0 while queued (leased but not handed to the app)
-    std::optional<Json> commit;  // the commit args once a result arrived (or a release was decided)
-    bool release = false;        // the commit gives the lease back instead of recording the app's step
-    bool inflight = false;
-    int64_t sent_mono = 0;
-    int64_t buffered_since = 0;  // 0 unless a commit attempt failed for a transient reason
-    int64_t next_try = 0;
-    std::vector<Done> waiters;
-  };
   struct Poll {
     uint64_t id = 0;
     size_t max = 1;
@@ -138,8 +111,8 @@ class Sidecar {
 
   // Starts the drain unless it started already (returns false then). Polls to answer go to `after`, leases to
   // give back to `released`; the caller runs and sends them once the lock is released.
-  bool start_drain_locked(After& after, std::vector<std::string>& released);
-  void drain_started(After& after, const std::vector<std::string>& released);
+  bool start_drain_locked(After& after, std::vector<KvSend>& released);
+  void drain_started(After& after, const std::vector<KvSend>& released);
   void run_drain(std::chrono::steady_clock::time_point deadline);
   Json drain_summary_locked(bool finished) const;
   // Membership thread: undoes a finished drain that no SIGTERM followed within --undrain-after.
@@ -147,9 +120,11 @@ class Sidecar {
 
   void deliver_locked(After& after);
   Json take_tasks_locked(size_t max);
-  void send_commit(const std::string& key);
+  // Commits and releases the task table decided on; called without the lock.
+  void send(const std::vector<KvSend>& sends);
   void on_commit_reply(const std::string& key, std::exception_ptr error, const Json& result);
-  void release_locked(Held& h, const std::string& why);
+  void log_give_backs(const std::vector<KvSend>& sends) const;
+  size_t free_slots_locked() const;
   void send_call(uint64_t id);
   Outcome success_outcome(const PendingCall& call, const Json& result);
   void update_gauges_locked();
@@ -194,13 +169,9 @@ class Sidecar {
   double cpu_value_ = 0;
   uint64_t next_poll_id_ = 1;
   uint64_t next_call_id_ = 1;
-  std::map<std::string, Held> held_;  // by task token
-  std::deque<std::string> queue_;
+  TaskTable tasks_;  // the leased tasks and their states
   std::list<Poll> polls_;
   std::map<uint64_t, PendingCall> calls_;
-  // Outcomes of recent commits, so an app that re-posts a result after a lost response gets the same answer.
-  std::unordered_map<std::string, Json> recent_;
-  std::deque<std::string> recent_order_;
 
   std::thread membership_thread_;
   std::thread puller_thread_;
