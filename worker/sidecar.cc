@@ -2,50 +2,15 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/random_id.h"
 #include "common/token_file.h"
+#include "worker/kv_failure.h"
 
 #include <algorithm>
-#include <random>
 
 namespace gasoline::worker {
 namespace {
 
 using namespace std::chrono_literals;
-
-constexpr int64_t kPassThroughMs = 10'000;     // dispatch/get/signal/cancel give up (503) after this
-
-struct KvFailure {
-  std::string code;
-  std::string message;
-};
-
-KvFailure failure_of(std::exception_ptr e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const rpc::KvError& err) {
-    return {err.code(), err.what()};
-  } catch (const std::exception& err) {
-    return {rpc::code::kInternal, err.what()};
-  }
-}
-
-bool transient(const std::string& code) {
-  return code == rpc::code::kUnavailable || code == rpc::code::kNotLeader || code == rpc::code::kInternal;
-}
-
-Outcome error_outcome(int status, const std::string& code, const std::string& message) {
-  Outcome o{status, api::error_json(code, message), {}};
-  if (status == 503) o.headers.emplace_back("Retry-After", "1");
-  return o;
-}
-
-Outcome shutting_down() { return error_outcome(503, "shutting_down", "the sidecar is shutting down"); }
-
-void run(std::vector<std::function<void()>>& after) {
-  for (auto& f : after) f();
-  after.clear();
-}
 
 TaskLimits limits_of(const Config& c) {
   TaskLimits l;
@@ -60,6 +25,11 @@ Outcome buffered_outcome(const std::string& token) {
 
 }  // namespace
 
+void Sidecar::run(After& after) {
+  for (auto& f : after) f();
+  after.clear();
+}
+
 Sidecar::Sidecar(Config config, Metrics& metrics, CpuReader cpu)
     : config_(std::move(config)), metrics_(metrics), cpu_(std::move(cpu)), tasks_(config_.id, limits_of(config_)) {
   rpc::ClientOptions o;
@@ -71,6 +41,7 @@ Sidecar::Sidecar(Config config, Metrics& metrics, CpuReader cpu)
   o.connect_timeout = std::chrono::milliseconds(std::clamp<int64_t>(config_.ping_interval.count() * 2, 500, 2000));
   o.call_timeout = 10s;
   client_ = std::make_unique<rpc::Client>(o);
+  pass_ = std::make_unique<PassThrough>(*client_, metrics_);
 }
 
 Sidecar::~Sidecar() { shutdown(); }
@@ -612,88 +583,8 @@ void Sidecar::on_commit_reply(const std::string& token, std::exception_ptr error
   for (auto& w : r.waiters) w(outcome);
 }
 
-// --- pass-through calls --------------------------------------------------------------------------------------
-
 void Sidecar::kv_request(const std::string& op, Json args, Done done) {
-  {
-    std::unique_lock lock(mu_);
-    if (stopping_) {
-      lock.unlock();
-      done(shutting_down());
-      return;
-    }
-  }
-  if (op == "dispatch" && args.value("id", "").empty()) args["id"] = random_id("wf_");
-  if (op == "signal" && args.value("signal_id", "").empty()) args["signal_id"] = random_id("sig_");
-  uint64_t id;
-  {
-    std::lock_guard lock(mu_);
-    id = next_call_id_++;
-    calls_.emplace(id, PendingCall{id, op, std::move(args), mono_ms() + kPassThroughMs, 0, false, std::move(done)});
-  }
-  send_call(id);
-}
-
-Outcome Sidecar::success_outcome(const PendingCall& c, const Json& result) {
-  if (c.op == "dispatch") return Outcome{result.value("existing", false) ? 200 : 201, result, {}};
-  if (c.op == "commit") {
-    metrics_.result(result.value("duplicate", false) ? "duplicate" : "ok");
-    return Outcome{200,
-                   Json{{"status", result.value("status", "")},
-                        {"duplicate", result.value("duplicate", false)},
-                        {"workflow_id", c.args.value("workflow_id", "")},
-                        {"token", api::make_token(c.args.value("token", uint64_t{0}), c.args.value("workflow_id", ""))
-                                      .text()}},
-                   {}};
-  }
-  return Outcome{200, result, {}};
-}
-
-void Sidecar::send_call(uint64_t id) {
-  std::string op;
-  Json args;
-  {
-    std::lock_guard lock(mu_);
-    auto it = calls_.find(id);
-    if (it == calls_.end() || it->second.inflight) return;
-    it->second.inflight = true;
-    op = it->second.op;
-    args = it->second.args;
-  }
-  client_->call_async(op, std::move(args), [this, id](std::exception_ptr e, Json result) {
-    Done done;
-    Outcome outcome;
-    {
-      std::lock_guard lock(mu_);
-      auto it = calls_.find(id);
-      if (it == calls_.end()) return;  // answered already (deadline)
-      auto& c = it->second;
-      c.inflight = false;
-      if (e) {
-        auto f = failure_of(e);
-        if (transient(f.code) && mono_ms() + 100 < c.deadline) {
-          c.next_try = mono_ms() + 100;  // the housekeeping thread sends it again
-          return;
-        }
-        if (c.op == "commit" && (f.code == rpc::code::kConflict || f.code == rpc::code::kNotFound)) {
-          metrics_.result("conflict");
-          outcome = error_outcome(409, "lease_lost", f.message + "; drop the task");
-        } else {
-          outcome = error_outcome(api::http_status_for_kv(f.code), f.code, f.message);
-        }
-      } else {
-        try {
-          outcome = success_outcome(c, result);
-        } catch (const std::exception& ex) {
-          // On the kv client's I/O thread: answer the app, never let the exception end the thread.
-          outcome = error_outcome(502, "internal", "unexpected reply to '" + c.op + "' from the kv: " + ex.what());
-        }
-      }
-      done = std::move(c.done);
-      calls_.erase(it);
-    }
-    done(std::move(outcome));
-  });
+  pass_->request(op, std::move(args), std::move(done));
 }
 
 // --- housekeeping --------------------------------------------------------------------------------------------
@@ -711,7 +602,6 @@ void Sidecar::housekeeping_loop() {
   while (true) {
     After after;
     std::vector<KvSend> released, resend;
-    std::vector<uint64_t> recall;
     {
       std::unique_lock lock(mu_);
       int64_t next = mono_ms() + 100;
@@ -743,26 +633,13 @@ void Sidecar::housekeeping_loop() {
         // Only a commit whose answer could not be read still has waiters here; they hear what the others heard.
         for (auto& w : d.waiters) after.push_back([w = std::move(w), t = d.key] { w(buffered_outcome(t)); });
       }
-      for (auto& [id, c] : calls_) {
-        if (!c.inflight && c.next_try && now >= c.next_try) recall.push_back(id);
-      }
-      for (auto it = calls_.begin(); it != calls_.end();) {
-        if (it->second.deadline <= now) {
-          after.push_back([done = std::move(it->second.done), op = it->second.op] {
-            done(error_outcome(503, "unavailable", "the kv did not answer '" + op + "' in time; retry later"));
-          });
-          it = calls_.erase(it);
-        } else {
-          ++it;
-        }
-      }
       update_gauges_locked();
     }
     run(after);
     log_give_backs(released);
     send(released);
     send(resend);
-    for (auto id : recall) send_call(id);
+    pass_->tick();
     drained_cv_.notify_all();
   }
 }
@@ -1018,12 +895,10 @@ void Sidecar::shutdown() {
     for (auto& p : polls_)
       after.push_back([done = std::move(p.done)] { done(shutting_down()); });
     polls_.clear();
-    for (auto& [id, c] : calls_)
-      after.push_back([done = std::move(c.done)] { done(shutting_down()); });
-    calls_.clear();
     for (auto& w : tasks_.take_waiters()) after.push_back([w = std::move(w)] { w(shutting_down()); });
   }
   run(after);
+  pass_->shutdown();
   pull_cv_.notify_all();
   house_cv_.notify_all();
   member_cv_.notify_all();

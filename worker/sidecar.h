@@ -4,6 +4,10 @@
 // handed to the app, their results committed under the fenced lease (retried while the kv is away), and the
 // drain. The HTTP layer (worker/api.h) calls in; nothing here knows about HTTP beyond status numbers.
 //
+// Where it lives: sidecar.cc (membership, pulling, results, housekeeping, drain), task_table.h (the leased tasks'
+// states and every decision about them, without I/O) and pass_through.h (dispatch, get, signal and cancel, with
+// their own lock).
+//
 // Threads: the kv client's I/O thread (callbacks, never blocked), a membership thread, a puller thread and a
 // housekeeping thread (poll deadlines, result retries, task timeouts), and from the drain's start a drain thread (the
 // kv's `drain` call and the wait for the app's tasks; HTTP callers of drain() are answered from it, so no server
@@ -15,6 +19,7 @@
 #include "worker/cpu.h"
 #include "worker/metrics.h"
 #include "worker/outcome.h"
+#include "worker/pass_through.h"
 #include "worker/task_table.h"
 
 #include <condition_variable>
@@ -84,16 +89,9 @@ class Sidecar {
     int64_t deadline = 0;  // mono ms
     Done done;
   };
-  struct PendingCall {
-    uint64_t id = 0;
-    std::string op;
-    Json args;
-    int64_t deadline = 0;
-    int64_t next_try = 0;
-    bool inflight = false;
-    Done done;
-  };
   using After = std::vector<std::function<void()>>;
+  // Runs the answers and calls collected under the lock, once it is released.
+  static void run(After& after);
 
   void membership_loop();
   void puller_loop();
@@ -125,8 +123,6 @@ class Sidecar {
   void on_commit_reply(const std::string& key, std::exception_ptr error, const Json& result);
   void log_give_backs(const std::vector<KvSend>& sends) const;
   size_t free_slots_locked() const;
-  void send_call(uint64_t id);
-  Outcome success_outcome(const PendingCall& call, const Json& result);
   void update_gauges_locked();
   size_t demand_locked() const;
   bool can_pull_locked() const;
@@ -137,6 +133,7 @@ class Sidecar {
   Metrics& metrics_;
   CpuReader cpu_;
   std::unique_ptr<rpc::Client> client_;
+  std::unique_ptr<PassThrough> pass_;  // dispatch, get, signal, cancel
 
   mutable std::mutex mu_;
   std::condition_variable pull_cv_;
@@ -168,10 +165,8 @@ class Sidecar {
   std::string token_;            // the token new connections present; membership thread only after start
   double cpu_value_ = 0;
   uint64_t next_poll_id_ = 1;
-  uint64_t next_call_id_ = 1;
   TaskTable tasks_;  // the leased tasks and their states
   std::list<Poll> polls_;
-  std::map<uint64_t, PendingCall> calls_;
 
   std::thread membership_thread_;
   std::thread puller_thread_;
