@@ -4,9 +4,9 @@
 // handed to the app, their results committed under the fenced lease (retried while the kv is away), and the
 // drain. The HTTP layer (worker/api.h) calls in; nothing here knows about HTTP beyond status numbers.
 //
-// Where it lives: sidecar.cc (membership, pulling, results, housekeeping, drain), task_table.h (the leased tasks'
-// states and every decision about them, without I/O) and pass_through.h (dispatch, get, signal and cancel, with
-// their own lock).
+// Where it lives: sidecar.cc (membership, pulling, results, housekeeping), drain.cc (drain, undrain, leave),
+// task_table.h (the leased tasks' states and every decision about them, without I/O) and pass_through.h
+// (dispatch, get, signal and cancel, with their own lock).
 //
 // Threads: the kv client's I/O thread (callbacks, never blocked), a membership thread, a puller thread and a
 // housekeeping thread (poll deadlines, result retries, task timeouts), and from the drain's start a drain thread (the
