@@ -118,7 +118,8 @@ void Gateway::handle(http::Request req, http::Reply raw_reply) {
 }
 
 std::shared_ptr<rpc::Client> Gateway::acquire(const std::string& token) {
-  std::vector<std::shared_ptr<rpc::Client>> closing;  // closed outside the lock
+  // Closing a client joins its thread: never under mu_, which every client's callbacks take.
+  std::vector<std::shared_ptr<rpc::Client>> closing;
   std::shared_ptr<rpc::Client> out;
   {
     std::lock_guard lock(mu_);
@@ -134,32 +135,33 @@ std::shared_ptr<rpc::Client> Gateway::acquire(const std::string& token) {
       }
     }
     auto it = conns_.find(token);
-    if (it == conns_.end()) {
-      if (conns_.size() >= options_.max_clients) {
-        // The longest idle connection makes room; with every one busy, the caller waits its turn.
-        auto victim = conns_.end();
-        for (auto c = conns_.begin(); c != conns_.end(); ++c)
-          if (c->second.inflight == 0 && (victim == conns_.end() || c->second.last_used < victim->second.last_used))
-            victim = c;
-        if (victim == conns_.end()) {
-          metrics_.set_kv_clients(static_cast<double>(conns_.size()));
-          for (auto& c : closing) c->close();
-          return nullptr;
-        }
+    bool room = it != conns_.end() || conns_.size() < options_.max_clients;
+    if (!room) {
+      // The longest idle connection makes room; with every one busy, the caller waits its turn (429).
+      auto victim = conns_.end();
+      for (auto c = conns_.begin(); c != conns_.end(); ++c)
+        if (c->second.inflight == 0 && (victim == conns_.end() || c->second.last_used < victim->second.last_used))
+          victim = c;
+      if (victim != conns_.end()) {
         closing.push_back(std::move(victim->second.client));
         conns_.erase(victim);
+        room = true;
       }
-      rpc::ClientOptions o;
-      o.endpoints = options_.kv;
-      o.token = token;
-      o.name = "gasoline-gateway";
-      o.tls = options_.kv_tls;
-      o.call_timeout = options_.call_timeout;
-      it = conns_.emplace(token, Conn{std::make_shared<rpc::Client>(o), now, 0, false}).first;
     }
-    it->second.last_used = now;
-    ++it->second.inflight;
-    out = it->second.client;
+    if (room) {
+      if (it == conns_.end()) {
+        rpc::ClientOptions o;
+        o.endpoints = options_.kv;
+        o.token = token;
+        o.name = "gasoline-gateway";
+        o.tls = options_.kv_tls;
+        o.call_timeout = options_.call_timeout;
+        it = conns_.emplace(token, Conn{std::make_shared<rpc::Client>(o), now, 0, false}).first;
+      }
+      it->second.last_used = now;
+      ++it->second.inflight;
+      out = it->second.client;
+    }
     metrics_.set_kv_clients(static_cast<double>(conns_.size()));
   }
   for (auto& c : closing) c->close();
@@ -200,7 +202,12 @@ void Gateway::run_calls(const std::string& token, std::shared_ptr<rpc::Client> c
       bool refused = std::any_of(batch->outcomes.begin(), batch->outcomes.end(),
                                  [](const Outcome& x) { return !x.ok && x.code == rpc::code::kUnauthenticated; });
       release(token, refused);
-      batch->reply(respond(batch->plan, batch->outcomes));
+      try {
+        batch->reply(respond(batch->plan, batch->outcomes));
+      } catch (const std::exception& e) {  // on a kv client's I/O thread: never let it end that thread
+        log::error("answering a request failed", {{"error", e.what()}});
+        batch->reply(http::error_response(500, "internal", std::string("answering failed: ") + e.what()));
+      }
     });
   }
 }

@@ -198,9 +198,13 @@ http::Response error_reply(const Outcome& o) {
   return r;
 }
 
+// Whether a dispatch found its workflow existing. A result that is not an object is the kv's mistake, answered as
+// created rather than thrown on a client's I/O thread.
+bool existing(const Json& result) { return result.is_object() && result.value("existing", false); }
+
 // One outcome as an item of a batch answer: {status, body}.
 Json batch_item(const Outcome& o) {
-  if (o.ok) return Json{{"status", o.result.value("existing", false) ? 200 : 201}, {"body", o.result}};
+  if (o.ok) return Json{{"status", existing(o.result) ? 200 : 201}, {"body", o.result}};
   return Json{{"status", status_for_kv(o.code)}, {"body", Json{{"error", {{"code", o.code}, {"message", o.message}}}}}};
 }
 
@@ -280,12 +284,15 @@ http::Response respond(const Plan& plan, const std::vector<Outcome>& outcomes) {
   const auto& o = outcomes.front();
   if (!o.ok) return error_reply(o);
   switch (plan.route) {
-    case Route::kDispatch: return json_reply(o.result.value("existing", false) ? 200 : 201, o.result);
+    case Route::kDispatch: return json_reply(existing(o.result) ? 200 : 201, o.result);
     case Route::kList: {
-      Json body{{"workflows", o.result.value("workflows", Json::array())}};
+      if (!o.result.is_object() || !o.result.contains("workflows") || !o.result["workflows"].is_array())
+        return http::error_response(502, "protocol", "the kv's list result has no list of workflows");
+      Json body{{"workflows", o.result["workflows"]}};
       // A full page may have a next one; its cursor is the last id (the kv continues after it).
       const auto& w = body["workflows"];
-      if (plan.list_limit > 0 && w.size() >= plan.list_limit && w.back().contains("id")) body["next"] = w.back()["id"];
+      if (plan.list_limit > 0 && w.size() >= plan.list_limit && w.back().is_object() && w.back().contains("id"))
+        body["next"] = w.back()["id"];
       return json_reply(200, body);
     }
     default: return json_reply(200, o.result);

@@ -15,6 +15,7 @@ bool Sidecar::start_drain_locked(After& after, std::vector<KvSend>& released) {
   if (draining_ || stopping_) return false;
   draining_ = true;
   drain_started_mono_ = mono_ms();
+  drain_asked_mono_ = drain_started_mono_;
   // Tasks the app never received move on at once instead of waiting for the drain.
   released = tasks_.drain(drain_started_mono_);
   // Nothing new will come: waiting polls are answered now, so an app told to stop is not held in a long poll.
@@ -117,6 +118,7 @@ void Sidecar::drain(Done done) {
   bool started;
   {
     std::unique_lock lock(mu_);
+    drain_asked_mono_ = mono_ms();
     if (drain_finished_) {
       Json summary = drain_result_;
       lock.unlock();
@@ -190,14 +192,15 @@ void Sidecar::leave() {
 
 void Sidecar::undrain_if_due() {
   int64_t now = mono_ms();
-  int64_t drained_for;
+  int64_t drained_for, asked;
   {
     std::lock_guard lock(mu_);
     if (config_.undrain_after.count() == 0 || !drain_finished_ || terminating_ || stopping_ || stop_membership_ ||
         now < undrain_next_try_)
       return;
+    asked = drain_asked_mono_;
     drained_for = now - drain_started_mono_;
-    if (drained_for < config_.undrain_after.count()) return;
+    if (now - asked < config_.undrain_after.count()) return;
   }
   try {
     client_->call("undrain", Json{{"pool", config_.pool}, {"worker", config_.id}}, rpc::CallOptions{2s, true});
@@ -214,9 +217,12 @@ void Sidecar::undrain_if_due() {
   std::thread finished_drain;
   {
     std::lock_guard lock(mu_);
-    // A SIGTERM that came while the kv answered wins: the worker leaves, and staying out of the ranking until then
-    // is what the kv would have done anyway.
-    if (terminating_ || stopping_) return;
+    // A SIGTERM, or another drain request, that came while the kv answered wins: the kv is told to drain again
+    // (the membership thread says it), and the worker stays drained here.
+    if (terminating_ || stopping_ || drain_asked_mono_ != asked) {
+      redrain_ = true;
+      return;
+    }
     draining_ = false;
     drain_finished_ = false;
     drain_result_ = Json();

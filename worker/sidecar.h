@@ -145,6 +145,9 @@ class Sidecar {
   bool draining_ = false;         // the drain started (it ends when the worker leaves or is undrained)
   bool terminating_ = false;      // SIGTERM: drain_and_leave() was called, so the drain is never undone
   int64_t undrain_next_try_ = 0;  // mono ms; membership thread only
+  // The last drain request (mono ms): --undrain-after counts from it, so a hook that drains again renews the drain,
+  // and a request that comes while the kv is asked to undrain cancels the undoing.
+  int64_t drain_asked_mono_ = 0;
   bool drain_finished_ = false;   // ... and finished: drain_result_ holds its summary
   bool forced_ = false;
   bool left_ = false;

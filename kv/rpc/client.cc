@@ -393,6 +393,12 @@ void Client::close() {
       impl->thread.detach();
     } else {
       impl->thread.join();
+      // io.stop() left the completions of what disconnect() cancelled (the read, timers, a resolve) and any call
+      // posted meanwhile in the queue, each holding the Impl that owns the queue: run them now (each sees
+      // `closing`; a late call is answered "client is closed"), or the Impl, its sockets and its resolver thread
+      // would never be freed. A gateway closes a client for every credential it evicts.
+      impl->io.restart();
+      impl->io.poll();
     }
   }
 }

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
@@ -522,6 +523,32 @@ INSTANTIATE_TEST_SUITE_P(Strategies, KvServerLease, ::testing::Values("all", "re
                          [](const auto& info) { return info.param; });
 
 // --- fencing over RPC ----------------------------------------------------------------------------------------
+
+// Entries of a /proc/self directory: threads (task) or open file descriptors (fd).
+size_t proc_self_entries(const char* dir) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(std::string("/proc/self/") + dir)) ++n;
+  return n;
+}
+
+// A closed client frees its I/O thread, its sockets and its resolver: the gateway closes one for every credential
+// it evicts, so a leak per close would end in EMFILE. Found by review: io.stop() left cancelled completions queued,
+// each holding the Impl that owned the queue.
+TEST(KvServer, ClosedClientsFreeTheirThreadsAndSockets) {
+  testing::TempDir dir("gasoline-kv-client-close");
+  testing::KvProcess kv(dir.path() + "/kv");
+  auto warm = kv.client("warm-up");  // the first client creates what every client shares (OpenSSL, the logger)
+  warm->call("status");
+  warm->close();
+  const size_t threads = proc_self_entries("task"), fds = proc_self_entries("fd");
+  for (int i = 0; i < 40; ++i) {
+    auto c = kv.client("closed-" + std::to_string(i));
+    c->call("status");
+    c->close();
+  }
+  EXPECT_LE(proc_self_entries("task"), threads + 2) << "threads leaked by closed clients";
+  EXPECT_LE(proc_self_entries("fd"), fds + 4) << "file descriptors leaked by closed clients";
+}
 
 TEST(KvServer, FencingRejectsStaleTokensAndTheLateCommitOfALostWorker) {
   const std::string pool = "fence";

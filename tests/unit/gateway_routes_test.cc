@@ -188,8 +188,14 @@ TEST(GatewayRoutes, KvOutcomesBecomeHttpAnswers) {
   EXPECT_FALSE(last.contains("next"));
   EXPECT_EQ(last["workflows"].size(), 1u);
 
-  // Outcomes that do not match the plan are the gateway's bug, said as such, never a crash.
+  // Outcomes that do not match the plan are the gateway's bug, said as such, never a crash; results of a shape
+  // the gateway does not know (a kv of another version) neither.
   EXPECT_EQ(respond(dispatch, {}).status, 500);
+  EXPECT_EQ(respond(dispatch, {{true, Json::array({1}), "", ""}}).status, 201);
+  EXPECT_EQ(respond(list, {{true, Json(nullptr), "", ""}}).status, 502);
+  EXPECT_EQ(respond(list, {{true, Json{{"workflows", Json::array({7})}}, "", ""}}).status, 200);
+  EXPECT_EQ(respond(batch, {{true, Json("odd"), "", ""}, {true, Json(), "", ""}, {false, {}, "internal", "x"}}).status,
+            200);
 }
 
 TEST(GatewayRoutes, BearerToken) {
