@@ -90,7 +90,8 @@ for flags in "" "--set kv.auth.serviceAccountTokens=false --set kv.auth.existing
     fail "NOTES.txt does not render (flags: ${flags})"
   wants=("kubectl -n gasoline-system get gwp" "examples/sample-pool.yaml" "gasoline-kv-token" "kubectl apply --server-side -f")
   if [ -z "$flags" ]; then
-    wants+=("projected ServiceAccount token" "do not copy it into pool namespaces")
+    wants+=("projected ServiceAccount token" "do not copy it into pool namespaces"
+            "http://gasoline-gateway.gasoline-system.svc:7490")
   else
     wants+=("create secret generic gasoline-kv-token" "Prefer")
   fi
