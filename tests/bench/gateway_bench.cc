@@ -6,6 +6,7 @@
 #include "tests/bench/gateway_bench.h"
 
 #include "tests/bench/measure.h"
+#include "tests/bench/pipelined_dispatch.h"
 #include "tests/support/kv_process.h"
 #include "tests/support/process.h"
 #include "worker/sdk/client.h"
@@ -14,7 +15,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -50,47 +50,6 @@ GatewayProcess start_gateway(const std::string& dir, const std::string& name, co
     throw std::runtime_error(name + " did not start: see " + dir + "/" + name + ".log");
   g.address = "127.0.0.1:" + port;
   return g;
-}
-
-// Pipelined dispatches on `clients` connections, `window` in flight on each (as tls_bench measures the wire).
-void wire_round(testing::KvProcess& kv, const GatewayBenchOptions& o, const std::string& prefix) {
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t sent = 0, done = 0, failed = 0;
-  std::function<void(size_t)> send_one;
-  std::vector<std::unique_ptr<rpc::Client>> clients;
-  send_one = [&](size_t c) {
-    size_t n;
-    {
-      std::lock_guard lock(mu);
-      if (sent == o.dispatches) return;
-      n = sent++;
-    }
-    clients[c]->call_async("dispatch",
-                           Json{{"pool", "bench.gateway"}, {"id", prefix + "-" + std::to_string(n)}, {"name", "noop"},
-                                {"input", Json{{"n", n}}}},
-                           [&, c](std::exception_ptr e, Json) {
-                             {
-                               std::lock_guard lock(mu);
-                               ++done;
-                               if (e) ++failed;
-                             }
-                             cv.notify_all();
-                             send_one(c);
-                           });
-  };
-  for (int i = 0; i < o.wire_clients; ++i) {
-    clients.push_back(kv.client("gateway-bench"));
-    clients.back()->call("status");
-  }
-  for (int c = 0; c < o.wire_clients; ++c)
-    for (size_t w = 0; w < o.window; ++w) send_one(static_cast<size_t>(c));
-  std::unique_lock lock(mu);
-  if (!cv.wait_for(lock, 300s, [&] { return done == o.dispatches; }))
-    throw std::runtime_error("wire: dispatches did not finish within 300 s");
-  if (failed) throw std::runtime_error("wire: " + std::to_string(failed) + " dispatches failed");
-  lock.unlock();
-  clients.clear();
 }
 
 // Through the gateway: each connection sends one request at a time, `per_request` workflows in it (1: the single
@@ -174,7 +133,8 @@ int run_gateway(const GatewayBenchOptions& o) {
       double kv0 = cpu_seconds(kv.process().pid()), gw0 = cpu_seconds(gateway.pid()), self0 = cpu_seconds(0);
       auto start = Clock::now();
       if (mode == "wire")
-        wire_round(kv, o, prefix);
+        pipelined_dispatch([&] { return kv.client("gateway-bench"); }, o.wire_clients, o.window, o.dispatches,
+                           "bench.gateway", prefix, "wire");
       else
         gateway_round(mode == "gateway_cpprest" ? cpprest.address : beast.address, kv.token(), o, prefix,
                       mode == "gateway_batch" ? o.batch : 1);

@@ -6,17 +6,15 @@
 #include "tests/bench/tls_bench.h"
 
 #include "tests/bench/measure.h"
+#include "tests/bench/pipelined_dispatch.h"
 #include "tests/support/kv_process.h"
 #include "tests/support/test_pki.h"
 
 #include <nlohmann/json.hpp>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <iostream>
 #include <map>
-#include <mutex>
 
 namespace gasoline::bench {
 namespace {
@@ -41,52 +39,9 @@ std::unique_ptr<rpc::Client> connect(const Mode& m, const std::string& name) {
   return std::make_unique<rpc::Client>(o);
 }
 
-// Dispatches `total` workflows over `clients` connections, `window` in flight on each; returns the seconds taken.
 double dispatch_round(const Mode& m, const TlsBenchOptions& o, const std::string& prefix) {
-  // Declared before the clients, so the clients (whose I/O threads run the callbacks) are closed first, on the
-  // error paths too.
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t sent = 0, done = 0, failed = 0;
-  std::function<void(size_t)> send_one;
-  std::vector<std::unique_ptr<rpc::Client>> clients;
-  send_one = [&](size_t c) {
-    size_t n;
-    {
-      std::lock_guard lock(mu);
-      if (sent == o.dispatches) return;
-      n = sent++;
-    }
-    clients[c]->call_async(
-        "dispatch",
-        Json{{"pool", "bench.tls"}, {"id", prefix + "-" + std::to_string(n)}, {"name", "noop"},
-             {"input", Json{{"n", n}}}},
-        [&, c](std::exception_ptr e, Json) {
-          {
-            std::lock_guard lock(mu);
-            ++done;
-            if (e) ++failed;
-          }
-          cv.notify_all();
-          send_one(c);
-        });
-  };
-  for (int i = 0; i < o.clients; ++i) {
-    clients.push_back(connect(m, "tls-bench"));
-    clients.back()->call("status");  // connected before the clock starts
-  }
-  auto start = Clock::now();
-  for (int c = 0; c < o.clients; ++c)
-    for (size_t w = 0; w < o.window; ++w) send_one(static_cast<size_t>(c));
-  {
-    std::unique_lock lock(mu);
-    if (!cv.wait_for(lock, 300s, [&] { return done == o.dispatches; }))
-      throw std::runtime_error(m.name + ": dispatches did not finish within 300 s");
-    if (failed) throw std::runtime_error(m.name + ": " + std::to_string(failed) + " dispatches failed");
-  }
-  double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  clients.clear();  // joins the I/O threads: no callback runs once the counters go
-  return secs;
+  return pipelined_dispatch([&] { return connect(m, "tls-bench"); }, o.clients, o.window, o.dispatches, "bench.tls",
+                            prefix, m.name);
 }
 
 // Opens `n` connections one after another, each doing one request; returns the milliseconds per connection.
