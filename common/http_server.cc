@@ -2,6 +2,7 @@
 #include "common/http_server.h"
 
 #include "common/http_server_backends.h"
+#include "common/log.h"
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,18 @@ std::unique_ptr<Server> make_server(ServerOptions options, Handler handler) {
   const char* backend = std::getenv("GASOLINE_HTTP_BACKEND");
   if (backend && std::string(backend) == "cpprest") return make_cpprest_server(std::move(options), std::move(handler));
   return make_beast_server(std::move(options), std::move(handler));
+}
+
+void invoke_handler(const Handler& handler, Request r, const Reply& reply) {
+  try {
+    handler(std::move(r), reply);
+  } catch (const std::exception& e) {
+    log::error("http handler failed", {{"error", e.what()}});
+    reply(error_response(500, "internal", std::string("handler failed: ") + e.what()));
+  } catch (...) {
+    log::error("http handler failed with a non-standard exception", {});
+    reply(error_response(500, "internal", "handler failed"));
+  }
 }
 
 Response length_required() {

@@ -18,6 +18,9 @@ std::unique_ptr<Server> make_cpprest_server(ServerOptions options, Handler handl
 std::vector<std::string> split_path(const std::string& raw);
 // "max=2&wait=1s" → {max: "2", wait: "1s"}, percent-decoded; a repeated key keeps the last value.
 std::map<std::string, std::string> split_query(const std::string& raw);
+// Runs the handler; a handler that throws gets its request answered 500 (and logged) instead of taking the
+// server's thread with it.
+void invoke_handler(const Handler& handler, Request r, const Reply& reply);
 // The 411 and 413 both backends answer before the handler runs (a chunked body; a body above max_body).
 Response length_required();
 Response body_too_large(size_t length, size_t max_body);

@@ -126,17 +126,7 @@ class BeastServer : public Server {
   asio::io_context& io() { return ioc_; }
   bool stopping() const { return stopping_; }
 
-  void invoke(Request r, const Reply& reply) {
-    try {
-      handler_(std::move(r), reply);
-    } catch (const std::exception& e) {
-      log::error("http handler failed", {{"error", e.what()}});
-      reply(error_response(500, "internal", std::string("handler failed: ") + e.what()));
-    } catch (...) {
-      log::error("http handler failed with a non-standard exception", {});
-      reply(error_response(500, "internal", "handler failed"));
-    }
-  }
+  void invoke(Request r, const Reply& reply) { invoke_handler(handler_, std::move(r), reply); }
 
   void forget(const std::shared_ptr<Session>& s) {
     std::lock_guard lock(mu_);

@@ -141,14 +141,7 @@ class CpprestServer : public Server {
     });
   }
 
-  void invoke(Request r, const Reply& reply) {
-    try {
-      handler_(std::move(r), reply);
-    } catch (const std::exception& e) {
-      log::error("http handler failed", {{"error", e.what()}});
-      reply(error_response(500, "internal", std::string("handler failed: ") + e.what()));
-    }
-  }
+  void invoke(Request r, const Reply& reply) { invoke_handler(handler_, std::move(r), reply); }
 
   ServerOptions options_;
   Handler handler_;
