@@ -1,4 +1,5 @@
 #include "gateway/routes.h"
+#include "kv/rpc/protocol.h"
 
 #include <algorithm>
 #include <cctype>
@@ -118,7 +119,7 @@ std::optional<Plan> plan_workflows(const http::Request& req, const NewId& new_id
   if (p.size() == 2) {
     out.route = Route::kDispatch;
     if (req.method != "POST") return method_not_allowed(out.route, "POST");
-    out.calls.push_back({"dispatch", dispatch_args(parse_object(req.body, false), new_id, "")});
+    out.calls.push_back({rpc::op::kDispatch, dispatch_args(parse_object(req.body, false), new_id, "")});
     return out;
   }
   if (p.size() == 3 && p[2] == "batch") {
@@ -133,7 +134,7 @@ std::optional<Plan> plan_workflows(const http::Request& req, const NewId& new_id
                        std::to_string(it->size()));
     // Every item is checked before any is dispatched: a batch with a typo starts nothing.
     for (size_t i = 0; i < it->size(); ++i)
-      out.calls.push_back({"dispatch", dispatch_args((*it)[i], new_id, "workflows[" + std::to_string(i) + "]: ")});
+      out.calls.push_back({rpc::op::kDispatch, dispatch_args((*it)[i], new_id, "workflows[" + std::to_string(i) + "]: ")});
     return out;
   }
   const std::string& id = p[2];
@@ -141,7 +142,7 @@ std::optional<Plan> plan_workflows(const http::Request& req, const NewId& new_id
   if (p.size() == 3) {
     out.route = Route::kGet;
     if (req.method != "GET") return method_not_allowed(out.route, "GET");
-    out.calls.push_back({"get", Json{{"workflow_id", id}}});
+    out.calls.push_back({rpc::op::kGet, Json{{rpc::arg::kWorkflowId, id}}});
     return out;
   }
   if (p.size() == 4 && p[3] == "signals") {
@@ -149,11 +150,11 @@ std::optional<Plan> plan_workflows(const http::Request& req, const NewId& new_id
     if (req.method != "POST") return method_not_allowed(out.route, "POST");
     auto body = parse_object(req.body, false);
     only_fields(body, {"name", "body", "signal_id"}, "");
-    Json args{{"workflow_id", id}, {"name", string_field(body, "name", true, "")}};
+    Json args{{rpc::arg::kWorkflowId, id}, {"name", string_field(body, "name", true, "")}};
     args["body"] = body.contains("body") ? body["body"] : Json();
     auto sid = string_field(body, "signal_id", false, "");
     args["signal_id"] = sid.empty() ? new_id("sig_") : sid;
-    out.calls.push_back({"signal", std::move(args)});
+    out.calls.push_back({rpc::op::kSignal, std::move(args)});
     return out;
   }
   if (p.size() == 4 && p[3] == "cancel") {
@@ -161,9 +162,9 @@ std::optional<Plan> plan_workflows(const http::Request& req, const NewId& new_id
     if (req.method != "POST") return method_not_allowed(out.route, "POST");
     auto body = parse_object(req.body, true);
     only_fields(body, {"reason"}, "");
-    Json args{{"workflow_id", id}};
+    Json args{{rpc::arg::kWorkflowId, id}};
     if (auto reason = string_field(body, "reason", false, ""); !reason.empty()) args["reason"] = reason;
-    out.calls.push_back({"cancel", std::move(args)});
+    out.calls.push_back({rpc::op::kCancel, std::move(args)});
     return out;
   }
   return std::nullopt;
@@ -188,7 +189,7 @@ Plan plan_list(const http::Request& req) {
   out.list_limit = page_size(req.query);
   args["limit"] = out.list_limit;
   if (auto it = req.query.find("after"); it != req.query.end() && !it->second.empty()) args["after"] = it->second;
-  out.calls.push_back({"list", std::move(args)});
+  out.calls.push_back({rpc::op::kList, std::move(args)});
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "kv/rpc/protocol.h"
 
 #include <memory>
 
@@ -173,24 +174,24 @@ void Api::handle(http::Request req, http::Reply raw) {
       if (p.size() == 2) {
         if (m != "POST") return reply(method_not_allowed("POST"));
         auto args = api::parse_dispatch(api::parse_json_body(req.body), sidecar_.config().pool);
-        sidecar_.kv_request("dispatch", std::move(args), as_done(reply));
+        sidecar_.kv_request(rpc::op::kDispatch, std::move(args), as_done(reply));
         return;
       }
       const std::string& id = p[2];
       if (id.empty()) return reply(error(400, "bad_request", "empty workflow id"));
       if (p.size() == 3) {
         if (m != "GET") return reply(method_not_allowed("GET"));
-        sidecar_.kv_request("get", Json{{"workflow_id", id}}, as_done(reply));
+        sidecar_.kv_request(rpc::op::kGet, Json{{rpc::arg::kWorkflowId, id}}, as_done(reply));
         return;
       }
       if (p.size() == 4 && p[3] == "signals") {
         if (m != "POST") return reply(method_not_allowed("POST"));
-        sidecar_.kv_request("signal", api::parse_signal(api::parse_json_body(req.body), id), as_done(reply));
+        sidecar_.kv_request(rpc::op::kSignal, api::parse_signal(api::parse_json_body(req.body), id), as_done(reply));
         return;
       }
       if (p.size() == 4 && p[3] == "cancel") {
         if (m != "POST") return reply(method_not_allowed("POST"));
-        sidecar_.kv_request("cancel", api::parse_cancel(req.body, id), as_done(reply));
+        sidecar_.kv_request(rpc::op::kCancel, api::parse_cancel(req.body, id), as_done(reply));
         return;
       }
     }

@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "kv/rpc/protocol.h"
 
 #include <algorithm>
 
@@ -62,7 +63,7 @@ void Sidecar::run_drain(std::chrono::steady_clock::time_point deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     try {
       // Short attempts, so a second signal is noticed between them.
-      client_->call("drain", Json{{"pool", config_.pool}, {"worker", config_.id}},
+      client_->call(rpc::op::kDrain, Json{{rpc::arg::kPool, config_.pool}, {rpc::arg::kWorker, config_.id}},
                     rpc::CallOptions{std::clamp(left, std::chrono::milliseconds(500), std::chrono::milliseconds(2000)),
                                      true});
       break;
@@ -180,7 +181,7 @@ void Sidecar::leave() {
     return;
   }
   try {
-    auto r = client_->call("leave", Json{{"pool", config_.pool}, {"worker", config_.id}},
+    auto r = client_->call(rpc::op::kLeave, Json{{rpc::arg::kPool, config_.pool}, {rpc::arg::kWorker, config_.id}},
                            rpc::CallOptions{holding && client_->connected() ? 5s : 1s, true});
     log::info("left the pool", {{"worker", config_.id}, {"released", r.value("released", Json::array()).size()}});
   } catch (const rpc::KvError& e) {
@@ -203,7 +204,7 @@ void Sidecar::undrain_if_due() {
     if (now - asked < config_.undrain_after.count()) return;
   }
   try {
-    client_->call("undrain", Json{{"pool", config_.pool}, {"worker", config_.id}}, rpc::CallOptions{2s, true});
+    client_->call(rpc::op::kUndrain, Json{{rpc::arg::kPool, config_.pool}, {rpc::arg::kWorker, config_.id}}, rpc::CallOptions{2s, true});
   } catch (const rpc::KvError& e) {
     // Not found: the kv forgot this worker (reclaimed while away), and the ping that just succeeded made it an
     // active member again, which is what undrain is for.

@@ -2,6 +2,7 @@
 
 #include "common/clock.h"
 #include "common/random_id.h"
+#include "kv/rpc/protocol.h"
 #include "worker/kv_failure.h"
 
 #include <vector>
@@ -22,8 +23,8 @@ void PassThrough::request(const std::string& op, Json args, Done done) {
       return;
     }
   }
-  if (op == "dispatch" && args.value("id", "").empty()) args["id"] = random_id("wf_");
-  if (op == "signal" && args.value("signal_id", "").empty()) args["signal_id"] = random_id("sig_");
+  if (op == rpc::op::kDispatch && args.value("id", "").empty()) args["id"] = random_id("wf_");
+  if (op == rpc::op::kSignal && args.value("signal_id", "").empty()) args["signal_id"] = random_id("sig_");
   uint64_t id;
   {
     std::lock_guard lock(mu_);
@@ -34,8 +35,8 @@ void PassThrough::request(const std::string& op, Json args, Done done) {
 }
 
 Outcome PassThrough::success_outcome(const PendingCall& c, const Json& result) {
-  if (c.op == "dispatch") return Outcome{result.value("existing", false) ? 200 : 201, result, {}};
-  if (c.op == "commit") {
+  if (c.op == rpc::op::kDispatch) return Outcome{result.value("existing", false) ? 200 : 201, result, {}};
+  if (c.op == rpc::op::kCommit) {
     metrics_.result(result.value("duplicate", false) ? "duplicate" : "ok");
     return Outcome{200,
                    Json{{"status", result.value("status", "")},
@@ -74,7 +75,7 @@ void PassThrough::send(uint64_t id) {
           c.next_try = mono_ms() + 100;  // the housekeeping thread sends it again
           return;
         }
-        if (c.op == "commit" && (f.code == rpc::code::kConflict || f.code == rpc::code::kNotFound)) {
+        if (c.op == rpc::op::kCommit && (f.code == rpc::code::kConflict || f.code == rpc::code::kNotFound)) {
           metrics_.result("conflict");
           outcome = error_outcome(409, "lease_lost", f.message + "; drop the task");
         } else {

@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/token_file.h"
+#include "kv/rpc/protocol.h"
 #include "worker/kv_failure.h"
 
 #include <algorithm>
@@ -62,7 +63,7 @@ void Sidecar::start() {
                        // The membership loop pings again and reports (a refused token included).
                        if (e) log::debug("ping on connect failed", {{"error", failure_of(e).message}});
                      }});
-    calls.push_back({"subscribe", Json{{"worker", id}}, [this](std::exception_ptr e, Json) {
+    calls.push_back({rpc::op::kSubscribe, Json{{rpc::arg::kWorker, id}}, [this](std::exception_ptr e, Json) {
                        if (e) {
                          auto f = failure_of(e);
                          log::warn("subscribing to bumps failed; the fallback tick covers it", {{"error", f.message}});
@@ -104,7 +105,7 @@ bool Sidecar::ping_once() {
   metrics_.set_cpu(cpu_value_);
   auto timeout = std::chrono::milliseconds(std::max<int64_t>(1000, config_.ping_interval.count() * 2));
   try {
-    auto reply = client_->call("ping", args, rpc::CallOptions{timeout, false});
+    auto reply = client_->call(rpc::op::kPing, args, rpc::CallOptions{timeout, false});
     metrics_.ping("ok");
     bool first = false;
     {
@@ -194,7 +195,7 @@ void Sidecar::membership_loop() {
       if (redrain) {
         // While the kv was away it may have reclaimed and forgotten this worker, and the ping that just succeeded
         // made it a fresh active member: out of the ranking again.
-        client_->call("drain", Json{{"pool", config_.pool}, {"worker", config_.id}}, rpc::CallOptions{2s, true});
+        client_->call(rpc::op::kDrain, Json{{rpc::arg::kPool, config_.pool}, {rpc::arg::kWorker, config_.id}}, rpc::CallOptions{2s, true});
         std::lock_guard lock(mu_);
         redrain_ = false;
       }
@@ -369,7 +370,7 @@ void Sidecar::pull_once(size_t want) {
              {{"start", config_.shed.start_percent / 100.0},
               {"end", config_.shed.end_percent / 100.0},
               {"min_ratio", config_.shed.min_ratio}}}};
-  auto reply = client_->call("pull", args, rpc::CallOptions{10s, false});
+  auto reply = client_->call(rpc::op::kPull, args, rpc::CallOptions{10s, false});
   const auto& tasks = reply["tasks"];
   metrics_.pull(tasks.empty() ? "empty" : "tasks");
   if (auto shed = reply.value("shed", uint64_t{0})) metrics_.shed(static_cast<double>(shed));
@@ -480,7 +481,7 @@ void Sidecar::submit(const api::TaskToken& t, api::ParsedResult r, Done done) {
                   {"consumed_signal_seq", r.consumed_signal_seq.value_or(0)}};
         if (!r.children.empty()) args["children"] = r.children;
         if (!r.signals.empty()) args["signals"] = r.signals;
-        kv_request("commit", std::move(args), std::move(s.done));
+        kv_request(rpc::op::kCommit, std::move(args), std::move(s.done));
         return;
       }
       metrics_.result("conflict");
@@ -526,7 +527,7 @@ void Sidecar::send(const std::vector<KvSend>& sends) {
 
 void Sidecar::log_give_backs(const std::vector<KvSend>& sends) const {
   for (const auto& s : sends)
-    if (s.op == "release")
+    if (s.op == rpc::op::kRelease)
       log::info("giving a lease back",
                 {{"workflow", s.args.value("workflow_id", "")}, {"token", s.key}, {"why", s.args.value("reason", "")}});
 }

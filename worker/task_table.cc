@@ -1,3 +1,4 @@
+#include "kv/rpc/protocol.h"
 #include "worker/task_table.h"
 
 #include <algorithm>
@@ -277,7 +278,7 @@ KvSend TaskTable::release(Task& t, const std::string& why, int64_t now) {
 KvSend TaskTable::send(Task& t, int64_t now) {
   t.state = releasing(t.state) ? TaskState::kReleasing : TaskState::kCommitting;
   t.sent_mono = now;
-  return KvSend{t.key, t.state == TaskState::kReleasing ? "release" : "commit", t.call};
+  return KvSend{t.key, t.state == TaskState::kReleasing ? rpc::op::kRelease : rpc::op::kCommit, t.call};
 }
 
 void TaskTable::buffer(Task& t, int64_t now, int64_t next_try) {

@@ -1,4 +1,5 @@
 #include "kv/cli/bulk_dispatch.h"
+#include "kv/rpc/protocol.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -34,7 +35,7 @@ BulkResult dispatch_many(rpc::Client& client, size_t count, const std::function<
   auto send = [&](size_t i, int attempt) {
     auto args = make(i);
     auto id = args.value("id", "");
-    client.call_async("dispatch", args, [st, i, attempt, id, max = options.attempts](std::exception_ptr e, rpc::Json r) {
+    client.call_async(rpc::op::kDispatch, args, [st, i, attempt, id, max = options.attempts](std::exception_ptr e, rpc::Json r) {
       std::lock_guard lock(st->mu);
       --st->in_flight;
       if (!e) {

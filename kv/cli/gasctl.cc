@@ -4,6 +4,7 @@
 #include "kv/cli/bulk_dispatch.h"
 #include "kv/cli/view.h"
 #include "kv/rpc/client.h"
+#include "kv/rpc/protocol.h"
 #include "kv/rpc/tls_flags.h"
 
 #include <CLI/CLI.hpp>
@@ -251,21 +252,21 @@ int main(int argc, char** argv) {
       args["tags"] = t;
       // A duration: the kv starts it on its leader's clock, so this machine's clock cannot shift it.
       if (delay_ms > 0) args["delay_ms"] = delay_ms;
-      result = client.call("dispatch", args, id.empty() && key.empty() ? rpc::CallOptions{} : retry);
+      result = client.call(rpc::op::kDispatch, args, id.empty() && key.empty() ? rpc::CallOptions{} : retry);
       if (output == "json") {
         std::cout << result.dump(2) << "\n";
       } else {
         std::cout << result.value("id", "") << (result.value("existing", false) ? " (existing)" : "") << "\n";
       }
     } else if (*signal) {
-      result = client.call("signal", Json{{"workflow_id", workflow}, {"name", name}, {"body", parse_json_arg("--body", body)}});
+      result = client.call(rpc::op::kSignal, Json{{rpc::arg::kWorkflowId, workflow}, {"name", name}, {"body", parse_json_arg("--body", body)}});
       if (output == "json") {
         std::cout << result.dump(2) << "\n";
       } else {
         std::cout << "signal " << name << " delivered to " << workflow << " (seq " << result.value("seq", 0) << ")\n";
       }
     } else if (*get) {
-      result = client.call("get", Json{{"workflow_id", workflow}, {"stale", stale}}, retry);
+      result = client.call(rpc::op::kGet, Json{{rpc::arg::kWorkflowId, workflow}, {"stale", stale}}, retry);
       std::cout << result.dump(2) << "\n";
     } else if (*list) {
       // A page is ordered by status, then id, and the cursor is an id: --all pages through one status at a time.
@@ -273,7 +274,7 @@ int main(int argc, char** argv) {
         Json args{{"pool", pool}, {"limit", limit}, {"stale", stale}};
         if (!st.empty()) args["status"] = st;
         if (!from.empty()) args["after"] = from;
-        return client.call("list", args, retry)["workflows"];
+        return client.call(rpc::op::kList, args, retry)["workflows"];
       };
       if (!list_all) {
         result = Json{{"workflows", page(status, after)}};
@@ -308,7 +309,7 @@ int main(int argc, char** argv) {
         print_table(rows);
       }
     } else if (*cancel) {
-      result = client.call("cancel", Json{{"workflow_id", workflow}, {"reason", reason}}, retry);
+      result = client.call(rpc::op::kCancel, Json{{rpc::arg::kWorkflowId, workflow}, {"reason", reason}}, retry);
       if (output == "json") {
         std::cout << result.dump(2) << "\n";
       } else {
@@ -318,7 +319,7 @@ int main(int argc, char** argv) {
     } else if (*workers) {
       Json args{{"stale", stale}};
       if (!pool.empty()) args["pool"] = pool;
-      result = client.call("workers", args, retry);
+      result = client.call(rpc::op::kWorkers, args, retry);
       if (output == "json") {
         std::cout << result.dump(2) << "\n";
       } else {
@@ -353,7 +354,7 @@ int main(int argc, char** argv) {
         one.call_timeout = std::chrono::milliseconds(std::min(timeout_ms, 2000));
         try {
           rpc::Client c(one);
-          auto st = c.call("status", Json::object());
+          auto st = c.call(rpc::op::kStatus, Json::object());
           all.push_back(st);
           const Json& r = st.contains("raft") && st["raft"].is_object() ? st["raft"] : Json::object();
           rows.push_back({ep, std::to_string(r.value("id", 0)), r.value("state", st.value("role", "")),
@@ -371,7 +372,7 @@ int main(int argc, char** argv) {
         print_table(rows);
       }
     } else if (*cluster_add || *cluster_remove || *cluster_transfer) {
-      std::string op = *cluster_add ? "cluster.add" : *cluster_remove ? "cluster.remove" : "cluster.transfer";
+      std::string op = *cluster_add ? rpc::op::kClusterAdd : *cluster_remove ? rpc::op::kClusterRemove : rpc::op::kClusterTransfer;
       Json args{{"id", member_id}};
       if (*cluster_add) {
         args["raft_address"] = raft_address;
@@ -396,10 +397,10 @@ int main(int argc, char** argv) {
           throw std::invalid_argument("retention: '" + retention + "' is not a positive number of milliseconds, "
                                       "'forever' or 'default'");
       }
-      result = client.call("pool.configure", Json{{"pool", pool}, {"retention_ms", ms}});
+      result = client.call(rpc::op::kPoolConfigure, Json{{"pool", pool}, {"retention_ms", ms}});
       std::cout << result.dump(2) << "\n";
     } else if (*status_cmd) {
-      result = client.call("status", Json{{"counts", true}}, retry);
+      result = client.call(rpc::op::kStatus, Json{{"counts", true}}, retry);
       if (output == "json") {
         std::cout << result.dump(2) << "\n";
       } else {
@@ -414,8 +415,8 @@ int main(int argc, char** argv) {
       // the same client reads the leader's counters too.
       auto sample = [&] {
         cli::PoolSample s;
-        s.workers = client.call("workers", Json{{"pool", pool}}, retry);
-        s.status = client.call("status", Json{{"counts", true}}, retry);
+        s.workers = client.call(rpc::op::kWorkers, Json{{"pool", pool}}, retry);
+        s.status = client.call(rpc::op::kStatus, Json{{"counts", true}}, retry);
         s.at_s = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
         return s;
       };

@@ -1,20 +1,23 @@
 #include "kv/rpc/authz.h"
 
+#include "kv/rpc/protocol.h"
+
 #include <array>
 #include <algorithm>
 
 namespace gasoline::rpc::authz {
 namespace {
 
-constexpr std::array<std::string_view, 8> kWorkerOps{"ping",      "pull",  "commit",  "release",
-                                                    "subscribe", "drain", "undrain", "leave"};
-constexpr std::array<std::string_view, 5> kClientOps{"dispatch", "get", "list", "signal", "cancel"};
+constexpr std::array<std::string_view, 8> kWorkerOps{op::kPing,      op::kPull,  op::kCommit,  op::kRelease,
+                                                    op::kSubscribe, op::kDrain, op::kUndrain, op::kLeave};
+constexpr std::array<std::string_view, 5> kClientOps{op::kDispatch, op::kGet, op::kList, op::kSignal, op::kCancel};
 
-constexpr std::array<std::string_view, 7> kAdminOps{"status",      "workers",        "pool.configure", "cluster.status",
-                                                   "cluster.add", "cluster.remove", "cluster.transfer"};
+constexpr std::array<std::string_view, 7> kAdminOps{op::kStatus,        op::kWorkers,       op::kPoolConfigure,
+                                                   op::kClusterStatus, op::kClusterAdd,    op::kClusterRemove,
+                                                   op::kClusterTransfer};
 
-constexpr std::array<std::string_view, 2> kViewerOps{"get", "list"};
-constexpr std::array<std::string_view, 3> kEveryNamespaceViewerOps{"status", "workers", "cluster.status"};
+constexpr std::array<std::string_view, 2> kViewerOps{op::kGet, op::kList};
+constexpr std::array<std::string_view, 3> kEveryNamespaceViewerOps{op::kStatus, op::kWorkers, op::kClusterStatus};
 
 template <size_t N>
 bool among(const std::array<std::string_view, N>& ops, std::string_view op) {
@@ -73,9 +76,9 @@ Decision authorize(const Identity& who, std::string_view op, std::string_view po
   if ((worker_op && !who.worker) || (client_op && !who.client))
     return deny(who, op, pool, "role", worker_op ? " (a worker op)" : " (a client op)");
   // subscribe names no pool: the worker id it names must be registered, which was checked against its pool.
-  if (op != "subscribe" && (who.ns.empty() || namespace_of(pool) != who.ns))
+  if (op != op::kSubscribe && (who.ns.empty() || namespace_of(pool) != who.ns))
     return deny(who, op, pool, "namespace", " (outside namespace " + who.ns + ")");
-  if (worker == WorkerCheck::kUnregistered && op != "ping")
+  if (worker == WorkerCheck::kUnregistered && op != op::kPing)
     return deny(who, op, pool, "worker",
                 " as worker '" + std::string(worker_id) + "': this connection never pinged as it (ping first)");
   return {};

@@ -29,6 +29,46 @@ inline constexpr const char* kUnavailable = "unavailable";      // connection lo
 inline constexpr const char* kInternal = "internal";
 }  // namespace code
 
+// The ops of the wire protocol (docs/protocol.md has each one's arguments, results and errors). Server, clients
+// and the authorization table name them through these, so a renamed or mistyped op fails to compile instead of
+// answering "unknown op" at run time.
+namespace op {
+// A worker's: membership, work and its results.
+inline constexpr const char* kPing = "ping";
+inline constexpr const char* kPull = "pull";
+inline constexpr const char* kCommit = "commit";
+inline constexpr const char* kRelease = "release";
+inline constexpr const char* kSubscribe = "subscribe";
+inline constexpr const char* kDrain = "drain";
+inline constexpr const char* kUndrain = "undrain";
+inline constexpr const char* kLeave = "leave";
+// A client's: start workflows, read them, reach into them.
+inline constexpr const char* kDispatch = "dispatch";
+inline constexpr const char* kGet = "get";
+inline constexpr const char* kList = "list";
+inline constexpr const char* kSignal = "signal";
+inline constexpr const char* kCancel = "cancel";
+// An operator's.
+inline constexpr const char* kStatus = "status";
+inline constexpr const char* kWorkers = "workers";
+inline constexpr const char* kPoolConfigure = "pool.configure";
+inline constexpr const char* kClusterPrefix = "cluster.";
+inline constexpr const char* kClusterStatus = "cluster.status";
+inline constexpr const char* kClusterAdd = "cluster.add";
+inline constexpr const char* kClusterRemove = "cluster.remove";
+inline constexpr const char* kClusterTransfer = "cluster.transfer";
+}  // namespace op
+
+// The argument keys that name what an op acts on, shared by every op that takes them. The keys of a workflow's
+// definition and of a step's result are those of their codecs (kv/store/command.cc).
+namespace arg {
+inline constexpr const char* kPool = "pool";
+inline constexpr const char* kWorker = "worker";
+inline constexpr const char* kWorkflowId = "workflow_id";
+inline constexpr const char* kChildren = "children";
+inline constexpr const char* kSignals = "signals";
+}  // namespace arg
+
 // An error returned by the kv (or by the client library for connection failures).
 class KvError : public std::runtime_error {
  public:

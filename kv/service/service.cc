@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/random_id.h"
 #include "kv/assign/pull_plan.h"
+#include "kv/rpc/protocol.h"
 #include "kv/store/json_field.h"
 
 #include <random>
@@ -105,25 +106,25 @@ void Service::handle(rpc::Request req, rpc::Responder r) {
   const auto& args = req.args;
   try {
     if (!authorize_request(req, r)) return;
-    if (op == "status") return status(args, r);
-    if (op.rfind("cluster.", 0) == 0) return cluster(op, args, r);
-    if (op == "get") return read(args, r, [this, req, r] { get(req, r); });
-    if (op == "list") return read(args, r, [this, req, r] { list(req, r); });
-    if (op == "workers") return read(args, r, [this, args, r] { workers(args, r); });
+    if (op == rpc::op::kStatus) return status(args, r);
+    if (op.rfind(rpc::op::kClusterPrefix, 0) == 0) return cluster(op, args, r);
+    if (op == rpc::op::kGet) return read(args, r, [this, req, r] { get(req, r); });
+    if (op == rpc::op::kList) return read(args, r, [this, req, r] { list(req, r); });
+    if (op == rpc::op::kWorkers) return read(args, r, [this, args, r] { workers(args, r); });
     if (!log_ || !log_->is_leader()) {
       r.error(rpc::code::kNotLeader, "this replica is not the leader", Json{{"leader", log_ ? log_->leader_address() : ""}});
       return;
     }
-    if (op == "ping") return ping(args, r);
-    if (op == "pool.configure") return configure_pool(args, r);
-    if (op == "subscribe") return subscribe(req, r);
-    if (op == "drain" || op == "undrain" || op == "leave") return drain_or_leave(op, args, r);
-    if (op == "dispatch") return dispatch(args, r);
-    if (op == "signal") return signal(args, r);
-    if (op == "cancel") return cancel(args, r);
-    if (op == "pull") return pull(args, r);
-    if (op == "commit") return commit(args, r);
-    if (op == "release") return release(args, r);
+    if (op == rpc::op::kPing) return ping(args, r);
+    if (op == rpc::op::kPoolConfigure) return configure_pool(args, r);
+    if (op == rpc::op::kSubscribe) return subscribe(req, r);
+    if (op == rpc::op::kDrain || op == rpc::op::kUndrain || op == rpc::op::kLeave) return drain_or_leave(op, args, r);
+    if (op == rpc::op::kDispatch) return dispatch(args, r);
+    if (op == rpc::op::kSignal) return signal(args, r);
+    if (op == rpc::op::kCancel) return cancel(args, r);
+    if (op == rpc::op::kPull) return pull(args, r);
+    if (op == rpc::op::kCommit) return commit(args, r);
+    if (op == rpc::op::kRelease) return release(args, r);
     r.error(rpc::code::kBadRequest, "unknown op '" + op + "'");
   } catch (const std::invalid_argument& e) {
     r.error(rpc::code::kBadRequest, std::string(op) + ": " + e.what());
@@ -143,7 +144,7 @@ bool Service::permitted(const rpc::Request& req, const rpc::Responder& r, const 
   const auto& who = req.session->identity();
   auto check = authz::WorkerCheck::kNone;
   if (!worker.empty()) {
-    bool known = op == "subscribe" ? req.session->registered_any_pool(worker) : req.session->registered(pool, worker);
+    bool known = op == rpc::op::kSubscribe ? req.session->registered_any_pool(worker) : req.session->registered(pool, worker);
     check = known ? authz::WorkerCheck::kRegistered : authz::WorkerCheck::kUnregistered;
   }
   return allowed_or_deny(req, r, authz::authorize(who, op, pool, check, worker));
@@ -163,9 +164,9 @@ bool Service::authorize_request(const rpc::Request& req, const rpc::Responder& r
   if (!req.session || req.session->identity().admin) return true;  // in-process callers and admins
   const auto& op = req.op;
   const auto& args = req.args;
-  if (op == "ping") {
-    auto pool = str_arg(args, "pool");
-    auto worker = str_arg(args, "worker");
+  if (op == rpc::op::kPing) {
+    auto pool = str_arg(args, rpc::arg::kPool);
+    auto worker = str_arg(args, rpc::arg::kWorker);
     if (!permitted(req, r, pool)) return false;
     // The first ping a connection sends as a worker id makes that id its own: commit, release, drain, leave and
     // subscribe as it are then allowed on this connection only.
@@ -176,10 +177,10 @@ bool Service::authorize_request(const rpc::Request& req, const rpc::Responder& r
                                                std::to_string(rpc::Session::kMaxWorkers) +
                                                " worker ids; open another connection for more"});
   }
-  if (op == "pull" || op == "drain" || op == "undrain" || op == "leave")
-    return permitted(req, r, str_arg(args, "pool"), str_arg(args, "worker"));
-  if (op == "subscribe") {
-    auto worker = str_arg(args, "worker");
+  if (op == rpc::op::kPull || op == rpc::op::kDrain || op == rpc::op::kUndrain || op == rpc::op::kLeave)
+    return permitted(req, r, str_arg(args, rpc::arg::kPool), str_arg(args, rpc::arg::kWorker));
+  if (op == rpc::op::kSubscribe) {
+    auto worker = str_arg(args, rpc::arg::kWorker);
     if (!permitted(req, r, "", worker)) return false;
     // Bump streams are keyed by worker id alone: an id that is a member of another namespace's pool belongs to
     // someone else, whose bumps this connection must not take over.
@@ -192,27 +193,27 @@ bool Service::authorize_request(const rpc::Request& req, const rpc::Responder& r
                                                    "' is a member of pool " + w.pool + ", outside namespace " + ns});
     return true;
   }
-  if (op == "list" || op == "dispatch") return permitted(req, r, str_arg(args, "pool"));
-  if (op == "commit" || op == "release" || op == "signal" || op == "cancel") {
-    auto id = str_arg(args, "workflow_id");
+  if (op == rpc::op::kList || op == rpc::op::kDispatch) return permitted(req, r, str_arg(args, rpc::arg::kPool));
+  if (op == rpc::op::kCommit || op == rpc::op::kRelease || op == rpc::op::kSignal || op == rpc::op::kCancel) {
+    auto id = str_arg(args, rpc::arg::kWorkflowId);
     auto w = sm_.workflow(id);
     if (!w) {
       // Before the command runs, so a role never learns more by proposing it than by reading.
       r.error(rpc::code::kNotFound, "workflow '" + id + "' not found");
       return false;
     }
-    bool as_worker = op == "commit" || op == "release";
-    if (!permitted(req, r, w->pool, as_worker ? str_arg(args, "worker") : "")) return false;
-    if (op != "commit") return true;
+    bool as_worker = op == rpc::op::kCommit || op == rpc::op::kRelease;
+    if (!permitted(req, r, w->pool, as_worker ? str_arg(args, rpc::arg::kWorker) : "")) return false;
+    if (op != rpc::op::kCommit) return true;
     // A commit's children and signals reach other workflows: they must stay in the caller's namespace too. A
     // child without a pool is dispatched into its parent's (kv/store/apply.cc).
-    if (auto it = args.find("children"); it != args.end() && it->is_array())
+    if (auto it = args.find(rpc::arg::kChildren); it != args.end() && it->is_array())
       for (const auto& d : *it) {
         if (!d.is_object()) continue;
         auto pool = d.value("pool", std::string());
         if (!permitted(req, r, pool.empty() ? w->pool : pool)) return false;
       }
-    if (auto it = args.find("signals"); it != args.end() && it->is_array())
+    if (auto it = args.find(rpc::arg::kSignals); it != args.end() && it->is_array())
       for (const auto& sg : *it) {
         if (!sg.is_object()) continue;
         auto target = sm_.workflow(sg.value("workflow_id", std::string()));
@@ -220,7 +221,7 @@ bool Service::authorize_request(const rpc::Request& req, const rpc::Responder& r
       }
     return true;
   }
-  if (op == "get") return true;  // its pool is known after the read: get() checks
+  if (op == rpc::op::kGet) return true;  // its pool is known after the read: get() checks
   return permitted(req, r, "");  // admin ops, unknown ops
 }
 
@@ -322,14 +323,14 @@ void Service::cluster(const std::string& op, const Json& args, rpc::Responder r)
       reply_error(r, res);
     }
   };
-  if (op == "cluster.status") {
+  if (op == rpc::op::kClusterStatus) {
     r.ok(admin_->cluster_status());
-  } else if (op == "cluster.add") {
+  } else if (op == rpc::op::kClusterAdd) {
     admin_->add_member(num_arg<uint64_t>(args, "id", 0), str_arg(args, "raft_address"), str_arg(args, "client_address"),
                        done);
-  } else if (op == "cluster.remove") {
+  } else if (op == rpc::op::kClusterRemove) {
     admin_->remove_member(num_arg<uint64_t>(args, "id", 0), done);
-  } else if (op == "cluster.transfer") {
+  } else if (op == rpc::op::kClusterTransfer) {
     admin_->transfer_leadership(num_arg<uint64_t>(args, "id", 0), done);
   } else {
     r.error(rpc::code::kBadRequest, "unknown op '" + op + "'");
@@ -340,8 +341,8 @@ void Service::cluster(const std::string& op, const Json& args, rpc::Responder r)
 
 void Service::ping(const Json& args, rpc::Responder r) {
   store::Ping p;
-  p.pool = str_arg(args, "pool");
-  p.worker_id = str_arg(args, "worker");
+  p.pool = str_arg(args, rpc::arg::kPool);
+  p.worker_id = str_arg(args, rpc::arg::kWorker);
   if (auto e = store::validate_name("pool", p.pool)) throw std::invalid_argument(*e);
   if (auto e = store::validate_name("worker id", p.worker_id)) throw std::invalid_argument(*e);
   p.pod = str_arg(args, "pod", false);
@@ -447,11 +448,11 @@ void Service::on_session_closed(rpc::Session& session) {
 }
 
 void Service::drain_or_leave(const std::string& op, const Json& args, rpc::Responder r) {
-  auto pool = str_arg(args, "pool");
-  auto worker = str_arg(args, "worker");
-  if (op == "drain") {
+  auto pool = str_arg(args, rpc::arg::kPool);
+  auto worker = str_arg(args, rpc::arg::kWorker);
+  if (op == rpc::op::kDrain) {
     propose_and_reply(store::Drain{pool, worker}, r);
-  } else if (op == "undrain") {
+  } else if (op == rpc::op::kUndrain) {
     propose_and_reply(store::Undrain{pool, worker}, r);
   } else {
     {
@@ -515,7 +516,7 @@ int64_t Service::retention_of(const std::string& pool) const {
 }
 
 void Service::configure_pool(const Json& args, rpc::Responder r) {
-  auto pool = str_arg(args, "pool");
+  auto pool = str_arg(args, rpc::arg::kPool);
   if (auto e = store::validate_name("pool", pool)) throw std::invalid_argument(*e);
   auto it = args.find("retention_ms");
   if (it == args.end() || !it->is_number_integer())
@@ -613,7 +614,7 @@ void Service::signal(const Json& args, rpc::Responder r) {
 }
 
 void Service::cancel(const Json& args, rpc::Responder r) {
-  propose_and_reply(store::Cancel{str_arg(args, "workflow_id"), str_arg(args, "reason", false)}, r);
+  propose_and_reply(store::Cancel{str_arg(args, rpc::arg::kWorkflowId), str_arg(args, "reason", false)}, r);
 }
 
 void Service::get(const rpc::Request& req, rpc::Responder r) {
@@ -635,7 +636,7 @@ void Service::get(const rpc::Request& req, rpc::Responder r) {
 
 void Service::list(const rpc::Request& req, rpc::Responder r) {
   const auto& args = req.args;
-  auto pool = str_arg(args, "pool");
+  auto pool = str_arg(args, rpc::arg::kPool);
   std::optional<store::Status> status;
   auto s = str_arg(args, "status", false);
   if (!s.empty()) {
@@ -747,8 +748,8 @@ void Service::status(const Json& args, rpc::Responder r) {
 // --- pull and commit -------------------------------------------------------------------------------------
 
 void Service::pull(const Json& args, rpc::Responder r) {
-  auto pool = str_arg(args, "pool");
-  auto worker = str_arg(args, "worker");
+  auto pool = str_arg(args, rpc::arg::kPool);
+  auto worker = str_arg(args, rpc::arg::kWorker);
   size_t max = std::min(num_arg<size_t>(args, "max", 1), config_.max_pull);
   double cpu = num_arg<double>(args, "cpu", 0.0);
   assign::ShedCurve curve = config_.shed;
@@ -849,8 +850,8 @@ void Service::pull(const Json& args, rpc::Responder r) {
 
 void Service::commit(const Json& args, rpc::Responder r) {
   store::CommitStep c;
-  c.workflow_id = str_arg(args, "workflow_id");
-  c.worker_id = str_arg(args, "worker");
+  c.workflow_id = str_arg(args, rpc::arg::kWorkflowId);
+  c.worker_id = str_arg(args, rpc::arg::kWorker);
   c.token = num_arg<uint64_t>(args, "token", 0);
   if (!args.contains("step")) throw std::invalid_argument("missing 'step'");
   c.step = store::step_from_json(args["step"]);
@@ -869,8 +870,8 @@ void Service::commit(const Json& args, rpc::Responder r) {
 
 void Service::release(const Json& args, rpc::Responder r) {
   store::Release c;
-  c.workflow_id = str_arg(args, "workflow_id");
-  c.worker_id = str_arg(args, "worker");
+  c.workflow_id = str_arg(args, rpc::arg::kWorkflowId);
+  c.worker_id = str_arg(args, rpc::arg::kWorker);
   c.token = num_arg<uint64_t>(args, "token", 0);
   c.reason = args.value("reason", "released");
   propose_and_reply(std::move(c), r);
