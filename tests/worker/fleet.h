@@ -124,7 +124,7 @@ class WorkerFleet : public ::testing::Test {
     node->name = name;
     node->log = dir_->path() + "/" + name + ".log";
     std::string port_file = dir_->path() + "/" + name + ".port";
-    std::vector<std::string> argv{testing::binary_path("gasoline-worker"),
+    std::vector<std::string> argv{testing::binary_path("gasoline-worker" + binary_suffix_),
                                   "--kv", kv_->address(),
                                   "--token-file", sidecar_token_file_.empty() ? dir_->path() + "/kv/token"
                                                                               : sidecar_token_file_,
@@ -157,10 +157,9 @@ class WorkerFleet : public ::testing::Test {
   void start_app(Node& n) {
     n.app_log = dir_->path() + "/" + n.name + "-app.log";
     std::vector<std::string> argv = wrapper_;
-    for (std::string a : {testing::binary_path("gasoline-example-app"), std::string("--api"), n.address(),
-                          std::string("--threads"), std::string("2"), std::string("--batch"), std::string("16"),
-                          std::string("--wait-ms"), std::string("1000"), std::string("--retry-backoff-ms"),
-                          std::string("20")})
+    argv.push_back(testing::binary_path("gasoline-example-app" + binary_suffix_));
+    for (const std::string& a : std::vector<std::string>{"--api", n.address(), "--threads", "2", "--batch", "16",
+                                                          "--wait-ms", "1000", "--retry-backoff-ms", "20"})
       argv.push_back(a);
     n.app = std::make_unique<Process>(argv, n.app_log);
   }
@@ -222,6 +221,8 @@ class WorkerFleet : public ::testing::Test {
   std::string sidecar_token_file_;  // empty = the kv's admin token
   // Prepended to the sidecar's and the app's command lines (e.g. faketime, to skew their clock).
   std::vector<std::string> wrapper_;
+  // Appended to the sidecar's and the app's binary names: "-glibc-malloc" under libfaketime (worker/CMakeLists.txt).
+  std::string binary_suffix_;
   std::unique_ptr<KvProcess> kv_;
   rpc::tls::ClientFiles kv_tls_;  // how the test's own client reaches a kv that serves TLS
   std::unique_ptr<rpc::Client> client_;
