@@ -80,9 +80,12 @@ class Store {
       k.replicas = replicas;
       k.log_level = "warn";
       cluster_ = std::make_unique<testing::KvCluster>(dir + "/kv", k);
-      if (cluster_->leader_index(30s) < 0) throw std::runtime_error("the kv replicas elected no leader in 30 s");
+      int leader = cluster_->leader_index(30s);
+      if (leader < 0) throw std::runtime_error("the kv replicas elected no leader in 30 s");
       for (const auto& e : cluster_->endpoints()) endpoints_ += (endpoints_.empty() ? "" : ",") + e;
-      client_ = cluster_->client("workloads", 30s);
+      // The load generator talks to the leader: pipelined dispatches are not redirected (the sidecars get every
+      // replica and follow the leader themselves).
+      client_ = cluster_->client_of(static_cast<size_t>(leader), "workloads", 30s);
     }
   }
   const std::string& endpoints() const { return endpoints_; }

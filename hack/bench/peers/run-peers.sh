@@ -86,6 +86,7 @@ results="$cache/results${quick[0]:+-quick}.jsonl"
 started=$(date +%s)
 
 run_graphile() {
+  local rc=0
   pg_data="$run_dir/pg"
   mkdir -p "$pg_data"
   [ "$(id -u)" -eq 0 ] && chown postgres: "$pg_data"
@@ -99,12 +100,14 @@ run_graphile() {
   pg_pid=$(head -1 "$pg_data/postmaster.pid")
   pids+=("$pg_pid")
   (cd "$cache" && timeout 1200 node graphile.mjs run --pg "postgres://postgres@127.0.0.1:$port/postgres" \
-    --pg-pid "$pg_pid" --dir "$run_dir/graphile" "${quick[@]}") | tee -a "$results"
+    --pg-pid "$pg_pid" --dir "$run_dir/graphile" "${quick[@]}") | tee -a "$results" || rc=$?
   as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w -t 60 stop >&2
   pg_data=""
+  return "$rc"
 }
 
 run_restate() {
+  local rc=0
   for p in 8080 9070 9080 5122; do
     if port_busy "$p"; then say "restate: 127.0.0.1:$p is in use; skipping Restate"; return 0; fi
   done
@@ -126,10 +129,11 @@ run_restate() {
   done
   if [ "$up" -ne 1 ]; then say "restate: the server did not come up; see below"; tail -20 "$base/server.log" >&2; return 1; fi
   (cd "$cache" && timeout 1200 node restate.mjs run --dir "$run_dir/restate-events" --server-pid "$server" \
-    "${quick[@]}") | tee -a "$results"
+    "${quick[@]}") | tee -a "$results" || rc=$?
   kill -TERM "$server" 2>/dev/null || true
   for _ in $(seq 1 40); do kill -0 "$server" 2>/dev/null || break; sleep 0.25; done
   kill -9 "$server" 2>/dev/null || true
+  return "$rc"
 }
 
 run_gasoline() {
@@ -137,16 +141,19 @@ run_gasoline() {
   timeout 1200 build/bin/gasoline-bench workloads --replicas "$1" "${quick[@]}" | tee -a "$results"
 }
 
+failed=()
 for s in "${systems[@]}"; do
   case "$s" in
-    graphile) run_graphile ;;
-    restate) run_restate ;;
-    gasoline-1) run_gasoline 1 ;;
-    gasoline-3) run_gasoline 3 ;;
+    graphile) run_graphile || failed+=("$s") ;;
+    restate) run_restate || failed+=("$s") ;;
+    gasoline-1) run_gasoline 1 || failed+=("$s") ;;
+    gasoline-3) run_gasoline 3 || failed+=("$s") ;;
     *) say "unknown system $s" ;;
   esac
 done
 say "all systems done in $(( $(date +%s) - started )) s; results in $results"
+[ ${#failed[@]} -eq 0 ] || say "FAILED: ${failed[*]} (their lines are missing or incomplete)"
 
 if [ ${#quick[@]} -eq 0 ]; then png=docs/peers.png; else png="$cache/peers-quick.png"; fi
 /usr/bin/python3 hack/bench/peers/plot.py "$results" "$png" "$cache/peers-table${quick[0]:+-quick}.md" >&2
+[ ${#failed[@]} -eq 0 ]
