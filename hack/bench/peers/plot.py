@@ -107,10 +107,16 @@ def main():
         f.write(text)
     print(text)
 
+    def size(case, key):
+        for n in order:
+            if get(n, case, key) is not None:
+                return "{:,}".format(get(n, case, key))
+        return "?"
+
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     panels = [
-        ("A: 20k noop due at once (jobs/s, higher is better)", [("jobs/s", "A", "jobs_per_s")]),
-        ("B: timer hops due at once (wf/s, higher is better)", [("wf/s", "B", "wf_per_s")]),
+        ("A: {} noop due at once (jobs/s, higher is better)".format(size("A", "n")), [("jobs/s", "A", "jobs_per_s")]),
+        ("B: {} timer hops due at once (wf/s, higher is better)".format(size("B", "n")), [("wf/s", "B", "wf_per_s")]),
         ("B: hop lateness (ms, lower is better)", [("p50", "B", "lateness_p50_ms"), ("p99", "B", "lateness_p99_ms")]),
         ("C: light load (ms, lower is better)", [("hop p50", "C", "lateness_p50_ms"), ("hop p99", "C", "lateness_p99_ms"),
                                                  ("pickup p50", "C", "pickup_p50_ms"), ("pickup p99", "C", "pickup_p99_ms")]),

@@ -202,7 +202,7 @@ async function main() {
       const items = ids.map((wf) => ({ path: c === "A" ? "bench/noop" : "bench/hop", body: { wf } }));
       line = await L.measureCase(groups, async (cpuNow) => {
         // All due at one instant: far enough ahead for every send to be accepted before it.
-        const due = Date.now() + n + 3000;
+        const due = Date.now() + Math.round(1.5 * n) + 3000;
         L.progress("restate", `case ${c}: sending ${n} invocations due in ${((due - Date.now()) / 1000).toFixed(1)} s`);
         await sendAll(items, 64, () => due - Date.now());
         const sentBy = Date.now();
