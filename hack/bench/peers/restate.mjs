@@ -181,7 +181,7 @@ async function main() {
   const cases = (args.cases ?? "ABCD").split("");
   const serverPid = Number(args["server-pid"]);
   const base = { system: "restate", store: "restate-server", versions: "restate-server 1.7.12, @restatedev/restate-sdk 1.16.9",
-    workers: 2, durability: "Restate defaults (single node, local loglet)" };
+    workers: 2, durability: "Restate defaults (single node, replicated loglet, RocksDB WAL fsync on)" };
   const run_id = Date.now().toString(36);
   const wfIds = (prefix, n) => Array.from({ length: n }, (_, i) => `${run_id}-${prefix}-${i}`);
   let registered = false;
