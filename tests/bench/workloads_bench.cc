@@ -156,16 +156,24 @@ class Workers {
   // Steps the live sidecars committed.
   double committed() {
     double sum = 0;
+    const Json by = committed_by_worker();
+    for (const auto& n : by) sum += n.get<double>();
+    return sum;
+  }
+  // Steps each sidecar committed (how the work was shared), by name.
+  Json committed_by_worker() {
+    Json out = Json::object();
     for (auto& m : members_) {
       if (!m->sidecar->running()) continue;
       try {
         sdk::Client c(m->address, 5s);
-        sum += testing::metric(c.request("GET", "/metrics").raw, "gasoline_worker_results_total{outcome=\"ok\"}", 0);
+        out[m->name] =
+            testing::metric(c.request("GET", "/metrics").raw, "gasoline_worker_results_total{outcome=\"ok\"}", 0);
       } catch (const sdk::TransportError&) {
         // a sidecar that was just killed
       }
     }
-    return sum;
+    return out;
   }
   double cpu(bool apps) {
     double s = 0;
@@ -369,7 +377,11 @@ Json due_at_once(Context& x, char c, size_t n) {
             {"sends_done_before_due", dispatched <= due},
             {"duplicates", extra_steps(recs, ids, hops ? 2 : 1)},
             {"steps", steps},
-            {"due_at_once", "dispatched with one run_at"}};
+            {"due_at_once", "dispatched with one run_at"},
+            {"steps_by_worker", w.committed_by_worker()},
+            {"concurrency", 64},
+            {"app_threads", 2},
+            {"batch", 32}};
   line.update(usage);
   if (hops) {
     line["wf_per_s"] = num(rate, 1);
@@ -448,6 +460,10 @@ Json light(Context& x, size_t hops_n, double hop_rate, size_t noop_n, double noo
             {"pickup_p50_ms", pct(pickup, 0.5)},
             {"pickup_p99_ms", pct(pickup, 0.99)},
             {"duplicates", extra_steps(recs, hop_ids, 2) + extra_steps(recs, noop_ids, 1)},
+            {"steps_by_worker", w.committed_by_worker()},
+            {"concurrency", 64},
+            {"app_threads", 2},
+            {"batch", 32},
             {"steps", steps}};
   line.update(usage);
   line["loadavg_before"] = load_before;
@@ -515,6 +531,9 @@ Json takeover(Context& x, size_t n) {
             {"cap_s", kTakeoverCapS},
             {"completed_within_cap", completed},
             {"lost_after_ms", 2000},
+            {"concurrency", 10},
+            {"app_threads", 10},
+            {"batch", 1},
             {"duplicates", extra_steps(recs, ids, 1)},
             {"steps", n}};
   if (!all_held) line["note"] = "no automatic takeover within cap";
