@@ -78,6 +78,7 @@ class Workers {
         "--concurrency", String(this.concurrency), "--local-queue", String(this.localQueue)],
       { stdio: ["ignore", "pipe", "inherit"] });
       this.procs.push(p);
+      L.track(p);
       ready.push(new Promise((resolve, reject) => {
         p.stdout.on("data", (d) => d.toString().includes("ready") && resolve());
         p.on("exit", (code) => reject(new Error(`graphile worker w${i} exited (${code})`)));
@@ -100,6 +101,7 @@ class Workers {
 
 
 async function main() {
+  L.guardChildren();
   const S = L.sizes(!!args.quick);
   const cases = (args.cases ?? "ABCD").split("");
   const utils = await makeWorkerUtils({ connectionString: args.pg, logger: quiet });

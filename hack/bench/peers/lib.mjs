@@ -218,3 +218,26 @@ export async function paced(ids, rate, fn) {
   }
   await Promise.all(calls);
 }
+
+// The load generator's children (worker processes, and the processes they fork when known): killed by pid when
+// the load generator exits for any reason but SIGKILL (a timeout's SIGTERM, ^C, an exception).
+const children = new Set();
+export function track(proc, extraPids = []) {
+  const pids = [proc.pid, ...extraPids];
+  for (const p of pids) children.add(p);
+  proc.on("exit", () => {
+    for (const p of pids) children.delete(p);
+  });
+}
+export function guardChildren() {
+  process.on("exit", () => {
+    for (const p of children) {
+      try {
+        process.kill(p, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  });
+  for (const s of ["SIGINT", "SIGTERM"]) process.on(s, () => process.exit(130));
+}

@@ -110,6 +110,7 @@ class Endpoint {
       });
       this.proc.on("exit", (code) => reject(new Error(`restate endpoint exited (${code})`)));
     });
+    L.track(this.proc, this.workerPids);
   }
   pids() {
     return this.proc && this.proc.exitCode == null ? [this.proc.pid] : [];
@@ -177,6 +178,7 @@ async function waitEnds(dir, target, capS) {
 
 
 async function main() {
+  L.guardChildren();
   const S = L.sizes(!!args.quick);
   const cases = (args.cases ?? "ABCD").split("");
   const serverPid = Number(args["server-pid"]);

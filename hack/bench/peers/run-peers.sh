@@ -56,16 +56,27 @@ run_dir=$(mktemp -d /tmp/gasoline-peers.XXXXXX)
 chmod 755 "$run_dir"
 pids=()
 pg_data=""
+# kill -9 of a process and its descendants, by pid (children first, while their parent still names them).
+kill_tree() {
+  local c
+  for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+  kill -9 "$1" 2>/dev/null || true
+}
 cleanup() {
   local rc=$?
   if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
     as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m immediate -w -t 20 stop >/dev/null 2>&1 || true
   fi
-  for p in "${pids[@]}"; do
-    kill -9 "$p" 2>/dev/null || true
-  done
+  for p in "${pids[@]}"; do kill_tree "$p"; done
   rm -rf "$run_dir"
   exit "$rc"
+}
+# Runs a load generator in the background (so the trap knows its pid), its JSON lines to stdout and the results.
+run_load() {
+  "$@" > >(tee -a "$results") &
+  local p=$!
+  pids+=("$p")
+  wait "$p"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -99,8 +110,8 @@ run_graphile() {
   local pg_pid
   pg_pid=$(head -1 "$pg_data/postmaster.pid")
   pids+=("$pg_pid")
-  (cd "$cache" && timeout 1200 node graphile.mjs run --pg "postgres://postgres@127.0.0.1:$port/postgres" \
-    --pg-pid "$pg_pid" --dir "$run_dir/graphile" "${quick[@]}") | tee -a "$results" || rc=$?
+  run_load timeout 1200 node "$cache/graphile.mjs" run --pg "postgres://postgres@127.0.0.1:$port/postgres" \
+    --pg-pid "$pg_pid" --dir "$run_dir/graphile" "${quick[@]}" || rc=$?
   as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w -t 60 stop >&2
   pg_data=""
   return "$rc"
@@ -109,7 +120,7 @@ run_graphile() {
 run_restate() {
   local rc=0
   for p in 8080 9070 9080 5122; do
-    if port_busy "$p"; then say "restate: 127.0.0.1:$p is in use; skipping Restate"; return 0; fi
+    if port_busy "$p"; then say "restate: 127.0.0.1:$p is in use; skipping Restate"; return 1; fi
   done
   local base="$run_dir/restate"
   mkdir -p "$base" "$run_dir/restate-events"
@@ -128,8 +139,8 @@ run_restate() {
     sleep 0.5
   done
   if [ "$up" -ne 1 ]; then say "restate: the server did not come up; see below"; tail -20 "$base/server.log" >&2; return 1; fi
-  (cd "$cache" && timeout 1200 node restate.mjs run --dir "$run_dir/restate-events" --server-pid "$server" \
-    "${quick[@]}") | tee -a "$results" || rc=$?
+  run_load timeout 1200 node "$cache/restate.mjs" run --dir "$run_dir/restate-events" --server-pid "$server" \
+    "${quick[@]}" || rc=$?
   kill -TERM "$server" 2>/dev/null || true
   for _ in $(seq 1 40); do kill -0 "$server" 2>/dev/null || break; sleep 0.25; done
   kill -9 "$server" 2>/dev/null || true
@@ -138,7 +149,7 @@ run_restate() {
 
 run_gasoline() {
   say "gasoline: $1 kv replica(s)"
-  timeout 1200 build/bin/gasoline-bench workloads --replicas "$1" "${quick[@]}" | tee -a "$results"
+  run_load timeout 1200 build/bin/gasoline-bench workloads --replicas "$1" "${quick[@]}"
 }
 
 failed=()
