@@ -360,8 +360,9 @@ Json due_at_once(Context& x, char c, size_t n) {
       last = std::max(last, static_cast<double>(t2));
       late.push_back(static_cast<double>(t2 - (t1 + 1000)));
     } else {
-      // The app ran the step at wake_ts (= run_at) + lag_ms.
-      double t = static_cast<double>(due + r["output"].value("lag_ms", int64_t{0}));
+      // The app ran the step at wake_ts + lag_ms; wake_ts = run_at, or the dispatch's time if that came later.
+      int64_t wake = std::max(due, r.value("created_ts", int64_t{0}));
+      double t = static_cast<double>(wake + r["output"].value("lag_ms", int64_t{0}));
       first = std::min(first, t);
       last = std::max(last, t);
     }
