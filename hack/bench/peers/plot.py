@@ -138,7 +138,7 @@ def main():
             xs = [i + si * width - 0.4 + width / 2 for i in range(len(order))]
             bars = ax.bar(xs, [v or 0 for v in vals], width, label=sname, color=colors[si % len(colors)])
             for b, v in zip(bars, vals):
-                text = "none" if v is None and key == "takeover_s" else ("" if v is None else fmt(v, 1 if v < 10 else 0))
+                text = "none within 60 s" if v is None and key == "takeover_s" else ("" if v is None else fmt(v, 1 if v < 10 else 0))
                 ax.annotate(text, (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
                             fontsize=7)
         ax.set_title(title, fontsize=9)
