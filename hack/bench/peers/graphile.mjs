@@ -139,24 +139,8 @@ async function main() {
           const finished = await waitEmpty(300);
           const cpu = cpuNow();
           await w.stop();
-          const ev = L.readEvents(dir);
-          const starts = L.startTimes(ev), ends = L.endTimes(ev);
-          const lastStep = c === "A" ? 1 : 2;
-          const first = Math.min(...ids.map((id) => starts.get(`${id}/1`) ?? Infinity));
-          const last = Math.max(...ids.map((id) => ends.get(`${id}/${lastStep}`) ?? -Infinity));
-          const done = ids.filter((id) => ends.has(`${id}/${lastStep}`)).length;
-          const rate = done / ((last - first) / 1000);
-          const steps = n * lastStep;
-          const m = { case: c, n, completed: done, finished, elapsed_s: L.round((last - first) / 1000),
-            from_due_s: L.round((last - due) / 1000), duplicates: L.duplicates(ev), steps_by_worker: L.byWorker(ev), steps, cpu_s: cpu,
-            cpu_us_per_step: L.cpuPerStep(cpu, steps), due_at_once: "jobs added in one call before the workers start" };
-          if (c === "A") m.jobs_per_s = L.round(rate, 1);
-          else {
-            const late = L.hopLateness(ev, ids);
-            Object.assign(m, { wf_per_s: L.round(rate, 1), lateness_p50_ms: L.percentile(late, 0.5),
-              lateness_p99_ms: L.percentile(late, 0.99) });
-          }
-          return m;
+          return { ...L.dueAtOnceMetrics(c, ids, L.readEvents(dir), due, cpu), finished,
+            due_at_once: "jobs added in one call before the workers start" };
         });
       } else if (c === "C") {
         await w.start();
@@ -173,16 +157,7 @@ async function main() {
           const noopDone = await waitEmpty(60);
           const cpu = cpuNow();
           await w.stop();
-          const ev = L.readEvents(dir);
-          const starts = L.startTimes(ev);
-          const late = L.hopLateness(ev, hops);
-          const pickup = noops.filter((id) => starts.has(`${id}/1`)).map((id) => starts.get(`${id}/1`) - submitted.get(id));
-          const steps = 2 * hops.length + noops.length;
-          return { case: "C", hops: hops.length, hop_rate: S.C_hop_rate, noop: noops.length, noop_rate: S.C_noop_rate,
-            finished: hopsDone && noopDone, hops_completed: late.length, noop_completed: pickup.length,
-            lateness_p50_ms: L.percentile(late, 0.5), lateness_p99_ms: L.percentile(late, 0.99),
-            pickup_p50_ms: L.percentile(pickup, 0.5), pickup_p99_ms: L.percentile(pickup, 0.99),
-            duplicates: L.duplicates(ev), steps_by_worker: L.byWorker(ev), steps, cpu_s: cpu, cpu_us_per_step: L.cpuPerStep(cpu, steps) };
+          return { ...L.lightMetrics(L.readEvents(dir), hops, noops, submitted, S, cpu), finished: hopsDone && noopDone };
         });
       } else if (c === "D") {
         await w.start();
@@ -192,28 +167,15 @@ async function main() {
           await utils.addJobs(ids.map((wf) => ({ identifier: "slow", payload: { wf } })));
           const victim = w.procs[0];
           // Wait until the victim runs 10 (its concurrency), then kill it in the middle of them.
-          const inFlight = () => {
-            const ev = L.readEvents(dir).filter((e) => e.worker === "w1");
-            const ended = new Set(ev.filter((e) => e.ev === "end").map((e) => e.wf));
-            return [...new Set(ev.filter((e) => e.ev === "start" && !ended.has(e.wf)).map((e) => e.wf))];
-          };
           const t0 = Date.now();
-          while (inFlight().length < 10 && Date.now() - t0 < 10000) await L.sleep(50);
+          while (L.inFlight(dir, "w1").length < 10 && Date.now() - t0 < 10000) await L.sleep(50);
           await L.sleep(500);
           const victimCpu = L.treeCpu([victim.pid]);
-          const held = inFlight();
+          const held = L.inFlight(dir, "w1");
           victim.kill("SIGKILL");
           const killed = Date.now();
           L.progress("graphile", `case D: killed w1 holding ${held.length} jobs; waiting up to ${L.D_CAP_S} s`);
-          let doneElsewhere = [];
-          while (Date.now() - killed < L.D_CAP_S * 1000) {
-            const ev = L.readEvents(dir).filter((e) => e.worker !== "w1" && e.ev === "end");
-            const done = new Set(ev.map((e) => e.wf));
-            doneElsewhere = held.filter((id) => done.has(id));
-            if (doneElsewhere.length === held.length) break;
-            await L.sleep(100);
-          }
-          const all = Date.now();
+          const { done: doneElsewhere, at: all } = await L.waitDoneElsewhere(dir, held, "w1", killed);
           const cpu = cpuNow();
           cpu.workers = L.round(cpu.workers + victimCpu, 2);
           const locked = Number((await utils.withPgClient((cl) =>

@@ -241,3 +241,53 @@ export function guardChildren() {
   });
   for (const s of ["SIGINT", "SIGTERM"]) process.on(s, () => process.exit(130));
 }
+
+// Cases A and B: rate (completed / (last step end − first step start)), time from the due instant, lateness (B).
+export function dueAtOnceMetrics(c, ids, ev, due, cpu) {
+  const starts = startTimes(ev), ends = endTimes(ev);
+  const lastStep = c === "A" ? 1 : 2;
+  const first = Math.min(...ids.map((id) => starts.get(`${id}/1`) ?? Infinity));
+  const last = Math.max(...ids.map((id) => ends.get(`${id}/${lastStep}`) ?? -Infinity));
+  const done = ids.filter((id) => ends.has(`${id}/${lastStep}`)).length;
+  const rate = round(done / ((last - first) / 1000), 1);
+  const steps = ids.length * lastStep;
+  const m = { case: c, n: ids.length, completed: done, elapsed_s: round((last - first) / 1000),
+    from_due_s: round((last - due) / 1000), duplicates: duplicates(ev), steps_by_worker: byWorker(ev), steps,
+    cpu_s: cpu, cpu_us_per_step: cpuPerStep(cpu, steps) };
+  if (c === "A") return { ...m, jobs_per_s: rate };
+  const late = hopLateness(ev, ids);
+  return { ...m, wf_per_s: rate, lateness_p50_ms: percentile(late, 0.5), lateness_p99_ms: percentile(late, 0.99) };
+}
+
+// Case C: hop lateness and noop pickup (step start − submit time).
+export function lightMetrics(ev, hops, noops, submitted, S, cpu) {
+  const starts = startTimes(ev);
+  const late = hopLateness(ev, hops);
+  const pickup = noops.filter((id) => starts.has(`${id}/1`)).map((id) => starts.get(`${id}/1`) - submitted.get(id));
+  const steps = 2 * hops.length + noops.length;
+  return { case: "C", hops: hops.length, hop_rate: S.C_hop_rate, noop: noops.length, noop_rate: S.C_noop_rate,
+    hops_completed: late.length, noop_completed: pickup.length,
+    lateness_p50_ms: percentile(late, 0.5), lateness_p99_ms: percentile(late, 0.99),
+    pickup_p50_ms: percentile(pickup, 0.5), pickup_p99_ms: percentile(pickup, 0.99),
+    duplicates: duplicates(ev), steps_by_worker: byWorker(ev), steps, cpu_s: cpu, cpu_us_per_step: cpuPerStep(cpu, steps) };
+}
+
+// Case D: the jobs `worker` started and has not finished.
+export function inFlight(dir, worker) {
+  const ev = readEvents(dir).filter((e) => e.worker === worker);
+  const ended = new Set(ev.filter((e) => e.ev === "end").map((e) => e.wf));
+  return [...new Set(ev.filter((e) => e.ev === "start" && !ended.has(e.wf)).map((e) => e.wf))];
+}
+
+// Case D: waits (up to D_CAP_S after `killed`) until every held job has finished on another worker; returns those
+// that did and when the last one did.
+export async function waitDoneElsewhere(dir, held, victim, killed) {
+  let done = [];
+  while (Date.now() - killed < D_CAP_S * 1000) {
+    const ended = new Set(readEvents(dir).filter((e) => e.worker !== victim && e.ev === "end").map((e) => e.wf));
+    done = held.filter((id) => ended.has(id));
+    if (done.length === held.length) break;
+    await sleep(100);
+  }
+  return { done, at: Date.now() };
+}

@@ -213,24 +213,9 @@ async function main() {
         const finished = await waitEnds(dir, n * lastStep, 300 + (due - Date.now()) / 1000);
         await L.sleep(100);
         const cpu = cpuNow();
-        const ev = L.readEvents(dir);
-        const starts = L.startTimes(ev), ends = L.endTimes(ev);
-        const first = Math.min(...ids.map((id) => starts.get(`${id}/1`) ?? Infinity));
-        const last = Math.max(...ids.map((id) => ends.get(`${id}/${lastStep}`) ?? -Infinity));
-        const done = ids.filter((id) => ends.has(`${id}/${lastStep}`)).length;
-        const rate = done / ((last - first) / 1000);
-        const steps = n * lastStep;
-        const m = { case: c, n, completed: done, finished, elapsed_s: L.round((last - first) / 1000),
-          from_due_s: L.round((last - due) / 1000), sends_done_before_due: sentBy <= due,
-          duplicates: L.duplicates(ev), steps_by_worker: L.byWorker(ev), steps, cpu_s: cpu, cpu_us_per_step: L.cpuPerStep(cpu, steps),
+        return { ...L.dueAtOnceMetrics(c, ids, L.readEvents(dir), due, cpu), finished,
+          sends_done_before_due: sentBy <= due,
           due_at_once: "each invocation sent with ?delay= so that all are due at one instant" };
-        if (c === "A") m.jobs_per_s = L.round(rate, 1);
-        else {
-          const late = L.hopLateness(ev, ids);
-          Object.assign(m, { wf_per_s: L.round(rate, 1), lateness_p50_ms: L.percentile(late, 0.5),
-            lateness_p99_ms: L.percentile(late, 0.99) });
-        }
-        return m;
       });
     } else if (c === "C") {
       line = await L.measureCase(groups, async (cpuNow) => {
@@ -246,44 +231,23 @@ async function main() {
         const noopDone = await waitEnds(dir, 2 * hops.length + noops.length, 60);
         await L.sleep(100);
         const cpu = cpuNow();
-        const ev = L.readEvents(dir);
-        const starts = L.startTimes(ev);
-        const late = L.hopLateness(ev, hops);
-        const pickup = noops.filter((id) => starts.has(`${id}/1`)).map((id) => starts.get(`${id}/1`) - submitted.get(id));
-        const steps = 2 * hops.length + noops.length;
-        return { case: "C", hops: hops.length, hop_rate: S.C_hop_rate, noop: noops.length, noop_rate: S.C_noop_rate,
-          finished: hopsDone && noopDone, hops_completed: late.length, noop_completed: pickup.length,
-          lateness_p50_ms: L.percentile(late, 0.5), lateness_p99_ms: L.percentile(late, 0.99),
-          pickup_p50_ms: L.percentile(pickup, 0.5), pickup_p99_ms: L.percentile(pickup, 0.99),
-          duplicates: L.duplicates(ev), steps_by_worker: L.byWorker(ev), steps, cpu_s: cpu, cpu_us_per_step: L.cpuPerStep(cpu, steps) };
+        return { ...L.lightMetrics(L.readEvents(dir), hops, noops, submitted, S, cpu), finished: hopsDone && noopDone };
       });
     } else if (c === "D") {
       line = await L.measureCase(groups, async (cpuNow) => {
         const ids = wfIds("D", S.D);
         L.progress("restate", `case D: ${S.D} jobs of 2 s on ${SLOTS} virtual-object keys; kill -9 of worker w1`);
         await sendAll(ids.map((wf, i) => ({ path: `slot/k${i % SLOTS}/slow`, body: { wf } })), 16, () => 0);
-        const inFlight = () => {
-          const ev = L.readEvents(dir).filter((e) => e.worker === "w1");
-          const ended = new Set(ev.filter((e) => e.ev === "end").map((e) => e.wf));
-          return [...new Set(ev.filter((e) => e.ev === "start" && !ended.has(e.wf)).map((e) => e.wf))];
-        };
         const t0 = Date.now();
-        while (inFlight().length < 1 && Date.now() - t0 < 10000) await L.sleep(50);
+        while (L.inFlight(dir, "w1").length < 1 && Date.now() - t0 < 10000) await L.sleep(50);
         await L.sleep(1000); // in the middle of its jobs
         // The cluster primary reaps it, so its CPU stays in the endpoint's process tree.
         const victimPid = ep.workerPids[0];
-        const held = inFlight();
+        const held = L.inFlight(dir, "w1");
         process.kill(victimPid, "SIGKILL");
         const killed = Date.now();
         L.progress("restate", `case D: killed w1 (pid ${victimPid}) holding ${held.length} jobs; waiting up to ${L.D_CAP_S} s`);
-        let doneElsewhere = [];
-        while (Date.now() - killed < L.D_CAP_S * 1000) {
-          const done = new Set(L.readEvents(dir).filter((e) => e.worker !== "w1" && e.ev === "end").map((e) => e.wf));
-          doneElsewhere = held.filter((id) => done.has(id));
-          if (doneElsewhere.length === held.length) break;
-          await L.sleep(100);
-        }
-        const all = Date.now();
+        const { done: doneElsewhere, at: all } = await L.waitDoneElsewhere(dir, held, "w1", killed);
         const takeover = doneElsewhere.length === held.length ? L.round((all - killed) / 1000, 2) : null;
         // The rest of the jobs, for the duplicate count (bounded by the same cap).
         await waitEnds(dir, S.D, Math.max(5, L.D_CAP_S - (Date.now() - killed) / 1000));
