@@ -6,6 +6,7 @@
 #include "tests/bench/operator_bench.h"
 #include "tests/bench/tls_bench.h"
 #include "tests/bench/gateway_bench.h"
+#include "tests/bench/workloads_bench.h"
 
 #include <CLI/CLI.hpp>
 
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
   auto* tls_cmd = gasoline::bench::add_tls_command(app, tls);
   gasoline::bench::GatewayBenchOptions gateway;
   auto* gateway_cmd = gasoline::bench::add_gateway_command(app, gateway);
+  gasoline::bench::WorkloadsOptions workloads;
+  auto* workloads_cmd = gasoline::bench::add_workloads_command(app, workloads);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -83,6 +86,7 @@ int main(int argc, char** argv) {
     if (*op_cmd) return gasoline::bench::run_operator(op);
     if (*tls_cmd) return gasoline::bench::run_tls(tls);
     if (*gateway_cmd) return gasoline::bench::run_gateway(gateway);
+    if (*workloads_cmd) return gasoline::bench::run_workloads(workloads);
   } catch (const std::exception& e) {
     std::cerr << "gasoline-bench: " << e.what() << "\n";
     return 1;
