@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "kv/rpc/client.h"
 #include "tests/bench/measure.h"
+#include "tests/bench/pipelined_dispatch.h"
 #include "tests/support/kv_cluster.h"
 #include "tests/support/kv_process.h"
 #include "tests/support/process.h"
@@ -221,43 +222,6 @@ class CpuMeter {
   double killed_workers_ = 0, killed_apps_ = 0;
 };
 
-// Dispatches every args object with `window` calls in flight (the ids are in the args, so a resend is idempotent).
-void dispatch_all(rpc::Client& kv, const std::vector<Json>& args, size_t window = 256) {
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t next = 0, done = 0;
-  std::string error;
-  std::function<void()> send = [&] {
-    size_t i;
-    {
-      std::lock_guard lock(mu);
-      if (next == args.size() || !error.empty()) return;
-      i = next++;
-    }
-    kv.call_async("dispatch", args[i], [&](std::exception_ptr e, Json) {
-      if (e) {
-        std::lock_guard lock(mu);
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          if (error.empty()) error = ex.what();
-        }
-      }
-      send();
-      // Counted last and notified under the lock: once the waiter sees every call done, no callback touches
-      // this frame's locals again.
-      std::lock_guard lock(mu);
-      ++done;
-      cv.notify_all();
-    });
-  };
-  for (size_t w = 0; w < std::min(window, args.size()); ++w) send();
-  std::unique_lock lock(mu);
-  if (!cv.wait_for(lock, 300s, [&] { return done == next && (next == args.size() || !error.empty()); }))
-    throw std::runtime_error("dispatches did not finish within 300 s");
-  if (!error.empty()) throw std::runtime_error("dispatch failed: " + error);
-}
-
 // Every workflow record of the pool with this status, by id.
 std::map<std::string, Json> records(rpc::Client& kv, const std::string& pool, const std::string& status) {
   std::map<std::string, Json> out;
@@ -337,7 +301,7 @@ Json due_at_once(Context& x, char c, size_t n) {
   }
   progress(std::string("case ") + c + ": dispatching " + std::to_string(n) + (hops ? " sleep" : " noop") +
            " workflows with run_at in " + std::to_string((due - wall_ms()) / 1000) + " s");
-  dispatch_all(x.store.client(), args);
+  dispatch_pipelined({&x.store.client()}, args, 256, "workloads");
   int64_t dispatched = wall_ms();
   uint64_t steps = n * (hops ? 2 : 1);
   bool finished = wait_committed(w, static_cast<double>(steps), 300 + (due - wall_ms()) / 1000);
@@ -485,7 +449,7 @@ Json takeover(Context& x, size_t n) {
     args.push_back(Json{{"pool", pool}, {"id", x.id('D', i)}, {"name", "noop"}, {"input", {{"work_ms", 2000}}}});
     ids.insert(x.id('D', i));
   }
-  dispatch_all(x.store.client(), args);
+  dispatch_pipelined({&x.store.client()}, args, 256, "workloads");
   auto& victim = *w.members().front();
   auto held_now = [&] {
     std::set<std::string> held;
