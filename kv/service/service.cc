@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/random_id.h"
+#include "kv/assign/lost.h"
 #include "kv/assign/pull_plan.h"
 #include "kv/rpc/protocol.h"
 #include "kv/store/json_field.h"
@@ -284,6 +285,10 @@ void Service::on_leadership(bool leader) {
     std::lock_guard lock(orphans_mu_);
     orphans_.clear();
   }
+  {
+    std::lock_guard lock(hub_mu_);
+    disconnected_.clear();  // what another term saw close is no evidence for this one
+  }
   if (leader) {
     // A new leader gives every worker a full lost_after to find it before reclaiming anything, and takes over
     // the timers of every stored wake entry.
@@ -431,6 +436,7 @@ void Service::subscribe(const rpc::Request& req, rpc::Responder r) {
   {
     std::lock_guard lock(hub_mu_);
     streams_[worker] = req.session;
+    disconnected_.erase(worker);
   }
   r.ok(Json{{"worker", worker}});
 }
@@ -440,6 +446,8 @@ void Service::on_session_closed(rpc::Session& session) {
   for (auto it = streams_.begin(); it != streams_.end();) {
     auto s = it->second.lock();
     if (!s || s.get() == &session) {
+      // The kernel closes a dead process's connections: evidence that the worker may be gone (assign/lost.h).
+      if (s) disconnected_[it->first] = now();
       it = streams_.erase(it);
     } else {
       ++it;
@@ -466,20 +474,38 @@ void Service::drain_or_leave(const std::string& op, const Json& args, rpc::Respo
 void Service::reclaim_tick() {
   if (stopped_) return;
   int64_t t = now();
-  // A new leader (or a restarted replica) gives every worker one full lost_after to ping it first.
-  if (t - started_ms_ >= config_.lost_after_ms) {
+  {
+    // The silence of a worker is counted from this leader's term on; see assign/lost.h.
+    const assign::LostPolicy policy{config_.lost_after_ms, config_.disconnect_grace_ms()};
+    std::unordered_map<std::string, int64_t> disconnected;
+    {
+      std::lock_guard lock(hub_mu_);
+      std::erase_if(disconnected_, [&](const auto& d) { return t - d.second > config_.lost_after_ms; });
+      disconnected = disconnected_;
+    }
     std::map<std::string, size_t> active_by_pool;
     for (const auto& w : sm_.workers("")) {
       if (w.state == store::WorkerState::kActive && w.last_ping_ts >= t - config_.active_window_ms())
         ++active_by_pool[w.pool];
       else
         active_by_pool.try_emplace(w.pool, 0);
-      if (w.last_ping_ts >= t - config_.lost_after_ms) continue;
+      auto d = disconnected.find(w.id);
+      auto verdict = assign::lost_verdict(t, started_ms_, w.last_ping_ts,
+                                          d == disconnected.end() ? std::nullopt : std::optional<int64_t>(d->second),
+                                          policy);
+      if (!verdict) continue;
       {
         std::lock_guard lock(reclaim_mu_);
         if (!reclaiming_.insert(w.id).second) continue;
       }
-      log_->propose(store::Reclaim{w.pool, w.id, config_.lost_after_ms}, [this, w](const store::Result& res) {
+      if (verdict->reason == assign::LostReason::kDisconnected) {
+        // One attempt per disconnect: if the worker turns out alive (it pings through another connection), the
+        // general bound watches it from here.
+        std::lock_guard lock(hub_mu_);
+        disconnected_.erase(w.id);
+      }
+      const char* why = assign::to_string(verdict->reason);
+      log_->propose(store::Reclaim{w.pool, w.id, verdict->silent_ms}, [this, w, why](const store::Result& res) {
         {
           std::lock_guard lock(reclaim_mu_);
           reclaiming_.erase(w.id);
@@ -493,7 +519,7 @@ void Service::reclaim_tick() {
         auto n = res.body["released"].size();
         metrics_.reclaimed(w.pool, static_cast<double>(n));
         log::warn("worker lost: leases reclaimed",
-                  {{"pool", w.pool}, {"worker", w.id}, {"pod", w.pod}, {"released", n},
+                  {{"pool", w.pool}, {"worker", w.id}, {"pod", w.pod}, {"released", n}, {"why", why},
                    {"silent_ms", wall_ms() - w.last_ping_ts}});
       });
     }

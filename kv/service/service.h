@@ -27,6 +27,8 @@ struct ServiceConfig {
   assign::Strategy strategy = assign::Strategy::kRendezvous;
   int64_t ping_interval_ms = 500;   // a worker is active while its last ping is within 3 intervals
   int64_t lost_after_ms = 2000;     // leases of a worker silent this long are reclaimed
+  // ... or silent this long once its connection closed: 0 = off, -1 = max(2 pings, lost_after / 2) (1 s by default)
+  int64_t lost_after_disconnect_ms = -1;
   int64_t backup_grace_ms = 1000;   // how overdue an entry must be before the backup takes it
   int64_t orphan_grace_ms = 2000;   // a lease its live worker has not reported this long is released
   int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // finished workflows are deleted this long after they finished
@@ -38,6 +40,11 @@ struct ServiceConfig {
   int64_t ping_flush_ms = 20;       // pings received within this window share one log entry
   assign::ShedCurve shed;           // used when a pull does not send its own curve
   int64_t active_window_ms() const { return 3 * ping_interval_ms; }
+  int64_t disconnect_grace_ms() const {
+    if (lost_after_disconnect_ms >= 0) return lost_after_disconnect_ms;
+    int64_t g = std::max(2 * ping_interval_ms, lost_after_ms / 2);
+    return g < lost_after_ms ? g : 0;
+  }
 };
 
 class Service {
@@ -151,6 +158,7 @@ class Service {
 
   std::mutex hub_mu_;
   std::unordered_map<std::string, std::weak_ptr<rpc::Session>> streams_;  // worker id → bump stream
+  std::unordered_map<std::string, int64_t> disconnected_;  // worker id → when its stream closed, until it subscribes
 
   // Bump batching state, touched only on the timer thread.
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> batch_members_;  // (pool, name) → ids

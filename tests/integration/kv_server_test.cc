@@ -719,6 +719,76 @@ TEST(KvServer, SilentWorkerIsReclaimedAndRemovedFromWorkers) {
             rpc::code::kConflict);
 }
 
+// A kv whose silent workers are lost only after 30 s but whose disconnected ones after `grace_ms`, and worker "S"
+// holding the lease of workflow `id` on a subscribed connection (as a sidecar's).
+struct DisconnectCase {
+  DisconnectCase(const std::string& prefix, const std::string& pool, const std::string& id, int64_t grace_ms)
+      : dir(prefix), kv(dir.path(), options(grace_ms)), admin(kv.client("admin")), s(kv.client("S")), pool(pool) {
+    s->call("ping", Json{{"pool", pool}, {"worker", "S"}});
+    s->call("subscribe", Json{{"worker", "S"}});
+    if (admin->call("dispatch", dispatch_args(pool, id))["id"] != id) throw std::runtime_error("dispatch failed");
+    held = pull(*s, pool, "S");
+    if (held.size() != 1) throw std::runtime_error("pull took " + held.dump());
+  }
+  static KvOptions options(int64_t grace_ms) {
+    KvOptions o;
+    o.lost_after_ms = 30000;  // no reclaim within these tests can come from silence alone
+    o.extra_args = {"--lost-after-disconnect-ms", std::to_string(grace_ms)};
+    return o;
+  }
+  Json commit_args(const std::string& id) const {
+    return Json{{"workflow_id", id}, {"worker", "S"}, {"token", held[0]["token"]}, {"step", kComplete}};
+  }
+  TempDir dir;
+  KvProcess kv;
+  std::unique_ptr<rpc::Client> admin, s;
+  std::string pool;
+  Json held;
+};
+
+// A worker whose process dies (kill -9, an OOM kill) has its connection closed by the kernel. The kv takes that as
+// evidence and reclaims once the worker has also been silent for --lost-after-disconnect-ms, long before
+// --lost-after-ms, which has to cover slow pings and a node that vanishes without closing anything.
+TEST(KvServer, WorkerWhoseConnectionClosedIsReclaimedBeforeLostAfter) {
+  DisconnectCase x("kv-closed", "closed", "c1", 500);
+  auto closed_at = mono_ms();
+  x.s.reset();  // the process is gone: its socket closes
+
+  ASSERT_TRUE(wait_until([&] { return worker_ids(*x.admin, x.pool).count("S") == 0; }, 15s))
+      << "the worker whose connection closed is still listed";
+  EXPECT_GE(mono_ms() - closed_at, 500) << "reclaimed before the grace";
+  auto w = x.admin->call("get", Json{{"workflow_id", "c1"}});
+  EXPECT_EQ(w["lease_worker"], "");
+  EXPECT_EQ(w["wake_reason"], "reclaim");
+  auto log = read_file(x.kv.log_path());
+  EXPECT_NE(log.find("\"why\":\"disconnected\""), std::string::npos) << log;
+  // A late commit of the old lease (the worker was alive after all, say) is fenced.
+  auto late = x.kv.client("S-late");
+  late->call("ping", Json{{"pool", x.pool}, {"worker", "S"}});
+  EXPECT_EQ(code_of(*late, "commit", x.commit_args("c1")), rpc::code::kConflict);
+}
+
+// A closed connection alone is not enough: a worker that reconnects and keeps pinging keeps its leases, even on a
+// connection that never subscribes again, and commits them.
+TEST(KvServer, WorkerThatReconnectsAndPingsKeepsItsLeases) {
+  DisconnectCase x("kv-reconnect", "reconnect", "r1", 300);
+  x.s.reset();
+  auto again = x.kv.client("S-again");
+  // Ping at the worker's pace through five graces: the property is of a stretch of time, so this waits it out.
+  auto t0 = mono_ms();
+  wait_until(
+      [&] {
+        again->call("ping", Json{{"pool", x.pool}, {"worker", "S"}});
+        return mono_ms() - t0 > 5 * 300;
+      },
+      10s);
+  EXPECT_EQ(worker_ids(*x.admin, x.pool).count("S"), 1u);
+  EXPECT_EQ(x.admin->call("get", Json{{"workflow_id", "r1"}})["lease_worker"], "S");
+  auto r = again->call("commit", x.commit_args("r1"));
+  EXPECT_FALSE(r.value("duplicate", true)) << r.dump();
+  EXPECT_EQ(x.admin->call("get", Json{{"workflow_id", "r1"}})["status"], "complete");
+}
+
 // A lease whose pull answer never reached its worker (the leader died after the commit, or the client stopped
 // waiting) stays with a live, pinging worker: reclaim never frees it and the worker cannot commit or release a token
 // it never learned. Pings say which tokens the worker holds; the kv releases what they keep missing after the

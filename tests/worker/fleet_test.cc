@@ -142,7 +142,12 @@ TEST_F(WorkerFleet, TimersFireOnTime) {
 // --- failures ------------------------------------------------------------------------------------------------
 
 TEST_F(WorkerFleet, KillNineWithTasksInFlightMovesWorkAndFencesLateResults) {
-  start_kv();
+  KvOptions o;
+  // The kernel closes a killed sidecar's connection, and the kv reclaims on that (assign/lost.h): the work moves
+  // within the deadline below although a silent worker would be lost only after 30 s.
+  o.lost_after_ms = 30000;
+  o.extra_args = {"--lost-after-disconnect-ms", "500"};
+  start_kv(o);
   // The victim has no app: the test polls it and holds its tasks, as an app in the middle of a step would.
   Node& victim = start_sidecar("victim", false);
   std::vector<std::string> ids;
@@ -163,6 +168,7 @@ TEST_F(WorkerFleet, KillNineWithTasksInFlightMovesWorkAndFencesLateResults) {
     EXPECT_NE(w["output"].value("worker", ""), victim.id) << "completed elsewhere";
   }
   EXPECT_TRUE(file_contains(kv_->log_path(), "worker lost", victim.id));
+  EXPECT_TRUE(file_contains(kv_->log_path(), "worker lost", "\"why\":\"disconnected\""));
 
   // The late results: posted to a live sidecar (the victim is gone), they are fenced by the kv and refused.
   sdk::Client api(b.address());
