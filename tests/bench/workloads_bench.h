@@ -1,6 +1,7 @@
 #pragma once
 // `gasoline-bench workloads`: the four workloads of the peers comparison (hack/bench.sh peers,
 // docs/benchmarks-peers.md) on Gasoline: 2 sidecars with the example app against 1 or 3 kv replicas.
+#include <cstdint>
 #include <string>
 
 namespace CLI {
@@ -14,6 +15,7 @@ struct WorkloadsOptions {
   std::string cases = "ABCD";
   bool quick = false;
   int workers = 2;
+  int64_t lost_after_disconnect_ms = -1;  // the kv's flag; -1 = its default
 };
 
 CLI::App* add_workloads_command(CLI::App& app, WorkloadsOptions& options);
