@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--lost-after-disconnect-ms", config.lost_after_disconnect_ms,
                  "Reclaim sooner, after this much silence, the leases of a worker whose connection closed (its "
-                 "process died); more than a ping interval, less than --lost-after-ms; 0 = off; default "
+                 "process died); at least 2 ping intervals, less than --lost-after-ms; 0 = off; default "
                  "max(2 ping intervals, half of --lost-after-ms)");
   app.add_option("--orphan-grace-ms", config.orphan_grace_ms,
                  "Release a lease its live worker has not reported holding for this long (a lost pull answer)")
@@ -192,12 +192,12 @@ int main(int argc, char** argv) {
     if (config.ping_interval_ms <= 0 || config.lost_after_ms <= 0)
       throw std::invalid_argument("--ping-interval-ms and --lost-after-ms must be positive");
     if (config.lost_after_disconnect_ms < -1 ||
-        (config.lost_after_disconnect_ms > 0 && (config.lost_after_disconnect_ms <= config.ping_interval_ms ||
+        (config.lost_after_disconnect_ms > 0 && (config.lost_after_disconnect_ms < 2 * config.ping_interval_ms ||
                                                  config.lost_after_disconnect_ms >= config.lost_after_ms)))
       throw std::invalid_argument(
-          "--lost-after-disconnect-ms must be 0 (off) or between --ping-interval-ms (" +
-          std::to_string(config.ping_interval_ms) + ") and --lost-after-ms (" + std::to_string(config.lost_after_ms) +
-          "), exclusive: a live worker that reconnects must have time to ping");
+          "--lost-after-disconnect-ms must be -1 (the default), 0 (off), or at least two ping intervals (" +
+          std::to_string(2 * config.ping_interval_ms) + " ms) and less than --lost-after-ms (" +
+          std::to_string(config.lost_after_ms) + " ms): a live worker that reconnects must have time to ping");
     if (config.retention_ms < 0 || config.retention_sweep_ms <= 0)
       throw std::invalid_argument("--retention-ms must not be negative and --retention-sweep-ms must be positive");
     if (config.orphan_grace_ms < 2 * config.ping_interval_ms)
@@ -260,6 +260,9 @@ int main(int argc, char** argv) {
     auto sm = store::StateMachine::open(
         store::Options{data_dir + "/state", !no_fsync && !replicated, store_config, /*wal=*/!replicated});
     log::info("state loaded", {{"data_dir", data_dir}, {"applied_index", sm->applied_index()}});
+    log::info("worker timings", {{"ping_interval_ms", config.ping_interval_ms},
+                                 {"lost_after_ms", config.lost_after_ms},
+                                 {"lost_after_disconnect_ms", config.disconnect_grace_ms()}});
 
     boost::asio::io_context io;
     kv::Metrics metrics;

@@ -185,7 +185,7 @@ void Sidecar::leave() {
                            rpc::CallOptions{holding && client_->connected() ? 5s : 1s, true});
     log::info("left the pool", {{"worker", config_.id}, {"released", r.value("released", Json::array()).size()}});
   } catch (const rpc::KvError& e) {
-    log::error("leave failed; the kv reclaims this worker's leases after lost_after", {{"error", e.what()}});
+    log::error("leave failed; the kv reclaims this worker's leases once it has exited (lost_after_disconnect)", {{"error", e.what()}});
   }
   std::lock_guard lock(mu_);
   left_ = true;

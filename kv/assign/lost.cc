@@ -9,6 +9,7 @@ std::optional<LostVerdict> lost_verdict(int64_t now, int64_t leader_since, int64
   if (silent > policy.lost_after_ms && term_old_enough) return LostVerdict{LostReason::kSilent, policy.lost_after_ms};
   int64_t grace = policy.lost_after_disconnect_ms;
   if (grace <= 0 || grace >= policy.lost_after_ms || !disconnected_at) return std::nullopt;
+  if (*disconnected_at - last_ping_ts > policy.max_ping_age_at_disconnect_ms) return std::nullopt;
   int64_t since = now - *disconnected_at;
   // After lost_after the stream's end says nothing the silence does not: the general bound decides.
   if (since >= grace && since <= policy.lost_after_ms && silent > grace)

@@ -18,6 +18,9 @@ namespace gasoline::assign {
 struct LostPolicy {
   int64_t lost_after_ms = 2000;            // silent this long: lost
   int64_t lost_after_disconnect_ms = 1000;  // silent this long with its stream closed: lost (0 = off)
+  // A disconnect is evidence only if the worker was pinging normally when it closed: a sidecar also drops its
+  // connection itself when a ping times out (a slow kv), and such workers must not all be reclaimed at once.
+  int64_t max_ping_age_at_disconnect_ms = 1000;
 };
 
 enum class LostReason { kSilent, kDisconnected };

@@ -446,8 +446,9 @@ void Service::on_session_closed(rpc::Session& session) {
   for (auto it = streams_.begin(); it != streams_.end();) {
     auto s = it->second.lock();
     if (!s || s.get() == &session) {
-      // The kernel closes a dead process's connections: evidence that the worker may be gone (assign/lost.h).
-      if (s) disconnected_[it->first] = now();
+      // The kernel closes a dead process's connections: evidence for the leader that the worker may be gone
+      // (assign/lost.h).
+      if (s && log_ && log_->is_leader()) disconnected_[it->first] = now();
       it = streams_.erase(it);
     } else {
       ++it;
@@ -476,7 +477,7 @@ void Service::reclaim_tick() {
   int64_t t = now();
   {
     // The silence of a worker is counted from this leader's term on; see assign/lost.h.
-    const assign::LostPolicy policy{config_.lost_after_ms, config_.disconnect_grace_ms()};
+    const assign::LostPolicy policy{config_.lost_after_ms, config_.disconnect_grace_ms(), 2 * config_.ping_interval_ms};
     std::unordered_map<std::string, int64_t> disconnected;
     {
       std::lock_guard lock(hub_mu_);
@@ -494,15 +495,21 @@ void Service::reclaim_tick() {
                                           d == disconnected.end() ? std::nullopt : std::optional<int64_t>(d->second),
                                           policy);
       if (!verdict) continue;
+      if (verdict->reason == assign::LostReason::kDisconnected) {
+        // A reconnected worker's ping may wait for the next ping entry: the reclaim must not overtake it.
+        std::lock_guard lock(ping_mu_);
+        if (pending_pings_.count({w.pool, w.id})) continue;
+      }
       {
         std::lock_guard lock(reclaim_mu_);
         if (!reclaiming_.insert(w.id).second) continue;
       }
       if (verdict->reason == assign::LostReason::kDisconnected) {
         // One attempt per disconnect: if the worker turns out alive (it pings through another connection), the
-        // general bound watches it from here.
+        // general bound watches it from here. A newer disconnect recorded meanwhile stays.
         std::lock_guard lock(hub_mu_);
-        disconnected_.erase(w.id);
+        if (auto it = disconnected_.find(w.id); it != disconnected_.end() && it->second == d->second)
+          disconnected_.erase(it);
       }
       const char* why = assign::to_string(verdict->reason);
       log_->propose(store::Reclaim{w.pool, w.id, verdict->silent_ms}, [this, w, why](const store::Result& res) {

@@ -751,6 +751,7 @@ struct DisconnectCase {
 // --lost-after-ms, which has to cover slow pings and a node that vanishes without closing anything.
 TEST(KvServer, WorkerWhoseConnectionClosedIsReclaimedBeforeLostAfter) {
   DisconnectCase x("kv-closed", "closed", "c1", 500);
+  x.s->call("ping", Json{{"pool", x.pool}, {"worker", "S"}});  // it was pinging normally when it died
   auto closed_at = mono_ms();
   x.s.reset();  // the process is gone: its socket closes
 
@@ -772,8 +773,9 @@ TEST(KvServer, WorkerWhoseConnectionClosedIsReclaimedBeforeLostAfter) {
 // connection that never subscribes again, and commits them.
 TEST(KvServer, WorkerThatReconnectsAndPingsKeepsItsLeases) {
   DisconnectCase x("kv-reconnect", "reconnect", "r1", 300);
+  auto again = x.kv.client("S-again");  // connected first, so a slow connect cannot outlast the grace
+  again->call("ping", Json{{"pool", x.pool}, {"worker", "S"}});
   x.s.reset();
-  auto again = x.kv.client("S-again");
   // Ping at the worker's pace through five graces: the property is of a stretch of time, so this waits it out.
   auto t0 = mono_ms();
   wait_until(

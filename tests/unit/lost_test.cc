@@ -17,7 +17,7 @@ struct Case {
   std::optional<LostVerdict> want;
 };
 
-const LostPolicy kDefault{2000, 1000};
+const LostPolicy kDefault{2000, 1000, 1000};
 const LostVerdict kSilent{LostReason::kSilent, 2000};
 const LostVerdict kDisconnected{LostReason::kDisconnected, 1000};
 
@@ -44,14 +44,17 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"a disconnect older than lost_after is no evidence any more", 10'000, 0, 8'999, 7'999, kDefault,
              std::nullopt},
         Case{"silent exactly the grace is not yet lost", 10'000, 0, 9'000, 8'000, kDefault, std::nullopt},
-        Case{"the disconnect path off (0)", 10'000, 0, 8'500, 8'000, LostPolicy{2000, 0}, std::nullopt},
-        Case{"a grace not below lost_after adds nothing", 10'000, 0, 8'500, 7'000, LostPolicy{2000, 2000},
+        Case{"the disconnect path off (0)", 10'000, 0, 8'500, 8'000, LostPolicy{2000, 0, 1000}, std::nullopt},
+        Case{"a grace not below lost_after adds nothing", 10'000, 0, 8'500, 7'000, LostPolicy{2000, 2000, 1000},
              std::nullopt},
         Case{"a new leader waits lost_after before silence counts", 10'000, 8'500, 7'000, std::nullopt, kDefault,
              std::nullopt},
         Case{"... and then it counts", 10'500, 8'500, 7'000, std::nullopt, kDefault, kSilent},
         Case{"a new leader acts on a disconnect it saw itself", 10'000, 9'500, 8'900, 9'000, kDefault, kDisconnected},
-        Case{"a negative grace is off", 10'000, 0, 8'500, 7'000, LostPolicy{2000, -5}, std::nullopt}),
+        Case{"its pings had stalled before the close (it dropped a timed-out connection itself)", 10'000, 0, 8'600,
+             9'700, kDefault, std::nullopt},
+        Case{"... the same close right after a ping is evidence", 10'900, 0, 9'650, 9'700, kDefault, kDisconnected},
+        Case{"a negative grace is off", 10'000, 0, 8'500, 7'000, LostPolicy{2000, -5, 1000}, std::nullopt}),
     [](const ::testing::TestParamInfo<Case>& i) { return "case_" + std::to_string(i.index); });
 
 TEST(LostReasonName, NamesBothReasons) {
