@@ -4,7 +4,7 @@
 // A worker that stops pinging is lost after `lost_after_ms`. That bound has to cover a slow ping on a loaded node,
 // so it is seconds. A worker whose process died (kill -9, an OOM kill, a crash) is known sooner: the kernel closes
 // its connection, so its bump stream ends. Such a worker is lost once it has also been silent for
-// `lost_after_disconnect_ms`, which is longer than a ping interval: a worker that is alive reconnects and pings
+// `lost_after_disconnect_ms`, at least two ping intervals: a worker that is alive reconnects and pings
 // within it (reconnecting to any replica refreshes its ping), and the reclaim re-checks the silence when it is
 // applied. A node that vanishes without closing its connections is still found by `lost_after_ms`.
 //

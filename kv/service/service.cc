@@ -475,65 +475,63 @@ void Service::drain_or_leave(const std::string& op, const Json& args, rpc::Respo
 void Service::reclaim_tick() {
   if (stopped_) return;
   int64_t t = now();
+  // The silence of a worker is counted from this leader's term on; see assign/lost.h.
+  const assign::LostPolicy policy{config_.lost_after_ms, config_.disconnect_grace_ms(), 2 * config_.ping_interval_ms};
+  std::unordered_map<std::string, int64_t> disconnected;
   {
-    // The silence of a worker is counted from this leader's term on; see assign/lost.h.
-    const assign::LostPolicy policy{config_.lost_after_ms, config_.disconnect_grace_ms(), 2 * config_.ping_interval_ms};
-    std::unordered_map<std::string, int64_t> disconnected;
-    {
-      std::lock_guard lock(hub_mu_);
-      std::erase_if(disconnected_, [&](const auto& d) { return t - d.second > config_.lost_after_ms; });
-      disconnected = disconnected_;
+    std::lock_guard lock(hub_mu_);
+    std::erase_if(disconnected_, [&](const auto& d) { return t - d.second > config_.lost_after_ms; });
+    disconnected = disconnected_;
+  }
+  std::map<std::string, size_t> active_by_pool;
+  for (const auto& w : sm_.workers("")) {
+    if (w.state == store::WorkerState::kActive && w.last_ping_ts >= t - config_.active_window_ms())
+      ++active_by_pool[w.pool];
+    else
+      active_by_pool.try_emplace(w.pool, 0);
+    auto d = disconnected.find(w.id);
+    auto verdict = assign::lost_verdict(t, started_ms_, w.last_ping_ts,
+                                        d == disconnected.end() ? std::nullopt : std::optional<int64_t>(d->second),
+                                        policy);
+    if (!verdict) continue;
+    if (verdict->reason == assign::LostReason::kDisconnected) {
+      // A reconnected worker's ping may wait for the next ping entry: the reclaim must not overtake it.
+      std::lock_guard lock(ping_mu_);
+      if (pending_pings_.count({w.pool, w.id})) continue;
     }
-    std::map<std::string, size_t> active_by_pool;
-    for (const auto& w : sm_.workers("")) {
-      if (w.state == store::WorkerState::kActive && w.last_ping_ts >= t - config_.active_window_ms())
-        ++active_by_pool[w.pool];
-      else
-        active_by_pool.try_emplace(w.pool, 0);
-      auto d = disconnected.find(w.id);
-      auto verdict = assign::lost_verdict(t, started_ms_, w.last_ping_ts,
-                                          d == disconnected.end() ? std::nullopt : std::optional<int64_t>(d->second),
-                                          policy);
-      if (!verdict) continue;
-      if (verdict->reason == assign::LostReason::kDisconnected) {
-        // A reconnected worker's ping may wait for the next ping entry: the reclaim must not overtake it.
-        std::lock_guard lock(ping_mu_);
-        if (pending_pings_.count({w.pool, w.id})) continue;
-      }
+    {
+      std::lock_guard lock(reclaim_mu_);
+      if (!reclaiming_.insert(w.id).second) continue;
+    }
+    if (verdict->reason == assign::LostReason::kDisconnected) {
+      // One attempt per disconnect: if the worker turns out alive (it pings through another connection), the
+      // general bound watches it from here. A newer disconnect recorded meanwhile stays.
+      std::lock_guard lock(hub_mu_);
+      if (auto it = disconnected_.find(w.id); it != disconnected_.end() && it->second == d->second)
+        disconnected_.erase(it);
+    }
+    const char* why = assign::to_string(verdict->reason);
+    log_->propose(store::Reclaim{w.pool, w.id, verdict->silent_ms}, [this, w, why](const store::Result& res) {
       {
         std::lock_guard lock(reclaim_mu_);
-        if (!reclaiming_.insert(w.id).second) continue;
+        reclaiming_.erase(w.id);
       }
-      if (verdict->reason == assign::LostReason::kDisconnected) {
-        // One attempt per disconnect: if the worker turns out alive (it pings through another connection), the
-        // general bound watches it from here. A newer disconnect recorded meanwhile stays.
-        std::lock_guard lock(hub_mu_);
-        if (auto it = disconnected_.find(w.id); it != disconnected_.end() && it->second == d->second)
-          disconnected_.erase(it);
+      metrics_.command("reclaim", std::string(store::to_string(res.code)));
+      if (!res.ok() || res.body.value("alive", false)) return;
+      {
+        std::lock_guard lock(orphans_mu_);
+        orphans_.forget(w.pool, w.id);
       }
-      const char* why = assign::to_string(verdict->reason);
-      log_->propose(store::Reclaim{w.pool, w.id, verdict->silent_ms}, [this, w, why](const store::Result& res) {
-        {
-          std::lock_guard lock(reclaim_mu_);
-          reclaiming_.erase(w.id);
-        }
-        metrics_.command("reclaim", std::string(store::to_string(res.code)));
-        if (!res.ok() || res.body.value("alive", false)) return;
-        {
-          std::lock_guard lock(orphans_mu_);
-          orphans_.forget(w.pool, w.id);
-        }
-        auto n = res.body["released"].size();
-        metrics_.reclaimed(w.pool, static_cast<double>(n));
-        log::warn("worker lost: leases reclaimed",
-                  {{"pool", w.pool}, {"worker", w.id}, {"pod", w.pod}, {"released", n}, {"why", why},
-                   {"silent_ms", wall_ms() - w.last_ping_ts}});
-      });
-    }
-    for (const auto& [pool, n] : active_by_pool) {
-      metrics_.pool_seen(pool);
-      metrics_.active_workers(pool, static_cast<double>(n));
-    }
+      auto n = res.body["released"].size();
+      metrics_.reclaimed(w.pool, static_cast<double>(n));
+      log::warn("worker lost: leases reclaimed",
+                {{"pool", w.pool}, {"worker", w.id}, {"pod", w.pod}, {"released", n}, {"why", why},
+                 {"silent_ms", wall_ms() - w.last_ping_ts}});
+    });
+  }
+  for (const auto& [pool, n] : active_by_pool) {
+    metrics_.pool_seen(pool);
+    metrics_.active_workers(pool, static_cast<double>(n));
   }
   reclaim_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(50, config_.ping_interval_ms / 2)));
   reclaim_timer_.async_wait([this](boost::system::error_code ec) {
